@@ -1,0 +1,1 @@
+"""otc-agent: routes signed Solana trade intents between Jupiter and OTC liquidity."""

@@ -1,0 +1,406 @@
+"""The agent's configuration: frozen, typed, validated once at start.
+
+Files: a main TOML file (configs/local.toml, configs/devnet.toml) that names a tokens
+file and a pools file, both resolved relative to the main file's folder. Every key can be
+overridden from the environment as ``OTC_AGENT__SECTION__KEY``; ``OTC_AGENT_HOME`` and
+``DATABASE_URL`` override the home folder and the database URL.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from solders.pubkey import Pubkey
+
+from agent.settings_loader import ConfigError, InvalidValue, build
+
+__all__ = [
+    "AgentConfig",
+    "ConfigError",
+    "LocalDexPoolConfig",
+    "OtcPoolConfig",
+    "PoolsConfig",
+    "TokenConfig",
+    "TokensConfig",
+    "WalletConfig",
+    "load_config",
+]
+
+ClusterName = Literal["local", "devnet", "mainnet-beta"]
+CLUSTERS: tuple[str, ...] = ("local", "devnet", "mainnet-beta")
+ENV_PREFIX = "OTC_AGENT__"
+DEFAULT_CONFIG = Path("configs/local.toml")
+INTERNAL = {"internal": True}
+
+
+def _positive(name: str, value: float | int | Decimal) -> None:
+    if value <= 0:
+        raise InvalidValue(name, f"must be greater than 0 (got {value})")
+
+
+def _pubkey(name: str, value: str) -> None:
+    try:
+        Pubkey.from_string(value)
+    except ValueError:
+        raise InvalidValue(name, f"is not a base58 public key ({value!r})") from None
+
+
+def _bps(name: str, value: int | Decimal, *, upper: int = 10_000) -> None:
+    if not 0 <= value <= upper:
+        raise InvalidValue(name, f"must be between 0 and {upper} basis points (got {value})")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    name: ClusterName = "local"
+    url: str = ""
+    # Deterministic local mints and pool keys come from this seed, so restarts agree.
+    mint_seed: str = "otc-agent-local"
+
+    def check(self) -> None:
+        if self.name != "local" and not self.url:
+            raise InvalidValue("url", f"is required for cluster {self.name}")
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    mode: Literal["paper", "dry-run", "send"] = "paper"
+    max_workers: int = 8
+    allow_mainnet_send: bool = False
+    # Real RFQ makers hold a quote for a moment before filling; paper mode waits that long too.
+    honour_execution_delay: bool = True
+
+    def check(self) -> None:
+        if not 1 <= self.max_workers <= 1024:
+            raise InvalidValue("max_workers", f"must be between 1 and 1024 (got {self.max_workers})")
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    directory: str = "intents"
+    max_file_bytes: int = 65_536
+    max_ttl_s: int = 600
+    rescan_interval_s: float = 1.0
+    # Used when an intent gives neither min_out nor max_slippage_bps.
+    default_slippage_bps: int = 50
+    max_slippage_bps: int = 2_000
+
+    def check(self) -> None:
+        _positive("max_file_bytes", self.max_file_bytes)
+        _positive("max_ttl_s", self.max_ttl_s)
+        _positive("rescan_interval_s", self.rescan_interval_s)
+        _bps("default_slippage_bps", self.default_slippage_bps)
+        _bps("max_slippage_bps", self.max_slippage_bps)
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    # "{home}" is replaced by the home folder, so moving the home moves the database.
+    url: str = "sqlite+aiosqlite:///{home}/otc-agent.db"
+    connect_timeout_s: float = 5.0
+    retry_max_backoff_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = True
+    listen: str = "127.0.0.1:9108"
+
+    def check(self) -> None:
+        host, _, port = self.listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65_535:
+            raise InvalidValue("listen", f"must be HOST:PORT (got {self.listen!r})")
+
+
+@dataclass(frozen=True)
+class PricesConfig:
+    cache_ttl_s: int = 300
+    sources: tuple[Literal["coingecko", "kraken", "binance", "jupiter", "pyth", "static"], ...] = (
+        "static",
+    )
+
+    def check(self) -> None:
+        _positive("cache_ttl_s", self.cache_ttl_s)
+        if not self.sources:
+            raise InvalidValue("sources", "must name at least one source")
+
+
+@dataclass(frozen=True)
+class JupiterConfig:
+    enabled: bool = False
+    base_url: str = "https://api.jup.ag/swap/v1"
+    api_key: str = field(default="", repr=False)
+    api: Literal["v1", "v2"] = "v1"
+    rps: float = 0.5
+    simulate_rpc: str = ""
+
+
+@dataclass(frozen=True)
+class OtcVenueConfig:
+    enabled: bool = True
+    pools_file: str = "pools.toml"
+    replenish_interval_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class LocalDexVenueConfig:
+    enabled: bool = True
+    rebalance_interval_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class VenuesConfig:
+    jupiter: JupiterConfig = field(default_factory=JupiterConfig)
+    otc: OtcVenueConfig = field(default_factory=OtcVenueConfig)
+    localdex: LocalDexVenueConfig = field(default_factory=LocalDexVenueConfig)
+
+
+@dataclass(frozen=True)
+class WalletConfig:
+    pubkey: str
+    keypair: str = ""
+    max_notional_usd: Decimal = Decimal(100_000)
+    daily_notional_usd: Decimal = Decimal(1_000_000)
+    pairs: tuple[str, ...] = ()
+
+    def check(self) -> None:
+        _pubkey("pubkey", self.pubkey)
+        _positive("max_notional_usd", self.max_notional_usd)
+        _positive("daily_notional_usd", self.daily_notional_usd)
+        for pair in self.pairs:
+            if pair.count("/") != 1:
+                raise InvalidValue("pairs", f"must look like SOL/USDC (got {pair!r})")
+
+
+@dataclass(frozen=True)
+class TokensFileConfig:
+    file: str = "tokens.toml"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    home: str = "var"
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    prices: PricesConfig = field(default_factory=PricesConfig)
+    venues: VenuesConfig = field(default_factory=VenuesConfig)
+    tokens: TokensFileConfig = field(default_factory=TokensFileConfig)
+    wallets: tuple[WalletConfig, ...] = ()
+    # Filled by load_config, never read from the file.
+    source_dir: str = field(default=".", compare=False, metadata=INTERNAL)
+    tokens_config: TokensConfig | None = field(default=None, compare=False, metadata=INTERNAL)
+    pools_config: PoolsConfig | None = field(default=None, compare=False, metadata=INTERNAL)
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home)
+
+    @property
+    def intake_root(self) -> Path:
+        return self.home_path / self.intake.directory
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url.replace("{home}", str(self.home_path.resolve()))
+
+    def resolve(self, relative: str) -> Path:
+        """A path named in the configuration, relative to the main file's folder."""
+        path = Path(relative)
+        return path if path.is_absolute() else Path(self.source_dir) / path
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    symbol: str
+    decimals: int
+    mints: dict[str, str] = field(default_factory=dict)
+    static_usd: Decimal = Decimal(0)
+    coingecko_id: str = ""
+    kraken_pair: str = ""
+    binance_symbol: str = ""
+    pyth_feed_id: str = ""
+
+    def check(self) -> None:
+        if not 0 <= self.decimals <= 18:
+            raise InvalidValue("decimals", f"must be between 0 and 18 (got {self.decimals})")
+        if not self.symbol.isalnum() or self.symbol.upper() != self.symbol:
+            raise InvalidValue("symbol", f"must be upper-case letters and digits ({self.symbol!r})")
+        for cluster, mint in self.mints.items():
+            if cluster not in CLUSTERS:
+                raise InvalidValue(f"mints.{cluster}", "unknown cluster")
+            _pubkey(f"mints.{cluster}", mint)
+        if self.static_usd < 0:
+            raise InvalidValue("static_usd", "must not be negative")
+
+
+@dataclass(frozen=True)
+class TokensConfig:
+    tokens: tuple[TokenConfig, ...]
+
+    def check(self) -> None:
+        seen: set[str] = set()
+        for index, token in enumerate(self.tokens):
+            if token.symbol in seen:
+                raise InvalidValue(f"tokens[{index}].symbol", f"duplicate symbol {token.symbol}")
+            seen.add(token.symbol)
+
+
+@dataclass(frozen=True)
+class OtcPoolConfig:
+    id: str
+    base: str
+    quote: str
+    base_inventory: Decimal
+    quote_inventory: Decimal
+    base_spread_bps: Decimal = Decimal(10)
+    size_spread_bps: Decimal = Decimal(50)
+    skew_spread_bps: Decimal = Decimal(20)
+    min_spread_bps: Decimal = Decimal(3)
+    min_base: Decimal = Decimal("0.1")
+    max_base: Decimal = Decimal(5_000)
+    quote_ttl_s: float = 10.0
+    execution_delay_ms: int = 0
+    last_look_reject_probability: Decimal = Decimal(0)
+    # Each replenishment closes this fraction of the gap back to the starting inventory.
+    replenish_fraction: Decimal = Decimal("0.1")
+    enabled: bool = True
+
+    def check(self) -> None:
+        _positive("base_inventory", self.base_inventory + 1)
+        _positive("quote_inventory", self.quote_inventory + 1)
+        for name in ("base_spread_bps", "size_spread_bps", "min_spread_bps"):
+            _bps(name, getattr(self, name))
+        if not 0 <= self.last_look_reject_probability <= 1:
+            raise InvalidValue("last_look_reject_probability", "must be between 0 and 1")
+        if not 0 <= self.replenish_fraction <= 1:
+            raise InvalidValue("replenish_fraction", "must be between 0 and 1")
+        if not 0 < self.min_base <= self.max_base:
+            raise InvalidValue("min_base", "must be positive and at most max_base")
+        _positive("quote_ttl_s", self.quote_ttl_s)
+        if self.base == self.quote:
+            raise InvalidValue("quote", "must differ from base")
+
+
+@dataclass(frozen=True)
+class LocalDexPoolConfig:
+    id: str
+    base: str
+    quote: str
+    base_reserve: Decimal
+    quote_reserve: Decimal
+    fee_bps: int = 25
+    # Arbitrage pull back toward the oracle price per rebalancing run.
+    rebalance_fraction: Decimal = Decimal("0.2")
+    enabled: bool = True
+
+    def check(self) -> None:
+        _positive("base_reserve", self.base_reserve)
+        _positive("quote_reserve", self.quote_reserve)
+        _bps("fee_bps", self.fee_bps, upper=9_999)
+        if self.base == self.quote:
+            raise InvalidValue("quote", "must differ from base")
+
+
+@dataclass(frozen=True)
+class PoolsConfig:
+    otc: tuple[OtcPoolConfig, ...] = ()
+    localdex: tuple[LocalDexPoolConfig, ...] = ()
+
+    def check(self) -> None:
+        ids = [p.id for p in self.otc] + [p.id for p in self.localdex]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise InvalidValue("id", f"duplicate pool id {duplicates[0]}")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "", f"not valid TOML: {exc}") from None
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Read an override as a TOML value when it is one (numbers, booleans, lists), else text."""
+    try:
+        return tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with OTC_AGENT__SECTION__KEY variables applied."""
+    merged: dict[str, Any] = _deep_copy(data)
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if not all(path):
+            raise ConfigError(name, "", "malformed override name")
+        node = merged
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(name, ".".join(path), "cannot override inside a non-table")
+            node = child
+        node[path[-1]] = _parse_env_value(environ[name])
+    return merged
+
+
+def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in data.items()}
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    home: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AgentConfig:
+    """Read, override, validate and freeze the whole configuration, tokens and pools included."""
+    env = os.environ if environ is None else environ
+    path = path or Path(env.get("OTC_AGENT_CONFIG", str(DEFAULT_CONFIG)))
+    raw = apply_env_overrides(_read_toml(path), env)
+    source = str(path)
+    config = build(AgentConfig, raw, source=source)
+    database = config.database
+    if env.get("DATABASE_URL"):
+        database = replace(database, url=env["DATABASE_URL"])
+    chosen_home = home or env.get("OTC_AGENT_HOME") or config.home
+    config = replace(config, home=chosen_home, database=database, source_dir=str(path.parent))
+
+    tokens_path = config.resolve(config.tokens.file)
+    tokens = build(TokensConfig, _read_toml(tokens_path), source=str(tokens_path))
+    pools_path = config.resolve(config.venues.otc.pools_file)
+    pools = build(PoolsConfig, _read_toml(pools_path), source=str(pools_path))
+    _check_references(config, tokens, pools, source, str(pools_path))
+    return replace(config, tokens_config=tokens, pools_config=pools)
+
+
+def _check_references(
+    config: AgentConfig, tokens: TokensConfig, pools: PoolsConfig, source: str, pools_source: str
+) -> None:
+    symbols = {t.symbol for t in tokens.tokens}
+    for kind, entries in (("otc", pools.otc), ("localdex", pools.localdex)):
+        for index, pool in enumerate(entries):
+            for side in ("base", "quote"):
+                if getattr(pool, side) not in symbols:
+                    key = f"{kind}[{index}].{side}"
+                    raise ConfigError(pools_source, key, f"unknown token {getattr(pool, side)!r}")
+    for index, wallet in enumerate(config.wallets):
+        for pair in wallet.pairs:
+            for symbol in pair.split("/"):
+                if symbol not in symbols:
+                    raise ConfigError(source, f"wallets[{index}].pairs", f"unknown token {symbol!r}")

@@ -1,0 +1,321 @@
+"""SQL schema as SQLAlchemy 2 typed models. Amounts are exact integers in base units.
+
+Amount columns are BIGINT: every supported database stores signed 64-bit integers exactly,
+and the agent rejects amounts above 2**63 - 1 at intake. USD values are integer micro-dollars.
+Ratios (bps, prices) use :class:`ExactDecimal`, which never passes through a binary float.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+__all__ = [
+    "Base",
+    "ExactDecimal",
+    "IntentEventRow",
+    "IntentRow",
+    "LocalDexPoolRow",
+    "OtcPoolRow",
+    "PriceSnapshotRow",
+    "QuoteRow",
+    "RouteLegRow",
+    "RouteRow",
+    "SubmissionRow",
+    "SystemMetricRow",
+    "TradeRow",
+    "UtcDateTime",
+    "WalletRow",
+    "WalletUsageRow",
+]
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """NUMERIC on PostgreSQL; text on SQLite, whose NUMERIC would round through a float."""
+
+    impl = Numeric(38, 18)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(64))
+        return dialect.type_descriptor(Numeric(38, 18))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return str(Decimal(value))
+        return Decimal(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return _tidy(Decimal(str(value)))
+
+
+def _tidy(value: Decimal) -> Decimal:
+    """Drop NUMERIC's trailing zeros without turning 10 into 1E+1."""
+    normal = value.normalize()
+    return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal  # type: ignore[operator]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps are UTC-aware in Python whatever the database keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class WalletRow(Base):
+    __tablename__ = "wallets"
+    pubkey: Mapped[str] = mapped_column(String(44), primary_key=True)
+    keypair_path: Mapped[str] = mapped_column(Text, default="")
+    max_notional_usd: Mapped[Decimal] = mapped_column(ExactDecimal)
+    daily_notional_usd: Mapped[Decimal] = mapped_column(ExactDecimal)
+    pairs: Mapped[str] = mapped_column(Text, default="")  # comma-separated; empty = all
+    source: Mapped[str] = mapped_column(String(16), default="cli")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class WalletUsageRow(Base):
+    __tablename__ = "wallet_usage"
+    wallet: Mapped[str] = mapped_column(String(44), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # UTC date, YYYY-MM-DD
+    used_usd_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SubmissionRow(Base):
+    """Everything received, valid or not: one row per file or stream entry."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("source", "ref"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16))  # "directory" | "redis"
+    ref: Mapped[str] = mapped_column(String(128))  # claim id or stream entry id
+    name: Mapped[str] = mapped_column(Text, default="")
+    digest: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    intent_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class IntentRow(Base):
+    """A verified intent: its id and (wallet, nonce) are consumed for good once it is here."""
+
+    __tablename__ = "intents"
+    __table_args__ = (
+        UniqueConstraint("wallet", "nonce"),
+        Index("ix_intents_status_created", "status", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    wallet: Mapped[str] = mapped_column(String(44))
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    cluster: Mapped[str] = mapped_column(String(16))
+    sell_mint: Mapped[str] = mapped_column(String(44))
+    buy_mint: Mapped[str] = mapped_column(String(44))
+    pair: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    min_out: Mapped[int] = mapped_column(BigInteger)
+    slippage_bps: Mapped[int] = mapped_column(Integer)
+    not_after: Mapped[int] = mapped_column(BigInteger)
+    venues: Mapped[str] = mapped_column(String(64), default="")
+    notional_usd_micros: Mapped[int] = mapped_column(BigInteger)
+    usage_day: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    amount_out: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    submission_source: Mapped[str] = mapped_column(String(16))
+    submission_ref: Mapped[str] = mapped_column(String(128))
+    message: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class IntentEventRow(Base):
+    """Every state transition of an intent, in order."""
+
+    __tablename__ = "intent_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    intent_id: Mapped[str] = mapped_column(ForeignKey("intents.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class QuoteRow(Base):
+    """Every venue asked about an intent: a quote with its verdict, or why there was none."""
+
+    __tablename__ = "quotes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    intent_id: Mapped[str] = mapped_column(ForeignKey("intents.id"), index=True)
+    venue: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(24))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    amount_in: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    expected_out: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    guaranteed_out: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    network_cost_out: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    net_out: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    fee_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    price_impact_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    firm: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    price_source: Mapped[str] = mapped_column(String(32), default="")
+    quoted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class RouteRow(Base):
+    __tablename__ = "routes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    intent_id: Mapped[str] = mapped_column(ForeignKey("intents.id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "single" | "split"
+    venues: Mapped[str] = mapped_column(String(64))
+    expected_out: Mapped[int] = mapped_column(BigInteger)
+    guaranteed_out: Mapped[int] = mapped_column(BigInteger)
+    net_out: Mapped[int] = mapped_column(BigInteger)
+    runner_up_net_out: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    savings_vs_runner_up_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    savings_vs_best_single_bps: Mapped[Decimal] = mapped_column(ExactDecimal)
+    decision_latency_s: Mapped[Decimal] = mapped_column(ExactDecimal)
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class RouteLegRow(Base):
+    __tablename__ = "route_legs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    route_id: Mapped[int] = mapped_column(ForeignKey("routes.id"), index=True)
+    intent_id: Mapped[str] = mapped_column(String(36), index=True)
+    leg_index: Mapped[int] = mapped_column(Integer)
+    venue: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))
+    amount_in: Mapped[int] = mapped_column(BigInteger)
+    expected_out: Mapped[int] = mapped_column(BigInteger)
+    guaranteed_out: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # "filled" | "failed"
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    realised_out: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    realised_slippage_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    executed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class TradeRow(Base):
+    """A fill that moved tokens (on paper, in a simulation or on chain)."""
+
+    __tablename__ = "trades"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    intent_id: Mapped[str] = mapped_column(ForeignKey("intents.id"), index=True)
+    leg_id: Mapped[int] = mapped_column(ForeignKey("route_legs.id"))
+    venue: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))
+    wallet: Mapped[str] = mapped_column(String(44), index=True)
+    sell_mint: Mapped[str] = mapped_column(String(44))
+    buy_mint: Mapped[str] = mapped_column(String(44))
+    amount_in: Mapped[int] = mapped_column(BigInteger)
+    amount_out: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[Decimal] = mapped_column(ExactDecimal)  # bought per sold, human units
+    notional_usd_micros: Mapped[int] = mapped_column(BigInteger)
+    mode: Mapped[str] = mapped_column(String(8))
+    tx_signature: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    executed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now, index=True)
+
+
+class OtcPoolRow(Base):
+    """An OTC pool's live inventory: the only copy several daemons share."""
+
+    __tablename__ = "otc_pools"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    base_mint: Mapped[str] = mapped_column(String(44))
+    quote_mint: Mapped[str] = mapped_column(String(44))
+    base_inventory: Mapped[int] = mapped_column(BigInteger)
+    quote_inventory: Mapped[int] = mapped_column(BigInteger)
+    target_base: Mapped[int] = mapped_column(BigInteger)
+    target_quote: Mapped[int] = mapped_column(BigInteger)
+    fills: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_look_rejects: Mapped[int] = mapped_column(BigInteger, default=0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class LocalDexPoolRow(Base):
+    __tablename__ = "localdex_pools"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    base_mint: Mapped[str] = mapped_column(String(44))
+    quote_mint: Mapped[str] = mapped_column(String(44))
+    base_reserve: Mapped[int] = mapped_column(BigInteger)
+    quote_reserve: Mapped[int] = mapped_column(BigInteger)
+    fee_bps: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class PriceSnapshotRow(Base):
+    __tablename__ = "price_snapshots"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(String(16), index=True)
+    usd: Mapped[Decimal] = mapped_column(ExactDecimal)
+    source: Mapped[str] = mapped_column(String(32))
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class SystemMetricRow(Base):
+    """Periodic snapshots of the agent's own counters, for history beyond Prometheus retention."""
+
+    __tablename__ = "system_metrics"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    value: Mapped[Decimal] = mapped_column(ExactDecimal)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)

@@ -1,0 +1,1 @@
+"""Everything Solana: keys, off-chain message signing, transactions. Never imports agent."""
