@@ -48,7 +48,11 @@ class Decision:
 
     @property
     def runner_up(self) -> Candidate | None:
-        return self.ranked[1] if len(self.ranked) > 1 else None
+        """The best other quote by net output, eligible or not: what the wallet would have got
+        elsewhere (an ineligible one could not even meet min_out)."""
+        chosen = self.chosen
+        others = [c for c in self.candidates if c is not chosen and c.verdict is not Verdict.EXPIRED]
+        return max(others, key=lambda c: c.net_out, default=None)
 
 
 def _rank_key(candidate: Candidate) -> tuple[int, int, int, str, str]:

@@ -144,6 +144,8 @@ class SubmissionRow(Base):
     reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
     intent_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    # The result document as written to out/, so a resumed run rewrites it byte for byte.
+    result: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
@@ -154,6 +156,7 @@ class IntentRow(Base):
     __tablename__ = "intents"
     __table_args__ = (
         UniqueConstraint("wallet", "nonce"),
+        UniqueConstraint("submission_source", "submission_ref"),
         Index("ix_intents_status_created", "status", "created_at"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -1,0 +1,294 @@
+"""The daemon's lifecycle: workers, the inbox feeder, scheduled jobs, metrics, signals.
+
+Workers claim a file only when they are free to process it, so on SIGTERM whatever is still
+in the inbox stays there untouched, and whatever a worker holds is finished before exit.
+When the database goes away, workers stop claiming, the item in hand waits, and a single
+probe retries with jittered exponential backoff until the database answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+from dataclasses import dataclass, replace
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from agent.domain.outcomes import Status
+from agent.http import MetricsServer
+from agent.intake.directory import DirectoryIntake, DirectoryItem
+from agent.intake.files import Claim
+from agent.pipeline import Submission
+from agent.runtime import Runtime
+from agent.store.database import StoreUnavailable
+
+__all__ = ["Daemon", "RunStats"]
+
+log = structlog.get_logger("agent.daemon")
+
+
+@dataclass
+class RunStats:
+    processed: int = 0
+    filled: int = 0
+    rejected: int = 0
+    failed: int = 0
+    store_outages: int = 0
+
+    def count(self, status: Status) -> None:
+        self.processed += 1
+        if status is Status.FILLED:
+            self.filled += 1
+        elif status is Status.FAILED:
+            self.failed += 1
+        else:
+            self.rejected += 1
+
+
+class Daemon:
+    def __init__(self, runtime: Runtime, *, serve_metrics: bool = True) -> None:
+        self.runtime = runtime
+        config = runtime.config
+        self.intake = DirectoryIntake(
+            config.intake_root,
+            max_file_bytes=config.intake.max_file_bytes,
+            rescan_interval_s=config.intake.rescan_interval_s,
+        )
+        self.max_workers = config.execution.max_workers
+        self.stats = RunStats()
+        self._queue: asyncio.Queue[str | Claim] = asyncio.Queue(maxsize=self.max_workers * 2)
+        self._queued: set[str] = set()
+        # Names whose claim failed with an OS error are skipped, so one bad entry cannot spin.
+        self._unclaimable: set[str] = set()
+        self._busy = 0
+        self._stopping = asyncio.Event()
+        self._store_up = asyncio.Event()
+        self._store_up.set()
+        self._probe: asyncio.Task[None] | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._server: MetricsServer | None = None
+        self._serve_metrics = serve_metrics and config.metrics.enabled
+
+    # lifecycle
+
+    def stop(self) -> None:
+        """Stop claiming; in-flight submissions finish, then run() returns."""
+        if not self._stopping.is_set():
+            log.info("stopping", processed=self.stats.processed, in_flight=self._busy)
+        self._stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+
+    async def run(self, *, once: bool = False) -> RunStats:
+        """Process until stop() (or, with once, until the inbox and work/ are empty)."""
+        await self.runtime.start()
+        await self.intake.start(watch=not once)
+        if not once:
+            self._start_jobs()
+        if self._serve_metrics:
+            host, _, port = self.runtime.config.metrics.listen.rpartition(":")
+            self._server = MetricsServer(self.runtime.metrics.registry, host=host, port=int(port),
+                                         readiness=self._readiness)  # fmt: skip
+            await self._server.start()
+        log.info("started", mode=self.runtime.config.execution.mode, workers=self.max_workers,
+                 inbox=str(self.intake.layout.inbox), once=once)  # fmt: skip
+        workers = [asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(self.max_workers)]
+        try:
+            for leftover in self.intake.leftovers():
+                await self._queue.put(leftover)
+            await self._feed(once=once)
+            await self._queue.join()
+        finally:
+            self._stopping.set()
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await self._shutdown()
+        log.info("stopped", **self.stats.__dict__)
+        return self.stats
+
+    async def _shutdown(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        if self._probe is not None:
+            self._probe.cancel()
+        if self._server is not None:
+            await self._server.aclose()
+        await self.intake.aclose()
+        await self.runtime.aclose()
+
+    # feeding and working
+
+    async def _feed(self, *, once: bool) -> None:
+        while not self._stopping.is_set():
+            room = self._queue.maxsize - self._queue.qsize()
+            names = self.intake.pending(limit=room + len(self._queued)) if room > 0 else []
+            fresh = [n for n in names if n not in self._queued and n not in self._unclaimable]
+            for name in fresh[:room]:
+                self._queued.add(name)
+                self._queue.put_nowait(name)
+            if once and not fresh and self._queue.empty() and self._busy == 0:
+                if not [n for n in self.intake.pending(limit=len(self._unclaimable) + 1)
+                        if n not in self._unclaimable]:  # fmt: skip
+                    return
+            if once:
+                await asyncio.sleep(0.005 if not fresh else 0)
+            else:
+                await self._wait_or_stop(self.intake.wait_for_files(self.runtime.config.intake.rescan_interval_s))
+
+    async def _wait_or_stop(self, waiting: object) -> None:
+        stop = asyncio.ensure_future(self._stopping.wait())
+        other = asyncio.ensure_future(waiting)  # type: ignore[arg-type]
+        await asyncio.wait({stop, other}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (stop, other):
+            task.cancel()
+
+    async def _worker(self) -> None:
+        while True:
+            entry = await self._queue.get()
+            self._busy += 1
+            try:
+                if not self._stopping.is_set() or isinstance(entry, Claim):
+                    await self._handle(entry)
+            except Exception:
+                log.exception("worker_error")
+            finally:
+                self._busy -= 1
+                if isinstance(entry, str):
+                    self._queued.discard(entry)
+                self._queue.task_done()
+
+    async def _handle(self, entry: str | Claim) -> None:
+        await self._store_up.wait()
+        if isinstance(entry, Claim):
+            item = await self.intake.read(entry, resumed=True)
+        else:
+            try:
+                claimed = await self.intake.claim(entry)
+            except OSError as exc:
+                self._unclaimable.add(entry)
+                log.error("cannot_claim", name=entry, error=str(exc))
+                return
+            if claimed is None:
+                return  # another process took it
+            item = claimed
+        submission = _submission(item)
+        bound = log.bind(ref=submission.ref)
+        while True:
+            try:
+                outcome = await self.runtime.pipeline.process(submission)
+                break
+            except StoreUnavailable as exc:
+                bound.warning("database_unavailable", error=str(exc.cause))
+                self.runtime.metrics.store_errors.inc()
+                await self._store_lost()
+                # Whatever committed before the outage is found again by the resume path.
+                submission = replace(submission, resumed=True)
+            except Exception:
+                bound.exception("internal_error")
+                outcome = await self.runtime.pipeline.record_internal_error(submission)
+                break
+        await self.intake.complete(item, status=outcome.status, reason=outcome.reason,
+                                   result_name=outcome.result_name, result=outcome.result)  # fmt: skip
+        self.stats.count(outcome.status)
+        bound.info("finished", intent_id=outcome.intent_id, status=outcome.status.value,
+                   reason=outcome.reason.value if outcome.reason else None,
+                   venue=outcome.decision_venue)  # fmt: skip
+
+    # database outages
+
+    async def _store_lost(self) -> None:
+        if self._store_up.is_set():
+            self._store_up.clear()
+            self.stats.store_outages += 1
+            self.runtime.metrics.store_available.set(0)
+            self._probe = asyncio.create_task(self._probe_store())
+        await self._store_up.wait()
+
+    async def _probe_store(self) -> None:
+        delay, cap = 0.1, self.runtime.config.database.retry_max_backoff_s
+        while True:
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            try:
+                await self.runtime.store.ping()
+            except StoreUnavailable:
+                delay = min(cap, delay * 2)
+                continue
+            log.info("database_back")
+            self.runtime.metrics.store_available.set(1)
+            self._store_up.set()
+            return
+
+    async def _readiness(self) -> tuple[bool, str]:
+        if not self._store_up.is_set():
+            return False, "database unavailable"
+        if self._stopping.is_set():
+            return False, "stopping"
+        if not self.runtime.venues:
+            return False, "no venue enabled"
+        return True, "ready"
+
+    # scheduled jobs
+
+    def _start_jobs(self) -> None:
+        config = self.runtime.config
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+        jobs = [(self._refresh_wallets, 2.0), (self._update_gauges, 5.0)]
+        if self.runtime.otc is not None:
+            jobs.append((self._replenish, config.venues.otc.replenish_interval_s))
+        if self.runtime.localdex is not None:
+            jobs.append((self._rebalance, config.venues.localdex.rebalance_interval_s))
+        for job, seconds in jobs:
+            scheduler.add_job(job, "interval", seconds=seconds, max_instances=1, coalesce=True)
+        scheduler.start()
+        self._scheduler = scheduler
+
+    async def _guarded(self, name: str, coroutine: object) -> None:
+        if not self._store_up.is_set():
+            return
+        try:
+            await coroutine  # type: ignore[misc]
+        except StoreUnavailable as exc:
+            log.warning("job_database_unavailable", job=name, error=str(exc.cause))
+
+    async def _refresh_wallets(self) -> None:
+        await self._guarded("refresh_wallets", self.runtime.wallets.refresh())
+
+    async def _replenish(self) -> None:
+        assert self.runtime.otc is not None
+        await self._guarded("replenish", self.runtime.otc.replenish(self.runtime.store))
+
+    async def _rebalance(self) -> None:
+        assert self.runtime.localdex is not None
+        await self._guarded("rebalance", self.runtime.localdex.rebalance(self.runtime.store))
+
+    async def _update_gauges(self) -> None:
+        metrics = self.runtime.metrics
+        pending, oldest = self.intake.backlog()
+        metrics.inbox_pending.set(pending)
+        metrics.inbox_oldest_age.set(oldest or 0)
+        if self.runtime.otc is not None:
+            for pool_id, book in self.runtime.otc.books.items():
+                metrics.otc_inventory.labels(pool_id, "base").set(book.inventory.base)
+                metrics.otc_inventory.labels(pool_id, "quote").set(book.inventory.quote)
+
+
+def _submission(item: DirectoryItem) -> Submission:
+    return Submission(
+        source="directory", ref=item.claim.claim_id, name=item.claim.original_name, raw=item.raw,
+        received_at=item.received_at, unreadable=item.unreadable, resumed=item.resumed,
+    )  # fmt: skip
+
+
+async def run_forever(daemon: Daemon) -> RunStats:
+    daemon.install_signal_handlers()
+    with contextlib.suppress(asyncio.CancelledError):
+        return await daemon.run()
+    return daemon.stats
+

@@ -1,0 +1,94 @@
+"""Prometheus metrics, registered on a registry the caller owns (one per test).
+
+Names carry the ``otc_agent_`` prefix, base units and ``_total`` on counters. Labels are
+bounded: venue names, pool ids and reason codes come from configuration or enums, never
+from an intent id, an address or a signature.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from agent import __version__
+
+__all__ = ["Metrics"]
+
+SLIPPAGE_BUCKETS = (-50, -10, -5, 0, 5, 10, 25, 50, 100, 250, 500, 1000)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.intents = Counter(
+            "otc_agent_intents_total",
+            "Submissions that reached a terminal state, by intake source and outcome.",
+            ["source", "outcome"],
+            registry=registry,
+        )
+        self.rejections = Counter(
+            "otc_agent_rejections_total",
+            "Submissions that did not fill, by reason code.",
+            ["reason"],
+            registry=registry,
+        )
+        self.route_decisions = Counter(
+            "otc_agent_route_decisions_total",
+            "Routing decisions by the venue (or venue set) chosen.",
+            ["venue"],
+            registry=registry,
+        )
+        self.decision_latency = Histogram(
+            "otc_agent_decision_latency_seconds",
+            "Time from claiming a submission to its routing decision.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.processing_latency = Histogram(
+            "otc_agent_intent_processing_seconds",
+            "Time from claiming a submission to its terminal state being committed.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.legs = Counter(
+            "otc_agent_legs_total",
+            "Execution legs by venue and status (filled or failed).",
+            ["venue", "status"],
+            registry=registry,
+        )
+        self.realised_slippage = Histogram(
+            "otc_agent_realised_slippage_bps",
+            "Realised output short of the quote, in bps (negative: better than quoted).",
+            ["venue"],
+            buckets=SLIPPAGE_BUCKETS,
+            registry=registry,
+        )
+        self.otc_inventory = Gauge(
+            "otc_agent_otc_inventory_base_units",
+            "OTC pool inventory in base units of each side's token.",
+            ["pool", "side"],
+            registry=registry,
+        )
+        self.store_errors = Counter(
+            "otc_agent_database_errors_total",
+            "Database operations that failed because the database was unavailable.",
+            registry=registry,
+        )
+        self.inbox_pending = Gauge(
+            "otc_agent_inbox_pending",
+            "Files waiting in the inbox.",
+            registry=registry,
+        )
+        self.inbox_oldest_age = Gauge(
+            "otc_agent_inbox_oldest_age_seconds",
+            "Age of the oldest file waiting in the inbox (0 when empty).",
+            registry=registry,
+        )
+        self.store_available = Gauge(
+            "otc_agent_database_up",
+            "1 while the database answers, 0 while the agent waits for it.",
+            registry=registry,
+        )
+        self.build = Info("otc_agent_build", "Version of the running agent.", registry=registry)
+        self.build.info({"version": __version__})
+        self.store_available.set(1)

@@ -1,0 +1,125 @@
+"""What happened, from SQL: outcomes, venue shares, savings and slippage, as JSON or a table."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agent.store.models import RouteLegRow, RouteRow, SubmissionRow, TradeRow
+
+__all__ = ["build_report", "render_table"]
+
+submissions = SubmissionRow.__table__
+trades = TradeRow.__table__
+routes = RouteRow.__table__
+legs = RouteLegRow.__table__
+
+
+def _average(values: list[Decimal]) -> str | None:
+    if not values:
+        return None
+    return str((sum(values, Decimal(0)) / len(values)).quantize(Decimal("0.01")))
+
+
+def _percentile(values: list[Decimal], fraction: float) -> str | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, int(fraction * len(ordered)))
+    return str(ordered[index].quantize(Decimal("0.01")))
+
+
+async def build_report(connection: AsyncConnection) -> dict[str, Any]:
+    by_status = {
+        row.status: row.n
+        for row in await connection.execute(
+            select(submissions.c.status, func.count().label("n")).group_by(submissions.c.status)
+        )
+    }
+    by_reason = {
+        row.reason: row.n
+        for row in await connection.execute(
+            select(submissions.c.reason, func.count().label("n"))
+            .where(submissions.c.reason.is_not(None))
+            .group_by(submissions.c.reason)
+        )
+    }
+    venue_rows = list(
+        await connection.execute(
+            select(trades.c.venue, func.count().label("n"),
+                   func.sum(trades.c.notional_usd_micros).label("micros"))  # fmt: skip
+            .group_by(trades.c.venue)
+        )
+    )
+    filled = sum(row.n for row in venue_rows)
+    by_venue = {
+        row.venue: {
+            "count": row.n,
+            "share": str((Decimal(row.n) / filled).quantize(Decimal("0.0001"))) if filled else "0",
+            "volume_usd": str((Decimal(int(row.micros or 0)) / 1_000_000).quantize(Decimal("0.01"))),
+        }
+        for row in venue_rows
+    }
+    savings = [
+        (Decimal(r.savings_vs_runner_up_bps) if r.savings_vs_runner_up_bps is not None else None,
+         Decimal(r.savings_vs_best_single_bps))  # fmt: skip
+        for r in await connection.execute(
+            select(routes.c.savings_vs_runner_up_bps, routes.c.savings_vs_best_single_bps)
+        )
+    ]
+    slippage: dict[str, list[Decimal]] = {}
+    for row in await connection.execute(
+        select(legs.c.venue, legs.c.realised_slippage_bps).where(legs.c.status == "filled")
+    ):
+        if row.realised_slippage_bps is not None:
+            slippage.setdefault(row.venue, []).append(Decimal(row.realised_slippage_bps))
+    leg_status = {
+        f"{row.venue}:{row.status}": row.n
+        for row in await connection.execute(
+            select(legs.c.venue, legs.c.status, func.count().label("n")).group_by(legs.c.venue, legs.c.status)
+        )
+    }
+    return {
+        "intents": {"total": sum(by_status.values()), "by_status": by_status, "by_reason": by_reason},
+        "routes": {"filled": filled, "by_venue": by_venue},
+        "legs": leg_status,
+        "savings_bps": {
+            "vs_runner_up_avg": _average([s for s, _ in savings if s is not None]),
+            "vs_best_single_avg": _average([b for _, b in savings]),
+            "routes": len(savings),
+        },
+        "realised_slippage_bps": {
+            venue: {"avg": _average(values), "p50": _percentile(values, 0.5),
+                    "p95": _percentile(values, 0.95), "legs": len(values)}  # fmt: skip
+            for venue, values in sorted(slippage.items())
+        },
+    }
+
+
+def render_table(report: dict[str, Any]) -> str:
+    lines = []
+    intents = report["intents"]
+    lines.append(f"Intents: {intents['total']}")
+    for status, count in sorted(intents["by_status"].items()):
+        lines.append(f"  {status:<24}{count:>8}")
+    if intents["by_reason"]:
+        lines.append("Reasons (not filled):")
+        for reason, count in sorted(intents["by_reason"].items(), key=lambda kv: -kv[1]):
+            lines.append(f"  {reason:<24}{count:>8}")
+    lines.append(f"Fills by venue: {report['routes']['filled']}")
+    lines.append(f"  {'venue':<12}{'fills':>8}{'share':>9}{'volume USD':>18}{'slip avg':>10}{'p95':>8}")
+    for venue, row in sorted(report["routes"]["by_venue"].items()):
+        slip = report["realised_slippage_bps"].get(venue, {})
+        share = f"{Decimal(row['share']) * 100:.1f}%"
+        lines.append(
+            f"  {venue:<12}{row['count']:>8}{share:>9}{row['volume_usd']:>18}"
+            f"{slip.get('avg') or '-':>10}{slip.get('p95') or '-':>8}"
+        )
+    savings = report["savings_bps"]
+    lines.append("Average savings (bps of net output):")
+    lines.append(f"  vs the runner-up venue   {savings['vs_runner_up_avg'] or '-':>8}")
+    lines.append(f"  vs the best single venue {savings['vs_best_single_avg'] or '-':>8}")
+    return "\n".join(lines)

@@ -1,0 +1,142 @@
+"""Result documents (out/<id>.result.json) and the per-leg report they and SQL share.
+
+Amounts are decimal strings of base units, so a JavaScript reader never loses precision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from agent.domain.intent import IntentMessage
+from agent.domain.outcomes import Reason, Status
+from agent.domain.policy import TradeTerms
+from agent.domain.quotes import Quote
+from agent.domain.routing import Decision
+from agent.store.intents import slippage_bps
+
+if TYPE_CHECKING:
+    from agent.pipeline import Submission
+
+__all__ = ["RESULT_VERSION", "LegReport", "result_document"]
+
+RESULT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class LegReport:
+    index: int
+    venue: str
+    source: str
+    amount_in: int
+    expected_out: int
+    guaranteed_out: int
+    status: str  # "filled" | "failed"
+    reason: str | None
+    detail: str
+    realised_out: int | None
+    realised_slippage_bps: Decimal | None
+
+    @classmethod
+    def filled(cls, index: int, quote: Quote, realised_out: int) -> LegReport:
+        return cls(index, quote.venue, quote.source, quote.amount_in, quote.expected_out,
+                   quote.guaranteed_out, "filled", None, "", realised_out,
+                   slippage_bps(quote.expected_out, realised_out))  # fmt: skip
+
+    @classmethod
+    def failed(cls, index: int, quote: Quote, reason: Reason, detail: str) -> LegReport:
+        return cls(index, quote.venue, quote.source, quote.amount_in, quote.expected_out,
+                   quote.guaranteed_out, "failed", reason.value, detail, None, None)  # fmt: skip
+
+    def row(self, route_id: int, intent_id: str) -> dict[str, Any]:
+        return {
+            "route_id": route_id, "intent_id": intent_id, "leg_index": self.index,
+            "venue": self.venue, "source": self.source, "amount_in": self.amount_in,
+            "expected_out": self.expected_out, "guaranteed_out": self.guaranteed_out,
+            "status": self.status, "reason": self.reason, "realised_out": self.realised_out,
+            "realised_slippage_bps": self.realised_slippage_bps,
+        }  # fmt: skip
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "venue": self.venue, "source": self.source, "amount_in": str(self.amount_in),
+            "expected_out": str(self.expected_out), "guaranteed_out": str(self.guaranteed_out),
+            "status": self.status, "reason": self.reason, "detail": self.detail or None,
+            "realised_out": None if self.realised_out is None else str(self.realised_out),
+            "realised_slippage_bps": None if self.realised_slippage_bps is None
+            else str(self.realised_slippage_bps),
+        }  # fmt: skip
+
+
+def _quotes(decision: Decision | None) -> list[dict[str, Any]]:
+    if decision is None:
+        return []
+    rows: list[dict[str, Any]] = [
+        {
+            "venue": c.quote.venue, "source": c.quote.source, "verdict": c.verdict.value,
+            "expected_out": str(c.quote.expected_out), "guaranteed_out": str(c.quote.guaranteed_out),
+            "network_cost_out": str(c.network_cost_out), "net_out": str(c.net_out),
+            "fee_bps": str(c.quote.fee_bps), "price_impact_bps": str(c.quote.price_impact_bps),
+            "firm": c.quote.firm, "price_source": c.quote.price_source,
+        }  # fmt: skip
+        for c in decision.candidates
+    ]
+    rows += [
+        {"venue": m.venue, "source": m.source, "verdict": m.reason, "detail": m.detail or None}
+        for m in decision.misses
+    ]
+    return rows
+
+
+def result_document(
+    *,
+    submission: Submission,
+    status: Status,
+    reason: Reason | None,
+    detail: str,
+    intent: IntentMessage | None,
+    terms: TradeTerms | None,
+    min_out: int | None,
+    decision: Decision | None,
+    legs: Sequence[LegReport],
+    mode: str,
+    amount_out: int | None,
+    claimed_intent_id: str | None = None,
+) -> str:
+    document: dict[str, Any] = {
+        "version": RESULT_VERSION,
+        "intent_id": intent.id if intent else claimed_intent_id,
+        "status": status.value,
+        "reason": reason.value if reason else None,
+        "detail": detail or None,
+        "submission": {"source": submission.source, "ref": submission.ref, "name": submission.name},
+        "mode": mode,
+        "finished_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+    if intent is not None and terms is not None:
+        document["wallet"] = intent.wallet
+        document["pair"] = f"{terms.sell.symbol}/{terms.buy.symbol}"
+        document["sell"] = {"symbol": terms.sell.symbol, "mint": terms.sell.mint,
+                            "amount": str(terms.amount)}  # fmt: skip
+        document["buy"] = {
+            "symbol": terms.buy.symbol, "mint": terms.buy.mint,
+            "min_out": str(min_out), "amount_out": None if amount_out is None else str(amount_out),
+        }  # fmt: skip
+    chosen = decision.chosen if decision else None
+    if chosen is not None:
+        runner_up = decision.runner_up if decision else None
+        document["route"] = {
+            "kind": "single", "venue": chosen.quote.venue, "source": chosen.quote.source,
+            "expected_out": str(chosen.quote.expected_out),
+            "guaranteed_out": str(chosen.quote.guaranteed_out), "net_out": str(chosen.net_out),
+            "runner_up": None if runner_up is None else
+            {"venue": runner_up.quote.venue, "source": runner_up.quote.source,
+             "net_out": str(runner_up.net_out)},
+        }  # fmt: skip
+    document["legs"] = [leg.document() for leg in legs]
+    document["quotes"] = _quotes(decision)
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"

@@ -1,0 +1,179 @@
+"""Build the agent's parts from a validated configuration: tokens, store, oracle, venues, pipeline."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+
+from prometheus_client import CollectorRegistry
+
+from agent.config import AgentConfig, ConfigError
+from agent.domain.otc_pricing import OtcInventory, OtcPoolParams
+from agent.domain.policy import WalletPolicy
+from agent.domain.tokens import Token, TokenRegistry, to_base_units
+from agent.metrics import Metrics
+from agent.pipeline import Pipeline, PipelineSettings
+from agent.pricing.oracle import PriceOracle, StaticPriceOracle
+from agent.store import wallets as wallet_rows
+from agent.store.database import Store
+from agent.venues.base import Venue
+from agent.venues.localdex import LocalDexPool, LocalDexVenue
+from agent.venues.otc import OtcPool, OtcVenue
+from agent.wallets import WalletRegistry
+from onchain.derive import derive_keypair
+
+__all__ = ["Runtime", "build_runtime", "build_tokens"]
+
+
+def build_tokens(config: AgentConfig) -> TokenRegistry:
+    """The configured cluster's tokens; local mints not pinned in tokens.toml are derived."""
+    assert config.tokens_config is not None
+    cluster = config.cluster.name
+    tokens = []
+    for entry in config.tokens_config.tokens:
+        mint = entry.mints.get(cluster)
+        if mint is None and cluster == "local":
+            mint = str(derive_keypair(config.cluster.mint_seed, f"mint/{entry.symbol}").pubkey())
+        if mint is None:
+            continue
+        tokens.append(
+            Token(
+                symbol=entry.symbol, mint=mint, decimals=entry.decimals, static_usd=entry.static_usd,
+                coingecko_id=entry.coingecko_id, kraken_pair=entry.kraken_pair,
+                binance_symbol=entry.binance_symbol, pyth_feed_id=entry.pyth_feed_id,
+            )  # fmt: skip
+        )
+    return TokenRegistry(tokens)
+
+
+def _units(value: Decimal, token: Token, where: str) -> int:
+    try:
+        return to_base_units(value, token.decimals)
+    except ValueError as exc:
+        raise ConfigError(where, "", str(exc)) from None
+
+
+def build_otc_pools(config: AgentConfig, tokens: TokenRegistry) -> list[OtcPool]:
+    assert config.pools_config is not None
+    pools = []
+    for entry in config.pools_config.otc:
+        base, quote = tokens.by_symbol(entry.base), tokens.by_symbol(entry.quote)
+        if not entry.enabled or base is None or quote is None:
+            continue
+        where = f"pools: otc {entry.id}"
+        params = OtcPoolParams(
+            base_decimals=base.decimals, quote_decimals=quote.decimals,
+            base_spread_bps=entry.base_spread_bps, size_spread_bps=entry.size_spread_bps,
+            skew_spread_bps=entry.skew_spread_bps, min_spread_bps=entry.min_spread_bps,
+            min_base=_units(entry.min_base, base, where), max_base=_units(entry.max_base, base, where),
+        )  # fmt: skip
+        pools.append(
+            OtcPool(
+                id=entry.id, base=base, quote=quote, params=params,
+                start=OtcInventory(_units(entry.base_inventory, base, where),
+                                   _units(entry.quote_inventory, quote, where)),
+                quote_ttl_s=entry.quote_ttl_s, execution_delay_s=entry.execution_delay_ms / 1000,
+                last_look_reject_probability=entry.last_look_reject_probability,
+                replenish_fraction=entry.replenish_fraction,
+            )  # fmt: skip
+        )
+    return pools
+
+
+def build_localdex_pools(config: AgentConfig, tokens: TokenRegistry) -> list[LocalDexPool]:
+    assert config.pools_config is not None
+    pools = []
+    for entry in config.pools_config.localdex:
+        base, quote = tokens.by_symbol(entry.base), tokens.by_symbol(entry.quote)
+        if not entry.enabled or base is None or quote is None:
+            continue
+        where = f"pools: localdex {entry.id}"
+        pools.append(
+            LocalDexPool(
+                id=entry.id, base=base, quote=quote, fee_bps=entry.fee_bps,
+                start_base=_units(entry.base_reserve, base, where),
+                start_quote=_units(entry.quote_reserve, quote, where),
+                rebalance_fraction=entry.rebalance_fraction,
+            )  # fmt: skip
+        )
+    return pools
+
+
+def wallet_policies(config: AgentConfig) -> list[WalletPolicy]:
+    return [
+        WalletPolicy(
+            pubkey=w.pubkey, max_notional_usd=w.max_notional_usd,
+            daily_notional_usd=w.daily_notional_usd, pairs=frozenset(w.pairs), keypair_path=w.keypair,
+        )  # fmt: skip
+        for w in config.wallets
+    ]
+
+
+@dataclass
+class Runtime:
+    config: AgentConfig
+    store: Store
+    tokens: TokenRegistry
+    oracle: PriceOracle
+    metrics: Metrics
+    wallets: WalletRegistry
+    otc: OtcVenue | None
+    localdex: LocalDexVenue | None
+    pipeline: Pipeline
+
+    @property
+    def venues(self) -> list[Venue]:
+        return [v for v in (self.otc, self.localdex) if v is not None]
+
+    async def start(self) -> None:
+        """Migrate, register configured wallets, load the books. Raises StoreUnavailable."""
+        await self.store.upgrade()
+        async with self.store.transaction() as connection:
+            for policy in wallet_policies(self.config):
+                await wallet_rows.upsert_wallet(connection, policy, source="config")
+        await self.wallets.refresh()
+        if self.otc is not None:
+            await self.otc.start(self.store)
+        if self.localdex is not None:
+            await self.localdex.start(self.store)
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+
+
+def build_runtime(
+    config: AgentConfig,
+    *,
+    registry: CollectorRegistry | None = None,
+    rng: random.Random | None = None,
+    store: Store | None = None,
+) -> Runtime:
+    tokens = build_tokens(config)
+    store = store or Store.from_url(config.database_url,
+                                    connect_timeout_s=config.database.connect_timeout_s)  # fmt: skip
+    oracle = StaticPriceOracle(list(tokens))
+    metrics = Metrics(registry or CollectorRegistry())
+    wallets = WalletRegistry(store)
+    venues_config = config.venues
+    otc = (
+        OtcVenue(build_otc_pools(config, tokens), oracle, rng=rng,
+                 honour_execution_delay=config.execution.honour_execution_delay)  # fmt: skip
+        if venues_config.otc.enabled else None
+    )  # fmt: skip
+    localdex = (
+        LocalDexVenue(build_localdex_pools(config, tokens), oracle)
+        if venues_config.localdex.enabled else None
+    )  # fmt: skip
+    enabled = tuple(v.name for v in (otc, localdex) if v is not None)
+    pipeline = Pipeline(
+        settings=PipelineSettings(
+            cluster=config.cluster.name, mode=config.execution.mode,
+            max_ttl_s=config.intake.max_ttl_s,
+            default_slippage_bps=config.intake.default_slippage_bps,
+            max_slippage_bps=config.intake.max_slippage_bps, enabled_venues=enabled,
+        ),
+        store=store, tokens=tokens, wallets=wallets, oracle=oracle,
+        venues=[v for v in (otc, localdex) if v is not None], metrics=metrics,
+    )  # fmt: skip
+    return Runtime(config, store, tokens, oracle, metrics, wallets, otc, localdex, pipeline)
