@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from agent.config import ConfigError
 from agent.domain.outcomes import Status
 from agent.http import MetricsServer
 from agent.intake.directory import DirectoryIntake, DirectoryItem
@@ -49,7 +50,8 @@ class RunStats:
 
 
 class Daemon:
-    def __init__(self, runtime: Runtime, *, serve_metrics: bool = True) -> None:
+    def __init__(self, runtime: Runtime, *, serve_metrics: bool = True,
+                 metrics_optional: bool = False) -> None:  # fmt: skip
         self.runtime = runtime
         config = runtime.config
         self.intake = DirectoryIntake(
@@ -71,6 +73,11 @@ class Daemon:
         self._scheduler: AsyncIOScheduler | None = None
         self._server: MetricsServer | None = None
         self._serve_metrics = serve_metrics and config.metrics.enabled
+        self._metrics_optional = metrics_optional
+
+    @property
+    def idle(self) -> bool:
+        return self._queue.empty() and self._busy == 0
 
     # lifecycle
 
@@ -95,7 +102,14 @@ class Daemon:
             host, _, port = self.runtime.config.metrics.listen.rpartition(":")
             self._server = MetricsServer(self.runtime.metrics.registry, host=host, port=int(port),
                                          readiness=self._readiness)  # fmt: skip
-            await self._server.start()
+            try:
+                await self._server.start()
+            except OSError as exc:
+                self._server = None
+                if not self._metrics_optional:
+                    raise ConfigError(self.runtime.config.source_dir, "metrics.listen",
+                                      f"cannot listen on {host}:{port}: {exc.strerror}") from None
+                log.warning("metrics_unavailable", listen=f"{host}:{port}", error=exc.strerror)
         log.info("started", mode=self.runtime.config.execution.mode, workers=self.max_workers,
                  inbox=str(self.intake.layout.inbox), once=once)  # fmt: skip
         workers = [asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(self.max_workers)]

@@ -8,7 +8,7 @@ Ratios (bps, prices) use :class:`ExactDecimal`, which never passes through a bin
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -47,24 +47,37 @@ __all__ = [
     "WalletUsageRow",
 ]
 
+# ExactDecimal columns: NUMERIC(PRECISION, SCALE) on every backend.
+PRECISION = 38
+SCALE = 18
+_QUANTUM = Decimal(1).scaleb(-SCALE)
+# Wide enough for any NUMERIC(38, 18) value and for rounding a longer one to it.
+_CTX = Context(prec=2 * PRECISION, rounding=ROUND_HALF_EVEN)
+
 
 class ExactDecimal(TypeDecorator[Decimal]):
-    """NUMERIC on PostgreSQL; text on SQLite, whose NUMERIC would round through a float."""
+    """NUMERIC(38, 18) on PostgreSQL; text on SQLite, whose NUMERIC would round through a float.
 
-    impl = Numeric(38, 18)
+    Both backends keep the same value: a bound Decimal is rounded (half-even) to the column's
+    18 decimal places here, not by the database, and one that does not fit 38 digits, or is
+    not finite, is refused. What fits comes back exactly, whatever the backend.
+    """
+
+    impl = Numeric(PRECISION, SCALE)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(String(64))
-        return dialect.type_descriptor(Numeric(38, 18))
+        return dialect.type_descriptor(Numeric(PRECISION, SCALE))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:
             return None
+        fitted = _fit(Decimal(value))
         if dialect.name == "sqlite":
-            return str(Decimal(value))
-        return Decimal(value)
+            return format(fitted, "f")
+        return fitted
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
@@ -72,10 +85,24 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return _tidy(Decimal(str(value)))
 
 
+def _fit(value: Decimal) -> Decimal:
+    """Round to the column's scale; refuse what NUMERIC(38, 18) cannot hold."""
+    if not value.is_finite():
+        raise ValueError(f"{value} cannot be stored in an exact decimal column")
+    limit = PRECISION - SCALE
+    # Checked before rounding too, so quantize never needs more digits than _CTX has.
+    if value.adjusted() >= limit or value.quantize(_QUANTUM, context=_CTX).adjusted() >= limit:
+        raise ValueError(f"{value} has more than {limit} integer digits")
+    return value.quantize(_QUANTUM, context=_CTX)
+
+
 def _tidy(value: Decimal) -> Decimal:
     """Drop NUMERIC's trailing zeros without turning 10 into 1E+1."""
-    normal = value.normalize()
-    return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal  # type: ignore[operator]
+    # The default context (28 digits) would round a 38-digit value here.
+    normal = value.normalize(_CTX)
+    if normal.as_tuple().exponent > 0:  # type: ignore[operator]
+        return normal.quantize(Decimal(1), context=_CTX)
+    return normal
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -85,9 +112,12 @@ class UtcDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value
+        # SQLite keeps the wall-clock digits and drops the offset, so store UTC's digits.
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:

@@ -1,7 +1,7 @@
 """OTC pool RFQ pricing: hand-checked tables, rejections and hypothesis properties."""
 
 import pickle
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal, localcontext
 
 import pytest
 from hypothesis import assume, given, settings
@@ -204,9 +204,9 @@ def test_quote_otc_table(
         skew_component_bps=quote.skew_component_bps,
         inventory_after=OtcInventory(base=base_after, quote=quote_after),
     )
-    for got, want in ((quote.spread_bps, spread), (quote.size_component_bps, size)):
+    parts = (quote.spread_bps, quote.size_component_bps, quote.skew_component_bps)
+    for got, want in zip(parts, (spread, size, skew), strict=True):
         assert abs(got - Decimal(want)) < TOLERANCE
-    assert abs(quote.skew_component_bps - Decimal(skew)) < TOLERANCE
 
 
 @pytest.mark.parametrize(
@@ -306,6 +306,14 @@ def test_quote_otc_accepts_side_as_string_and_is_deterministic() -> None:
     assert all(
         quote_otc(PARAMS, BALANCED, MID, Side.SELL_BASE, 10 * SOL) == first for _ in range(5)
     )
+
+
+def test_quote_otc_ignores_callers_decimal_context() -> None:
+    """A caller's low-precision decimal context does not change the quote."""
+    reference = quote_otc(PARAMS, LONG_BASE, MID, Side.BUY_BASE, 1_500 * USDC)
+    with localcontext() as ctx:
+        ctx.prec, ctx.rounding = 3, ROUND_UP
+        assert quote_otc(PARAMS, LONG_BASE, MID, Side.BUY_BASE, 1_500 * USDC) == reference
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,130 @@
+"""Shared fixtures: a throw-away home with the shipped configs, and database URLs per backend.
+
+PostgreSQL and Redis come from OTC_AGENT_TEST_POSTGRES_URL / OTC_AGENT_TEST_REDIS_URL. Tests
+that need them skip with a reason when the variable is unset, and fail when it is set but the
+server cannot be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+from sqlalchemy.engine import make_url
+
+from agent.config import AgentConfig, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+POSTGRES_ENV = "OTC_AGENT_TEST_POSTGRES_URL"
+REDIS_ENV = "OTC_AGENT_TEST_REDIS_URL"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--live", action="store_true", help="run tests that reach public services")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--live"):
+        return
+    skip = pytest.mark.skip(reason="talks to a public service; run with --live")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.fixture(name="clean_environ", autouse=True)
+def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host's own overrides must not leak into tests."""
+    for name in list(os.environ):
+        if name.startswith("OTC_AGENT__") or name in ("OTC_AGENT_HOME", "DATABASE_URL", "OTC_AGENT_CONFIG"):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(name="config_dir")
+def _config_dir(tmp_path: Path) -> Path:
+    """A copy of configs/ that a test may edit."""
+    target = tmp_path / "configs"
+    shutil.copytree(CONFIGS, target)
+    return target
+
+
+async def _create_postgres_database(base_url: str) -> str:
+    import asyncpg
+
+    url = make_url(base_url)
+    name = f"otc_test_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+        database=url.database or "postgres", timeout=10,
+    )  # fmt: skip
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_postgres_database(base_url: str, test_url: str) -> None:
+    import asyncpg
+
+    url = make_url(base_url)
+    name = make_url(test_url).database
+    connection = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+        database=url.database or "postgres", timeout=10,
+    )  # fmt: skip
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def postgres_base_url() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    return url
+
+
+@pytest.fixture(name="database_url", params=["sqlite", "postgresql"])
+async def _database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database per test: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    base = postgres_base_url()
+    url = await _create_postgres_database(base)
+    try:
+        yield url
+    finally:
+        await _drop_postgres_database(base, url)
+
+
+@pytest.fixture(name="sqlite_url")
+def _sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'agent.db'}"
+
+
+@pytest.fixture(name="make_config")
+def _make_config(tmp_path: Path, config_dir: Path) -> Callable[..., AgentConfig]:
+    """Load configs/local.toml with a temporary home and optional environment overrides."""
+
+    def make(database_url: str | None = None, **overrides: str) -> AgentConfig:
+        environ = {f"OTC_AGENT__{key.upper()}": value for key, value in overrides.items()}
+        if database_url is not None:
+            environ["DATABASE_URL"] = database_url
+        return load_config(config_dir / "local.toml", home=str(tmp_path / "home"), environ=environ)
+
+    return make

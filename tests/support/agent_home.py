@@ -1,0 +1,67 @@
+"""A ready-to-run agent for integration tests: config, runtime, registered wallets, a feeder."""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+from solders.keypair import Keypair
+
+from agent.config import AgentConfig
+from agent.daemon import Daemon
+from agent.demo import IntentMix
+from agent.domain.policy import WalletPolicy
+from agent.intent_builder import write_intent
+from agent.runtime import Runtime, build_runtime
+from agent.store import wallets as wallet_rows
+
+
+@dataclass
+class AgentHome:
+    config: AgentConfig
+    desk: Keypair
+    treasury: Keypair
+
+    @property
+    def root(self) -> Path:
+        return self.config.intake_root
+
+    def runtime(self, *, seed: int = 7) -> Runtime:
+        return build_runtime(self.config, registry=CollectorRegistry(), rng=random.Random(seed))
+
+    def daemon(self, *, seed: int = 7) -> Daemon:
+        return Daemon(self.runtime(seed=seed), serve_metrics=False)
+
+    async def register_wallets(self) -> None:
+        runtime = self.runtime()
+        await runtime.store.upgrade()
+        async with runtime.store.transaction() as connection:
+            await wallet_rows.upsert_wallet(connection, WalletPolicy(
+                pubkey=str(self.desk.pubkey()), max_notional_usd=Decimal(2_000_000),
+                daily_notional_usd=Decimal(10**12)), source="test")  # fmt: skip
+            await wallet_rows.upsert_wallet(connection, WalletPolicy(
+                pubkey=str(self.treasury.pubkey()), max_notional_usd=Decimal(50_000),
+                daily_notional_usd=Decimal(10**9), pairs=frozenset({"SOL/USDC"})), source="test")  # fmt: skip
+        await runtime.aclose()
+
+    def mix(self, seed: int = 1) -> IntentMix:
+        tokens = self.runtime().tokens
+        return IntentMix(tokens, self.config.cluster.name, self.desk, self.treasury,
+                         Keypair.from_seed(bytes([9]) * 32), random.Random(seed))  # fmt: skip
+
+    def feed(self, count: int, *, invalid_share: float = 0.2, seed: int = 1) -> dict[str, str]:
+        """Drop `count` generated intents into the inbox; returns file name -> kind."""
+        mix = self.mix(seed)
+        written = {}
+        for _ in range(count):
+            kind, stem, envelope = mix.next(invalid_share)
+            path = write_intent(self.root / "inbox", stem, envelope)
+            written[path.name] = kind
+        return written
+
+    def files(self, folder: str) -> list[str]:
+        return sorted(os.listdir(self.root / folder))
