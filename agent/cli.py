@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"otc-agent: {exc}", file=sys.stderr)
         return 2
     except StoreUnavailable as exc:
-        print(f"otc-agent: cannot reach the database: {exc.cause}", file=sys.stderr)
+        print(f"otc-agent: cannot reach the database ({exc})", file=sys.stderr)
         return 3
 
 

@@ -8,13 +8,14 @@ overridden from the environment as ``OTC_AGENT__SECTION__KEY``; ``OTC_AGENT_HOME
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
 from solders.pubkey import Pubkey
 
@@ -78,7 +79,9 @@ class ExecutionConfig:
 
     def check(self) -> None:
         if not 1 <= self.max_workers <= 1024:
-            raise InvalidValue("max_workers", f"must be between 1 and 1024 (got {self.max_workers})")
+            raise InvalidValue(
+                "max_workers", f"must be between 1 and 1024 (got {self.max_workers})"
+            )
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,13 @@ class IntakeConfig:
         _positive("rescan_interval_s", self.rescan_interval_s)
         _bps("default_slippage_bps", self.default_slippage_bps)
         _bps("max_slippage_bps", self.max_slippage_bps)
+        if self.default_slippage_bps > self.max_slippage_bps:
+            # Otherwise every intent that leaves slippage to the agent is refused.
+            raise InvalidValue(
+                "default_slippage_bps",
+                f"must not exceed max_slippage_bps ({self.default_slippage_bps} > "
+                f"{self.max_slippage_bps})",
+            )
 
 
 @dataclass(frozen=True)
@@ -248,10 +258,17 @@ class TokensConfig:
 
     def check(self) -> None:
         seen: set[str] = set()
+        mints: dict[tuple[str, str], str] = {}
         for index, token in enumerate(self.tokens):
             if token.symbol in seen:
                 raise InvalidValue(f"tokens[{index}].symbol", f"duplicate symbol {token.symbol}")
             seen.add(token.symbol)
+            for cluster, mint in token.mints.items():
+                owner = mints.setdefault((cluster, mint), token.symbol)
+                if owner != token.symbol:
+                    raise InvalidValue(
+                        f"tokens[{index}].mints.{cluster}", f"mint {mint} is already {owner}'s"
+                    )
 
 
 @dataclass(frozen=True)
@@ -275,8 +292,9 @@ class OtcPoolConfig:
     enabled: bool = True
 
     def check(self) -> None:
-        _positive("base_inventory", self.base_inventory + 1)
-        _positive("quote_inventory", self.quote_inventory + 1)
+        for name in ("base_inventory", "quote_inventory"):
+            if getattr(self, name) < 0:
+                raise InvalidValue(name, f"must not be negative (got {getattr(self, name)})")
         for name in ("base_spread_bps", "size_spread_bps", "min_spread_bps"):
             _bps(name, getattr(self, name))
         if not 0 <= self.last_look_reject_probability <= 1:
@@ -328,6 +346,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(str(path), "", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), "", f"not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), "", f"not valid TOML: {exc}") from None
 
@@ -355,8 +377,37 @@ def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dic
             if not isinstance(child, dict):
                 raise ConfigError(name, ".".join(path), "cannot override inside a non-table")
             node = child
-        node[path[-1]] = _parse_env_value(environ[name])
+        value = _parse_env_value(environ[name])
+        if not isinstance(value, str) and _override_type(path) is str:
+            # A text key keeps the text as given: an API key 123456 or a seed 2024-01-01.
+            value = environ[name]
+        node[path[-1]] = value
     return merged
+
+
+def _override_type(path: list[str]) -> Any:
+    """The annotation of the AgentConfig key an override names, or None if it names none."""
+    tp: Any = AgentConfig
+    for part in path:
+        if not (dataclasses.is_dataclass(tp) and isinstance(tp, type)):
+            return None
+        fields = dataclasses.fields(tp)
+        names = {f.name for f in fields if f.init and not f.metadata.get("internal")}
+        if part not in names:
+            return None
+        tp = get_type_hints(tp)[part]
+    return tp
+
+
+def _blame_override(error: ConfigError, environ: Mapping[str, str]) -> ConfigError:
+    """Name the environment variable, not the file, when an override holds the bad value."""
+    for name in sorted(environ, reverse=True):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        if error.key == key or error.key.startswith((f"{key}.", f"{key}[")):
+            return ConfigError(name, error.key, error.problem)
+    return error
 
 
 def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
@@ -374,7 +425,10 @@ def load_config(
     path = path or Path(env.get("OTC_AGENT_CONFIG", str(DEFAULT_CONFIG)))
     raw = apply_env_overrides(_read_toml(path), env)
     source = str(path)
-    config = build(AgentConfig, raw, source=source)
+    try:
+        config = build(AgentConfig, raw, source=source)
+    except ConfigError as exc:
+        raise _blame_override(exc, env) from None
     database = config.database
     if env.get("DATABASE_URL"):
         database = replace(database, url=env["DATABASE_URL"])
@@ -403,4 +457,6 @@ def _check_references(
         for pair in wallet.pairs:
             for symbol in pair.split("/"):
                 if symbol not in symbols:
-                    raise ConfigError(source, f"wallets[{index}].pairs", f"unknown token {symbol!r}")
+                    raise ConfigError(
+                        source, f"wallets[{index}].pairs", f"unknown token {symbol!r}"
+                    )

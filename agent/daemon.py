@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import random
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -199,7 +201,7 @@ class Daemon:
                 outcome = await self.runtime.pipeline.process(submission)
                 break
             except StoreUnavailable as exc:
-                bound.warning("database_unavailable", error=str(exc.cause))
+                bound.warning("database_unavailable", error=str(exc))
                 self.runtime.metrics.store_errors.inc()
                 await self._store_lost()
                 # Whatever committed before the outage is found again by the resume path.
@@ -263,24 +265,24 @@ class Daemon:
         scheduler.start()
         self._scheduler = scheduler
 
-    async def _guarded(self, name: str, coroutine: object) -> None:
+    async def _guarded(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
         if not self._store_up.is_set():
             return
         try:
-            await coroutine  # type: ignore[misc]
+            await job()
         except StoreUnavailable as exc:
-            log.warning("job_database_unavailable", job=name, error=str(exc.cause))
+            log.warning("job_database_unavailable", job=name, error=str(exc))
 
     async def _refresh_wallets(self) -> None:
-        await self._guarded("refresh_wallets", self.runtime.wallets.refresh())
+        await self._guarded("refresh_wallets", self.runtime.wallets.refresh)
 
     async def _replenish(self) -> None:
         assert self.runtime.otc is not None
-        await self._guarded("replenish", self.runtime.otc.replenish(self.runtime.store))
+        await self._guarded("replenish", partial(self.runtime.otc.replenish, self.runtime.store))
 
     async def _rebalance(self) -> None:
         assert self.runtime.localdex is not None
-        await self._guarded("rebalance", self.runtime.localdex.rebalance(self.runtime.store))
+        await self._guarded("rebalance", partial(self.runtime.localdex.rebalance, self.runtime.store))
 
     async def _update_gauges(self) -> None:
         metrics = self.runtime.metrics

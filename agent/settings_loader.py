@@ -9,6 +9,7 @@ nested dataclasses. A dataclass may define ``check(self) -> None`` raising
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ class ConfigError(Exception):
         super().__init__(f"{where}: {problem}")
 
 
-class InvalidValue(ValueError):
+class InvalidValue(ValueError):  # noqa: N818 (a stable public name)
     """Raised by a dataclass ``check`` for a rule that involves one of its fields."""
 
     def __init__(self, field: str, problem: str) -> None:
@@ -86,6 +87,8 @@ def _convert_scalar(tp: Any, value: Any, source: str, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(source, key, f"must be a number (got {value!r})")
+        if not math.isfinite(value):  # TOML has nan and inf; no interval or rate may be either
+            raise ConfigError(source, key, f"must be a finite number (got {value!r})")
         return float(value)
     if tp is Decimal:
         # TOML floats are read back through their shortest repr so "0.1" stays 0.1 exactly.

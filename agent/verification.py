@@ -32,10 +32,14 @@ def _signature(text: str) -> Signature:
     try:
         return Signature.from_string(text)
     except ValueError:
-        raise IntentRejected(Reason.BAD_FORMAT, "signature is not a base58 ed25519 signature") from None
+        raise IntentRejected(
+            Reason.BAD_FORMAT, "signature is not a base58 ed25519 signature"
+        ) from None
 
 
-def _signed_bytes(envelope_format: str, content: bytes, wallet: Pubkey, signed_message: str | None) -> bytes:
+def _signed_bytes(
+    envelope_format: str, content: bytes, wallet: Pubkey, signed_message: str | None
+) -> bytes:
     if envelope_format == FORMAT_V1:
         try:
             return offchain_message.encode_v1([wallet], content)
@@ -45,9 +49,14 @@ def _signed_bytes(envelope_format: str, content: bytes, wallet: Pubkey, signed_m
         signed = base64.b64decode(signed_message or "", validate=True)
         decoded = offchain_message.decode(signed)
     except (binascii.Error, ValueError) as exc:
-        raise IntentRejected(Reason.BAD_FORMAT, f"signed_message is not an off-chain message: {exc}") from None
+        raise IntentRejected(
+            Reason.BAD_FORMAT, f"signed_message is not an off-chain message: {exc}"
+        ) from None
     if decoded.version != 0 or decoded.content != content:
         raise IntentRejected(Reason.BAD_FORMAT, "signed_message does not contain message exactly")
+    if decoded.signers != (wallet,):
+        # v1 is rebuilt with the wallet as its only signer; a v0 message must say the same.
+        raise IntentRejected(Reason.BAD_SIGNATURE, "the wallet must be the message's only signer")
     return signed
 
 

@@ -128,3 +128,14 @@ def _make_config(tmp_path: Path, config_dir: Path) -> Callable[..., AgentConfig]
         return load_config(config_dir / "local.toml", home=str(tmp_path / "home"), environ=environ)
 
     return make
+
+
+@pytest.fixture(name="postgres_url")
+async def _postgres_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test (skips without OTC_AGENT_TEST_POSTGRES_URL)."""
+    base = postgres_base_url()
+    url = await _create_postgres_database(base)
+    try:
+        yield url
+    finally:
+        await _drop_postgres_database(base, url)

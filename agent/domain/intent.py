@@ -34,8 +34,10 @@ FORMATS = (FORMAT_V1, FORMAT_V0)
 VENUE_NAMES = ("jupiter", "otc", "localdex")
 CLUSTER_NAMES = ("local", "devnet", "mainnet-beta")
 MAX_NONCE = 2**63 - 1
-_BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
-_DIGITS = re.compile(r"^(0|[1-9][0-9]{0,39})$")
+# Matched with fullmatch: "$" would also accept a trailing newline.
+_BASE58 = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")
+_DIGITS = re.compile(r"0|[1-9][0-9]*")
+_MAX_AMOUNT_DIGITS = len(str(MAX_AMOUNT))
 _REQUIRED = ("version", "id", "cluster", "wallet", "sell_mint", "buy_mint", "amount", "nonce",
              "not_after")  # fmt: skip
 _OPTIONAL = ("min_out", "max_slippage_bps", "venues")
@@ -99,7 +101,9 @@ def parse_envelope(raw: bytes) -> Envelope:
     fmt = document.get("format")
     if fmt not in FORMATS:
         raise IntentRejected(Reason.BAD_FORMAT, f"format must be one of {', '.join(FORMATS)}")
-    allowed = {"message", "signature", "format"} | ({"signed_message"} if fmt == FORMAT_V0 else set())
+    allowed = {"message", "signature", "format"}
+    if fmt == FORMAT_V0:
+        allowed.add("signed_message")
     extra = sorted(set(document) - allowed)
     if extra:
         raise IntentRejected(Reason.BAD_FORMAT, f"unexpected envelope field {extra[0]!r}")
@@ -108,6 +112,11 @@ def parse_envelope(raw: bytes) -> Envelope:
         raise IntentRejected(Reason.BAD_FORMAT, "message must be a non-empty string")
     if not isinstance(signature, str) or not signature:
         raise IntentRejected(Reason.BAD_FORMAT, "signature must be a base58 string")
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate escape (\ud800) parses, but no UTF-8 bytes could have been signed.
+        raise IntentRejected(Reason.MALFORMED_JSON, "message is not valid Unicode text") from None
     signed = document.get("signed_message")
     if fmt == FORMAT_V0 and not isinstance(signed, str):
         raise IntentRejected(Reason.BAD_FORMAT, "a v0 envelope needs signed_message (base64)")
@@ -117,7 +126,7 @@ def parse_envelope(raw: bytes) -> Envelope:
 def signer_of(message: dict[str, Any]) -> str:
     """The wallet that must have signed; checked before anything else in the message is trusted."""
     wallet = message.get("wallet")
-    if not isinstance(wallet, str) or not _BASE58.match(wallet):
+    if not isinstance(wallet, str) or not _BASE58.fullmatch(wallet):
         raise IntentRejected(Reason.BAD_SCHEMA, "wallet must be a base58 public key")
     return wallet
 
@@ -126,12 +135,21 @@ def _amount(message: dict[str, Any], key: str) -> int:
     value = message[key]
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise IntentRejected(Reason.BAD_SCHEMA, f"{key} must be a decimal string of base units")
-    text = str(value)
-    if not _DIGITS.match(text):
-        raise IntentRejected(Reason.BAD_SCHEMA, f"{key} must be a non-negative integer ({text!r})")
-    number = int(text)
+    if isinstance(value, int):
+        if value < 0:
+            raise IntentRejected(Reason.BAD_SCHEMA, f"{key} must be a non-negative integer")
+        number = value
+    else:
+        if not _DIGITS.fullmatch(value):
+            raise IntentRejected(
+                Reason.BAD_SCHEMA, f"{key} must be a non-negative integer ({value[:50]!r})"
+            )
+        # Too many digits is an overflow too; checking the length first keeps int() cheap.
+        if len(value) > _MAX_AMOUNT_DIGITS:
+            raise IntentRejected(Reason.AMOUNT_OVERFLOW, f"{key} exceeds {MAX_AMOUNT}")
+        number = int(value)
     if number > MAX_AMOUNT:
-        raise IntentRejected(Reason.AMOUNT_OVERFLOW, f"{key} {number} exceeds {MAX_AMOUNT}")
+        raise IntentRejected(Reason.AMOUNT_OVERFLOW, f"{key} exceeds {MAX_AMOUNT}")
     return number
 
 
@@ -144,7 +162,7 @@ def _integer(message: dict[str, Any], key: str, upper: int) -> int:
 
 def _pubkey(message: dict[str, Any], key: str) -> str:
     value = message[key]
-    if not isinstance(value, str) or not _BASE58.match(value):
+    if not isinstance(value, str) or not _BASE58.fullmatch(value):
         raise IntentRejected(Reason.BAD_SCHEMA, f"{key} must be a base58 public key")
     return value
 
@@ -152,7 +170,7 @@ def _pubkey(message: dict[str, Any], key: str) -> str:
 def parse_message(message: dict[str, Any]) -> IntentMessage:
     """Check the signed message's schema; amounts stay exact integers."""
     version = message.get("version")
-    if version != 1 or isinstance(version, bool):
+    if type(version) is not int or version != 1:  # not True, not 1.0
         raise IntentRejected(Reason.UNSUPPORTED_VERSION, f"version {version!r} is not supported")
     missing = [key for key in _REQUIRED if key not in message]
     if missing:
@@ -169,19 +187,21 @@ def parse_message(message: dict[str, Any]) -> IntentMessage:
         raise IntentRejected(Reason.BAD_SCHEMA, "id must be a UUID string")
     cluster = message["cluster"]
     if cluster not in CLUSTER_NAMES:
-        raise IntentRejected(Reason.BAD_SCHEMA, f"cluster must be one of {', '.join(CLUSTER_NAMES)}")
+        raise IntentRejected(
+            Reason.BAD_SCHEMA, f"cluster must be one of {', '.join(CLUSTER_NAMES)}"
+        )
     venues = message.get("venues")
-    if venues is not None:
-        if (
-            not isinstance(venues, list)
-            or not venues
-            or any(v not in VENUE_NAMES for v in venues)
-            or len(set(venues)) != len(venues)
-        ):
-            raise IntentRejected(
-                Reason.BAD_SCHEMA, f"venues must be a non-empty list drawn from {VENUE_NAMES}"
-            )
+    if venues is not None and (
+        not isinstance(venues, list)
+        or not venues
+        or any(v not in VENUE_NAMES for v in venues)
+        or len(set(venues)) != len(venues)
+    ):
+        raise IntentRejected(
+            Reason.BAD_SCHEMA, f"venues must be a non-empty list drawn from {VENUE_NAMES}"
+        )
     slippage = message.get("max_slippage_bps")
+    min_out = message.get("min_out")
     return IntentMessage(
         id=canonical,
         cluster=cluster,
@@ -189,8 +209,10 @@ def parse_message(message: dict[str, Any]) -> IntentMessage:
         sell_mint=_pubkey(message, "sell_mint"),
         buy_mint=_pubkey(message, "buy_mint"),
         amount=_amount(message, "amount"),
-        min_out=_amount(message, "min_out") if message.get("min_out") is not None else None,
-        max_slippage_bps=_integer(message, "max_slippage_bps", 10_000) if slippage is not None else None,
+        min_out=_amount(message, "min_out") if min_out is not None else None,
+        max_slippage_bps=(
+            _integer(message, "max_slippage_bps", 10_000) if slippage is not None else None
+        ),
         nonce=_integer(message, "nonce", MAX_NONCE),
         not_after=_integer(message, "not_after", 2**40),
         venues=tuple(venues) if venues is not None else None,

@@ -90,7 +90,7 @@ def check_trade(
         raise IntentRejected(
             Reason.PAIR_NOT_ALLOWED, f"{sell.symbol}/{buy.symbol} is not allowed for this wallet"
         )
-    if sell_usd <= 0 or buy_usd <= 0:
+    if not (sell_usd.is_finite() and buy_usd.is_finite() and sell_usd > 0 and buy_usd > 0):
         raise IntentRejected(Reason.NO_PRICE, f"no usable price for {sell.symbol}/{buy.symbol}")
     slippage = intent.max_slippage_bps
     if slippage is None:

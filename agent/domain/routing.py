@@ -51,7 +51,9 @@ class Decision:
         """The best other quote by net output, eligible or not: what the wallet would have got
         elsewhere (an ineligible one could not even meet min_out)."""
         chosen = self.chosen
-        others = [c for c in self.candidates if c is not chosen and c.verdict is not Verdict.EXPIRED]
+        others = [
+            c for c in self.candidates if c is not chosen and c.verdict is not Verdict.EXPIRED
+        ]
         return max(others, key=lambda c: c.net_out, default=None)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, Decimal, localcontext
 
 __all__ = ["MAX_AMOUNT", "Token", "TokenRegistry", "from_base_units", "to_base_units"]
 
@@ -27,10 +27,15 @@ class Token:
 
 def to_base_units(amount: Decimal, decimals: int) -> int:
     """Human amount to base units, rejecting amounts finer than the token's precision."""
-    scaled = amount.scaleb(decimals)
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"{amount} has more than {decimals} decimal places")
-    return int(scaled)
+    if not amount.is_finite():
+        raise ValueError(f"{amount} is not a finite amount")
+    with localcontext() as ctx:
+        # scaleb rounds to the context precision; keep every digit so nothing is dropped silently.
+        ctx.prec = max(ctx.prec, len(amount.as_tuple().digits))
+        scaled = amount.scaleb(decimals)
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{amount} has more than {decimals} decimal places")
+        return int(scaled)
 
 
 def from_base_units(amount: int, decimals: int) -> Decimal:

@@ -28,7 +28,9 @@ class StoreUnavailable(Exception):
 
     def __init__(self, cause: BaseException) -> None:
         self.cause = cause
-        super().__init__(f"database unavailable: {type(cause).__name__}: {cause}")
+        # Driver messages carry the whole statement and its parameters; the first line is enough.
+        first_line = (str(cause).splitlines() or [""])[0]
+        super().__init__(f"database unavailable: {type(cause).__name__}: {first_line}")
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -1,0 +1,179 @@
+"""The command line as a user types it: exit codes, files it writes, what it prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+
+
+@pytest.fixture(name="cli")
+def _cli(config_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run `otc-agent` with the test's config and home; returns (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(["--config", str(config_dir / "local.toml"), "--home", str(tmp_path / "home"), *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture(name="wallet_key")
+def _wallet_key(cli, tmp_path: Path) -> tuple[Path, str]:  # type: ignore[no-untyped-def]
+    path = tmp_path / "keys" / "wallet.json"
+    code, out, _ = cli("keygen", "--outfile", str(path))
+    assert code == 0
+    return path, out.split()[-1]
+
+
+def test_keygen_writes_an_owner_only_key_file_and_refuses_to_overwrite(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """keygen creates a 64-integer key file with mode 0600 and will not clobber it."""
+    path = tmp_path / "k.json"
+    assert cli("keygen", "--outfile", str(path))[0] == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(json.loads(path.read_text())) == 64
+    code, _, err = cli("keygen", "--outfile", str(path))
+    assert code == 2 and str(path) in err
+
+
+def test_loose_key_file_permissions_are_refused(cli, wallet_key) -> None:  # type: ignore[no-untyped-def]
+    """A key file readable by others is refused with a clear error and exit code 2."""
+    path, _ = wallet_key
+    path.chmod(0o644)
+    code, _, err = cli("intent", "new", "--keypair", str(path), "--sell", "SOL", "--buy", "USDC", "--amount", "1")
+    assert code == 2
+    assert "0644" in err and "chmod 600" in err
+
+
+def test_wallet_add_then_list_shows_the_policy(cli, wallet_key) -> None:  # type: ignore[no-untyped-def]
+    """wallet add persists limits and pairs; wallet list --json returns them."""
+    path, pubkey = wallet_key
+    assert cli("wallet", "add", pubkey, "--keypair", str(path), "--max-notional-usd", "2500",
+               "--pairs", "SOL/USDC,sol/usdt")[0] == 0  # fmt: skip
+    code, out, _ = cli("wallet", "list", "--json")
+    rows = json.loads(out)
+    assert code == 0
+    assert rows == [{"pubkey": pubkey, "max_notional_usd": "2500", "daily_notional_usd": "1000000",
+                     "pairs": ["SOL/USDC", "SOL/USDT"], "keypair": str(path.resolve()), "source": "cli"}]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["wallet", "add", "not-a-key"], "not a base58 public key"),
+        (["wallet", "add", "11111111111111111111111111111111", "--pairs", "SOL/DOGE"], "two configured tokens"),
+    ],
+    ids=["bad-pubkey", "unknown-pair"],
+)
+def test_wallet_add_rejects_bad_input_with_exit_code_2(cli, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    """Invalid wallet registrations exit 2 and say what is wrong."""
+    code, _, err = cli(*args)
+    assert code == 2 and message in err
+
+
+def test_intent_new_verify_show_round_trip(cli, wallet_key, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """intent new writes a signed file that intent verify accepts and intent show prints."""
+    path, pubkey = wallet_key
+    out_dir = tmp_path / "drop"
+    code, out, _ = cli("intent", "new", "--keypair", str(path), "--sell", "SOL", "--buy", "USDC",
+                       "--amount", "2.5", "--max-slippage-bps", "75", "--nonce", "42", "--out", str(out_dir))  # fmt: skip
+    assert code == 0
+    written = Path(out.strip())
+    assert written.parent == out_dir and written.exists()
+    assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]
+    code, out, _ = cli("intent", "verify", str(written))
+    assert code == 0 and pubkey in out
+    code, out, _ = cli("intent", "show", str(written))
+    message = json.loads(out)["message"]
+    assert (message["amount"], message["nonce"], message["max_slippage_bps"]) == ("2500000000", 42, 75)
+
+
+def test_intent_verify_fails_with_reason_for_a_tampered_file(cli, wallet_key, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A file whose message changed after signing fails verification with exit 1 and bad_signature."""
+    path, _ = wallet_key
+    _, out, _ = cli("intent", "new", "--keypair", str(path), "--sell", "SOL", "--buy", "USDC",
+                    "--amount", "1", "--out", str(tmp_path / "d"))  # fmt: skip
+    written = Path(out.strip())
+    envelope = json.loads(written.read_text())
+    envelope["message"] = envelope["message"].replace('"amount":"1000000000"', '"amount":"9000000000"')
+    written.write_text(json.dumps(envelope))
+    code, out, _ = cli("intent", "verify", str(written))
+    assert code == 1 and out.startswith("bad_signature")
+
+
+def test_intent_new_refuses_amounts_finer_than_the_token(cli, wallet_key) -> None:  # type: ignore[no-untyped-def]
+    """An amount with more decimals than the token has is a usage error, not a rounded intent."""
+    path, _ = wallet_key
+    code, _, err = cli("intent", "new", "--keypair", str(path), "--sell", "USDC", "--buy", "SOL",
+                       "--amount", "1.0000001")  # fmt: skip
+    assert code == 2 and "decimal places" in err
+
+
+def test_tokens_json_lists_mints_and_decimals(cli) -> None:  # type: ignore[no-untyped-def]
+    """tokens --json gives other programs each token's symbol, mint and decimals for the cluster."""
+    code, out, _ = cli("tokens", "--json")
+    document = json.loads(out)
+    assert code == 0 and document["cluster"] == "local"
+    by_symbol = {t["symbol"]: t for t in document["tokens"]}
+    assert by_symbol["SOL"] == {"symbol": "SOL", "mint": "So11111111111111111111111111111111111111112", "decimals": 9}
+    assert by_symbol["USDC"]["decimals"] == 6
+
+
+def test_bad_config_exits_2_naming_file_and_key(config_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """An invalid value in the config stops the program with exit code 2, naming the file and key."""
+    local = config_dir / "local.toml"
+    local.write_text(local.read_text().replace('mode = "paper"', 'mode = "fast"'))
+    assert main(["--config", str(local), "--home", str(tmp_path), "tokens"]) == 2
+    err = capsys.readouterr().err
+    assert str(local) in err and "execution.mode" in err and "'fast'" in err
+
+
+def test_environment_override_with_a_bad_value_exits_2(config_dir: Path, tmp_path: Path, capsys,  # type: ignore[no-untyped-def]
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """OTC_AGENT__SECTION__KEY overrides are validated like the file."""
+    monkeypatch.setenv("OTC_AGENT__EXECUTION__MAX_WORKERS", "0")
+    assert main(["--config", str(config_dir / "local.toml"), "--home", str(tmp_path), "tokens"]) == 2
+    assert "execution.max_workers" in capsys.readouterr().err
+
+
+def test_run_once_then_report_json_counts_outcomes(cli, wallet_key) -> None:  # type: ignore[no-untyped-def]
+    """run --once processes the inbox; report --json counts intents by status and fills by venue."""
+    path, pubkey = wallet_key
+    cli("wallet", "add", pubkey)
+    for amount in ("1.5", "40", "0"):
+        assert cli("intent", "new", "--keypair", str(path), "--sell", "SOL", "--buy", "USDC",
+                   "--amount", amount)[0] == 0  # fmt: skip
+    os.environ["OTC_AGENT__EXECUTION__HONOUR_EXECUTION_DELAY"] = "false"
+    try:
+        code, out, _ = cli("run", "--once")
+    finally:
+        del os.environ["OTC_AGENT__EXECUTION__HONOUR_EXECUTION_DELAY"]
+    assert code == 0 and json.loads(out.splitlines()[-1])["processed"] == 3
+    code, out, _ = cli("report", "--json")
+    report = json.loads(out)
+    assert report["intents"]["total"] == 3
+    assert report["intents"]["by_status"] == {"filled": 2, "rejected": 1}
+    assert report["intents"]["by_reason"] == {"zero_amount": 1}
+    assert sum(v["count"] for v in report["routes"]["by_venue"].values()) == 2
+    code, out, _ = cli("report")
+    assert code == 0 and "Fills by venue: 2" in out
+
+
+def test_paper_is_the_only_mode_this_build_runs(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Asking for dry-run before the on-chain executor exists is a configuration error, not a silent paper run."""
+    monkeypatch.setenv("OTC_AGENT__EXECUTION__MODE", "dry-run")
+    code, _, err = cli("run", "--once")
+    assert code == 2 and "execution.mode" in err
+
+
+def test_db_upgrade_creates_the_schema(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """db upgrade applies the migrations to a new database under the home folder."""
+    code, out, _ = cli("db", "upgrade")
+    assert code == 0 and "latest schema" in out
+    assert (tmp_path / "home" / "otc-agent.db").exists()
