@@ -71,16 +71,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     add = wallet.add_parser("add", help="register or update a wallet (no restart needed)")
     add.add_argument("pubkey")
-    add.add_argument("--keypair", default="", help="path of the wallet's keypair file, if held here")
+    add.add_argument(
+        "--keypair", default="", help="path of the wallet's keypair file, if held here"
+    )
     add.add_argument("--max-notional-usd", type=_decimal, default=Decimal(100_000))
     add.add_argument("--daily-notional-usd", type=_decimal, default=Decimal(1_000_000))
-    add.add_argument("--pairs", default="", help="comma-separated, e.g. SOL/USDC,SOL/USDT (default all)")
+    add.add_argument(
+        "--pairs", default="", help="comma-separated, e.g. SOL/USDC,SOL/USDT (default all)"
+    )
     listing = wallet.add_parser("list", help="registered wallets")
     listing.add_argument("--json", action="store_true")
 
-    intent = commands.add_parser("intent", help="create, verify and show intent files").add_subparsers(
-        dest="intent_command", required=True
-    )
+    intent = commands.add_parser(
+        "intent", help="create, verify and show intent files"
+    ).add_subparsers(dest="intent_command", required=True)
     new = intent.add_parser("new", help="sign an intent and drop it into the inbox")
     new.add_argument("--keypair", type=Path, required=True)
     new.add_argument("--sell", required=True, help="symbol or mint")
@@ -90,7 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     limit.add_argument("--min-out", type=_decimal, help="minimum to receive, in bought-token units")
     limit.add_argument("--max-slippage-bps", type=int)
     new.add_argument("--ttl", type=int, default=300, help="seconds until the intent expires")
-    new.add_argument("--nonce", type=int, default=None, help="default: microseconds since the epoch")
+    new.add_argument(
+        "--nonce", type=int, default=None, help="default: microseconds since the epoch"
+    )
     new.add_argument("--venues", default="", help="comma-separated subset of jupiter,otc,localdex")
     new.add_argument("--out", type=Path, default=None, help="folder (default: the inbox)")
     verify = intent.add_parser("verify", help="check an intent file's signature and schema")
@@ -101,7 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     tokens = commands.add_parser("tokens", help="the configured cluster's tokens")
     tokens.add_argument("--json", action="store_true")
 
-    db = commands.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
+    db = commands.add_parser("db", help="database maintenance").add_subparsers(
+        dest="db_command", required=True
+    )
     db.add_parser("upgrade", help="apply migrations")
     return parser
 
@@ -152,9 +160,10 @@ def _keygen(args: argparse.Namespace) -> int:
 def _check_mode(config: AgentConfig) -> None:
     if config.execution.mode != "paper":
         raise ConfigError(
-            config.source_dir, "execution.mode",
+            config.source_dir,
+            "execution.mode",
             f"{config.execution.mode!r} needs the on-chain executor, which this build lacks; use paper",
-        )  # fmt: skip
+        )
 
 
 async def _run(config: AgentConfig, *, once: bool) -> int:
@@ -205,9 +214,14 @@ async def _wallet(config: AgentConfig, args: argparse.Namespace) -> int:
     finally:
         await store.aclose()
     rows = [
-        {"pubkey": p.pubkey, "max_notional_usd": str(p.max_notional_usd),
-         "daily_notional_usd": str(p.daily_notional_usd), "pairs": sorted(p.pairs),
-         "keypair": p.keypair_path, "source": source}  # fmt: skip
+        {
+            "pubkey": p.pubkey,
+            "max_notional_usd": str(p.max_notional_usd),
+            "daily_notional_usd": str(p.daily_notional_usd),
+            "pairs": sorted(p.pairs),
+            "keypair": p.keypair_path,
+            "source": source,
+        }
         for p, source in listed
     ]
     if args.json:
@@ -215,8 +229,10 @@ async def _wallet(config: AgentConfig, args: argparse.Namespace) -> int:
     else:
         for row in rows:
             pairs = ",".join(row["pairs"]) or "all pairs"
-            print(f"{row['pubkey']}  max ${row['max_notional_usd']}  daily ${row['daily_notional_usd']}"
-                  f"  {pairs}  ({row['source']})")  # fmt: skip
+            print(
+                f"{row['pubkey']}  max ${row['max_notional_usd']}  daily ${row['daily_notional_usd']}"
+                f"  {pairs}  ({row['source']})"
+            )
     return 0
 
 
@@ -237,9 +253,13 @@ def _wallet_policy(config: AgentConfig, args: argparse.Namespace) -> WalletPolic
             raise UsageError("--keypair holds a different public key")
     if args.max_notional_usd <= 0 or args.daily_notional_usd <= 0:
         raise UsageError("notional limits must be positive")
-    return WalletPolicy(pubkey=args.pubkey, max_notional_usd=args.max_notional_usd,
-                        daily_notional_usd=args.daily_notional_usd, pairs=pairs,
-                        keypair_path=str(Path(args.keypair).resolve()) if args.keypair else "")  # fmt: skip
+    return WalletPolicy(
+        pubkey=args.pubkey,
+        max_notional_usd=args.max_notional_usd,
+        daily_notional_usd=args.daily_notional_usd,
+        pairs=pairs,
+        keypair_path=str(Path(args.keypair).resolve()) if args.keypair else "",
+    )
 
 
 def _intent(config: AgentConfig, args: argparse.Namespace) -> int:
@@ -272,10 +292,16 @@ def _intent_new(config: AgentConfig, args: argparse.Namespace) -> int:
     venues = tuple(v.strip() for v in args.venues.split(",") if v.strip()) or None
     keypair = load_keypair(args.keypair)
     draft = IntentDraft(
-        cluster=config.cluster.name, sell_mint=sell.mint, buy_mint=buy.mint, amount=amount,
-        not_after=int(time.time()) + args.ttl, nonce=args.nonce if args.nonce is not None else new_nonce(),
-        min_out=min_out, max_slippage_bps=args.max_slippage_bps, venues=venues,
-    )  # fmt: skip
+        cluster=config.cluster.name,
+        sell_mint=sell.mint,
+        buy_mint=buy.mint,
+        amount=amount,
+        not_after=int(time.time()) + args.ttl,
+        nonce=args.nonce if args.nonce is not None else new_nonce(),
+        min_out=min_out,
+        max_slippage_bps=args.max_slippage_bps,
+        venues=venues,
+    )
     intent_id, envelope = sign_intent(keypair, draft)
     out = args.out or (config.intake_root / "inbox")
     print(write_intent(out, intent_id, envelope))

@@ -14,6 +14,7 @@ import random
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from functools import partial
 
 import structlog
@@ -25,7 +26,9 @@ from agent.http import MetricsServer
 from agent.intake.directory import DirectoryIntake, DirectoryItem
 from agent.intake.files import Claim
 from agent.pipeline import Submission
+from agent.pricing.oracle import PriceUnavailable
 from agent.runtime import Runtime
+from agent.store import snapshots
 from agent.store.database import StoreUnavailable
 
 __all__ = ["Daemon", "RunStats"]
@@ -52,8 +55,9 @@ class RunStats:
 
 
 class Daemon:
-    def __init__(self, runtime: Runtime, *, serve_metrics: bool = True,
-                 metrics_optional: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, runtime: Runtime, *, serve_metrics: bool = True, metrics_optional: bool = False
+    ) -> None:
         self.runtime = runtime
         config = runtime.config
         self.intake = DirectoryIntake(
@@ -102,19 +106,30 @@ class Daemon:
             self._start_jobs()
         if self._serve_metrics:
             host, _, port = self.runtime.config.metrics.listen.rpartition(":")
-            self._server = MetricsServer(self.runtime.metrics.registry, host=host, port=int(port),
-                                         readiness=self._readiness)  # fmt: skip
+            self._server = MetricsServer(
+                self.runtime.metrics.registry, host=host, port=int(port), readiness=self._readiness
+            )
             try:
                 await self._server.start()
             except OSError as exc:
                 self._server = None
                 if not self._metrics_optional:
-                    raise ConfigError(self.runtime.config.source_dir, "metrics.listen",
-                                      f"cannot listen on {host}:{port}: {exc.strerror}") from None
+                    raise ConfigError(
+                        self.runtime.config.source_dir,
+                        "metrics.listen",
+                        f"cannot listen on {host}:{port}: {exc.strerror}",
+                    ) from None
                 log.warning("metrics_unavailable", listen=f"{host}:{port}", error=exc.strerror)
-        log.info("started", mode=self.runtime.config.execution.mode, workers=self.max_workers,
-                 inbox=str(self.intake.layout.inbox), once=once)  # fmt: skip
-        workers = [asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(self.max_workers)]
+        log.info(
+            "started",
+            mode=self.runtime.config.execution.mode,
+            workers=self.max_workers,
+            inbox=str(self.intake.layout.inbox),
+            once=once,
+        )
+        workers = [
+            asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(self.max_workers)
+        ]
         try:
             for leftover in self.intake.leftovers():
                 await self._queue.put(leftover)
@@ -125,6 +140,8 @@ class Daemon:
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            if self._store_up.is_set():
+                await self._guarded("snapshot", self.record_snapshot)
             await self._shutdown()
         log.info("stopped", **self.stats.__dict__)
         return self.stats
@@ -142,21 +159,28 @@ class Daemon:
     # feeding and working
 
     async def _feed(self, *, once: bool) -> None:
+        """List the inbox once per batch (a listing stats every file), hand names out as workers free up."""
         while not self._stopping.is_set():
-            room = self._queue.maxsize - self._queue.qsize()
-            names = self.intake.pending(limit=room + len(self._queued)) if room > 0 else []
-            fresh = [n for n in names if n not in self._queued and n not in self._unclaimable]
-            for name in fresh[:room]:
-                self._queued.add(name)
-                self._queue.put_nowait(name)
-            if once and not fresh and self._queue.empty() and self._busy == 0:
-                if not [n for n in self.intake.pending(limit=len(self._unclaimable) + 1)
-                        if n not in self._unclaimable]:  # fmt: skip
+            batch = [
+                n
+                for n in self.intake.pending(limit=None)
+                if n not in self._queued and n not in self._unclaimable
+            ]
+            for name in batch:
+                if self._stopping.is_set():
                     return
+                self._queued.add(name)
+                await self._queue.put(name)
+            if batch:
+                continue
             if once:
-                await asyncio.sleep(0.005 if not fresh else 0)
+                await self._queue.join()
+                if not [n for n in self.intake.pending(limit=None) if n not in self._unclaimable]:
+                    return
             else:
-                await self._wait_or_stop(self.intake.wait_for_files(self.runtime.config.intake.rescan_interval_s))
+                await self._wait_or_stop(
+                    self.intake.wait_for_files(self.runtime.config.intake.rescan_interval_s)
+                )
 
     async def _wait_or_stop(self, waiting: object) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())
@@ -210,12 +234,21 @@ class Daemon:
                 bound.exception("internal_error")
                 outcome = await self.runtime.pipeline.record_internal_error(submission)
                 break
-        await self.intake.complete(item, status=outcome.status, reason=outcome.reason,
-                                   result_name=outcome.result_name, result=outcome.result)  # fmt: skip
+        await self.intake.complete(
+            item,
+            status=outcome.status,
+            reason=outcome.reason,
+            result_name=outcome.result_name,
+            result=outcome.result,
+        )
         self.stats.count(outcome.status)
-        bound.info("finished", intent_id=outcome.intent_id, status=outcome.status.value,
-                   reason=outcome.reason.value if outcome.reason else None,
-                   venue=outcome.decision_venue)  # fmt: skip
+        bound.info(
+            "finished",
+            intent_id=outcome.intent_id,
+            status=outcome.status.value,
+            reason=outcome.reason.value if outcome.reason else None,
+            venue=outcome.decision_venue,
+        )
 
     # database outages
 
@@ -255,7 +288,7 @@ class Daemon:
     def _start_jobs(self) -> None:
         config = self.runtime.config
         scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
-        jobs = [(self._refresh_wallets, 2.0), (self._update_gauges, 5.0)]
+        jobs = [(self._refresh_wallets, 2.0), (self._update_gauges, 5.0), (self._snapshot, 60.0)]
         if self.runtime.otc is not None:
             jobs.append((self._replenish, config.venues.otc.replenish_interval_s))
         if self.runtime.localdex is not None:
@@ -282,7 +315,35 @@ class Daemon:
 
     async def _rebalance(self) -> None:
         assert self.runtime.localdex is not None
-        await self._guarded("rebalance", partial(self.runtime.localdex.rebalance, self.runtime.store))
+        await self._guarded(
+            "rebalance", partial(self.runtime.localdex.rebalance, self.runtime.store)
+        )
+
+    async def _snapshot(self) -> None:
+        await self._guarded("snapshot", self.record_snapshot)
+
+    async def record_snapshot(self) -> None:
+        """Prices in use and the agent's counters, written to SQL (the jobs run it every minute)."""
+        points = []
+        for token in self.runtime.tokens:
+            try:
+                point = await self.runtime.oracle.price(token)
+            except PriceUnavailable:
+                continue
+            points.append((token.symbol, point.usd, point.source))
+        pending, oldest = self.intake.backlog()
+        counters = {
+            "intents_processed": Decimal(self.stats.processed),
+            "intents_filled": Decimal(self.stats.filled),
+            "intents_rejected": Decimal(self.stats.rejected),
+            "intents_failed": Decimal(self.stats.failed),
+            "database_outages": Decimal(self.stats.store_outages),
+            "inbox_pending": Decimal(pending),
+            "inbox_oldest_age_s": Decimal(f"{oldest or 0:.3f}"),
+        }
+        async with self.runtime.store.transaction() as connection:
+            await snapshots.record_prices(connection, points)
+            await snapshots.record_system_metrics(connection, counters)
 
     async def _update_gauges(self) -> None:
         metrics = self.runtime.metrics
@@ -297,9 +358,14 @@ class Daemon:
 
 def _submission(item: DirectoryItem) -> Submission:
     return Submission(
-        source="directory", ref=item.claim.claim_id, name=item.claim.original_name, raw=item.raw,
-        received_at=item.received_at, unreadable=item.unreadable, resumed=item.resumed,
-    )  # fmt: skip
+        source="directory",
+        ref=item.claim.claim_id,
+        name=item.claim.original_name,
+        raw=item.raw,
+        received_at=item.received_at,
+        unreadable=item.unreadable,
+        resumed=item.resumed,
+    )
 
 
 async def run_forever(daemon: Daemon) -> RunStats:
@@ -307,4 +373,3 @@ async def run_forever(daemon: Daemon) -> RunStats:
     with contextlib.suppress(asyncio.CancelledError):
         return await daemon.run()
     return daemon.stats
-

@@ -37,13 +37,32 @@ from onchain.keys import generate_keypair_file, load_keypair
 __all__ = ["IntentMix", "run_demo"]
 
 # (sell, buy, weight): SOL pairs dominate, as they do on Solana.
-PAIRS = (("SOL", "USDC", 35), ("USDC", "SOL", 25), ("SOL", "USDT", 12), ("USDT", "SOL", 8),
-         ("USDC", "USDT", 10), ("USDT", "USDC", 5), ("RAY", "USDC", 5))  # fmt: skip
+PAIRS = (
+    ("SOL", "USDC", 35),
+    ("USDC", "SOL", 25),
+    ("SOL", "USDT", 12),
+    ("USDT", "SOL", 8),
+    ("USDC", "USDT", 10),
+    ("USDT", "USDC", 5),
+    ("RAY", "USDC", 5),
+)
 # Trade sizes in SOL-equivalent: (low, high, weight), drawn log-uniformly inside a bucket.
 SIZES = ((0.05, 5, 60), (5, 300, 30), (300, 2500, 8), (2500, 8000, 2))
-INVALID_KINDS = ("bad_signature", "expired", "ttl_too_long", "replayed_nonce", "replayed_id",
-                 "malformed_json", "unknown_mint", "zero_amount", "unknown_wallet",
-                 "pair_not_allowed", "notional_limit", "wrong_cluster", "min_out_unreachable")  # fmt: skip
+INVALID_KINDS = (
+    "bad_signature",
+    "expired",
+    "ttl_too_long",
+    "replayed_nonce",
+    "replayed_id",
+    "malformed_json",
+    "unknown_mint",
+    "zero_amount",
+    "unknown_wallet",
+    "pair_not_allowed",
+    "notional_limit",
+    "wrong_cluster",
+    "min_out_unreachable",
+)
 
 
 def _keypair(path: Path) -> Keypair:
@@ -53,8 +72,15 @@ def _keypair(path: Path) -> Keypair:
 class IntentMix:
     """Generates the demo's intent files; deterministic for a given seed."""
 
-    def __init__(self, tokens: TokenRegistry, cluster: str, desk: Keypair, treasury: Keypair,
-                 stranger: Keypair, rng: random.Random) -> None:  # fmt: skip
+    def __init__(
+        self,
+        tokens: TokenRegistry,
+        cluster: str,
+        desk: Keypair,
+        treasury: Keypair,
+        stranger: Keypair,
+        rng: random.Random,
+    ) -> None:
         self.tokens = tokens
         self.cluster = cluster
         self.desk, self.treasury, self.stranger = desk, treasury, stranger
@@ -72,16 +98,22 @@ class IntentMix:
         sol = math.exp(self.rng.uniform(math.log(low), math.log(high)))
         sol_usd = self.tokens.require("SOL").static_usd
         units = Decimal(str(round(sol, 4))) * sol_usd / token.static_usd
-        return to_base_units(units.quantize(Decimal(1).scaleb(-min(token.decimals, 4))), token.decimals)
+        return to_base_units(
+            units.quantize(Decimal(1).scaleb(-min(token.decimals, 4))), token.decimals
+        )
 
     def _draft(self, **overrides: object) -> IntentDraft:
         sell_symbol, buy_symbol, _ = self.rng.choices(PAIRS, weights=[p[2] for p in PAIRS])[0]
         sell, buy = self.tokens.require(sell_symbol), self.tokens.require(buy_symbol)
         fields: dict[str, object] = {
-            "cluster": self.cluster, "sell_mint": sell.mint, "buy_mint": buy.mint,
-            "amount": self._size(sell), "not_after": int(time.time()) + 120, "nonce": self._nonce(),
+            "cluster": self.cluster,
+            "sell_mint": sell.mint,
+            "buy_mint": buy.mint,
+            "amount": self._size(sell),
+            "not_after": int(time.time()) + 120,
+            "nonce": self._nonce(),
             "max_slippage_bps": self.rng.choice((30, 50, 100, 150)),
-        }  # fmt: skip
+        }
         fields.update(overrides)
         return IntentDraft(**fields)  # type: ignore[arg-type]
 
@@ -110,20 +142,29 @@ class IntentMix:
             signer = self.stranger
         elif kind == "pair_not_allowed":
             signer = self.treasury
-            draft = self._draft(sell_mint=self.tokens.require("RAY").mint,
-                                buy_mint=self.tokens.require("USDC").mint)  # fmt: skip
+            draft = self._draft(
+                sell_mint=self.tokens.require("RAY").mint, buy_mint=self.tokens.require("USDC").mint
+            )
         elif kind == "notional_limit":
             signer = self.treasury
-            draft = self._draft(sell_mint=self.tokens.require("SOL").mint,
-                                buy_mint=self.tokens.require("USDC").mint, amount=1_000 * 10**9)  # fmt: skip
+            draft = self._draft(
+                sell_mint=self.tokens.require("SOL").mint,
+                buy_mint=self.tokens.require("USDC").mint,
+                amount=1_000 * 10**9,
+            )
         elif kind == "wrong_cluster":
             draft = self._draft(cluster="devnet" if self.cluster != "devnet" else "local")
         elif kind == "min_out_unreachable":
             sell = self.tokens.require("SOL")
             buy = self.tokens.require("USDC")
             amount = 10 * 10**9
-            draft = self._draft(sell_mint=sell.mint, buy_mint=buy.mint, amount=amount,
-                                min_out=2 * 10 * 150 * 10**6, max_slippage_bps=None)  # fmt: skip
+            draft = self._draft(
+                sell_mint=sell.mint,
+                buy_mint=buy.mint,
+                amount=amount,
+                min_out=2 * 10 * 150 * 10**6,
+                max_slippage_bps=None,
+            )
         intent_id, envelope = sign_intent(signer, draft)
         if kind == "bad_signature":
             envelope = tamper_signature(envelope)
@@ -139,16 +180,30 @@ async def run_demo(config: AgentConfig, *, duration: float, rate: float, seed: i
     runtime = build_runtime(config, registry=CollectorRegistry())
     await runtime.store.upgrade()
     async with runtime.store.transaction() as connection:
-        await wallet_rows.upsert_wallet(connection, WalletPolicy(
-            pubkey=str(desk.pubkey()), max_notional_usd=Decimal(2_000_000),
-            daily_notional_usd=Decimal(10**12), keypair_path=str(keys / "demo-desk.json"),
-        ), source="demo")  # fmt: skip
-        await wallet_rows.upsert_wallet(connection, WalletPolicy(
-            pubkey=str(treasury.pubkey()), max_notional_usd=Decimal(50_000),
-            daily_notional_usd=Decimal(5_000_000), pairs=frozenset({"SOL/USDC"}),
-            keypair_path=str(keys / "demo-treasury.json"),
-        ), source="demo")  # fmt: skip
-    mix = IntentMix(runtime.tokens, config.cluster.name, desk, treasury, Keypair(), random.Random(seed))
+        await wallet_rows.upsert_wallet(
+            connection,
+            WalletPolicy(
+                pubkey=str(desk.pubkey()),
+                max_notional_usd=Decimal(2_000_000),
+                daily_notional_usd=Decimal(10**12),
+                keypair_path=str(keys / "demo-desk.json"),
+            ),
+            source="demo",
+        )
+        await wallet_rows.upsert_wallet(
+            connection,
+            WalletPolicy(
+                pubkey=str(treasury.pubkey()),
+                max_notional_usd=Decimal(50_000),
+                daily_notional_usd=Decimal(5_000_000),
+                pairs=frozenset({"SOL/USDC"}),
+                keypair_path=str(keys / "demo-treasury.json"),
+            ),
+            source="demo",
+        )
+    mix = IntentMix(
+        runtime.tokens, config.cluster.name, desk, treasury, Keypair(), random.Random(seed)
+    )
     daemon = Daemon(runtime, metrics_optional=True)
     inbox = config.intake_root / "inbox"
     stop = asyncio.Event()
@@ -157,8 +212,11 @@ async def run_demo(config: AgentConfig, *, duration: float, rate: float, seed: i
         loop.add_signal_handler(sig, stop.set)
     daemon_task = asyncio.create_task(daemon.run())
     started = time.monotonic()
-    print(f"demo: {rate:g} intents/s for {'ever (Ctrl-C to stop)' if duration <= 0 else f'{duration:g} s'}"
-          f"; home {home}; metrics on http://{config.metrics.listen}/metrics", flush=True)  # fmt: skip
+    print(
+        f"demo: {rate:g} intents/s for {'ever (Ctrl-C to stop)' if duration <= 0 else f'{duration:g} s'}"
+        f"; home {home}; metrics on http://{config.metrics.listen}/metrics",
+        flush=True,
+    )
     status = asyncio.create_task(_status_line(daemon, mix, started, stop))
     sent = 0
     try:
@@ -199,9 +257,11 @@ async def _status_line(daemon: Daemon, mix: IntentMix, started: float, stop: asy
         await asyncio.sleep(0.5 if tty else 5.0)
         stats = daemon.stats
         pending, _ = daemon.intake.backlog()
-        line = (f"t={time.monotonic() - started:5.1f}s sent={sum(mix.sent.values())} "
-                f"processed={stats.processed} filled={stats.filled} rejected={stats.rejected} "
-                f"failed={stats.failed} backlog={pending}")  # fmt: skip
+        line = (
+            f"t={time.monotonic() - started:5.1f}s sent={sum(mix.sent.values())} "
+            f"processed={stats.processed} filled={stats.filled} rejected={stats.rejected} "
+            f"failed={stats.failed} backlog={pending}"
+        )
         print(f"\r{line}   " if tty else line, end="" if tty else "\n", flush=True)
 
 
@@ -215,8 +275,13 @@ async def _final_report(config: AgentConfig, mix: IntentMix, elapsed: float) -> 
     finally:
         await store.aclose()
     print()
-    print(f"demo finished after {elapsed:.1f} s; generated: " + json.dumps(dict(sorted(mix.sent.items()))))
+    print(
+        f"demo finished after {elapsed:.1f} s; generated: "
+        + json.dumps(dict(sorted(mix.sent.items())))
+    )
     print(render_table(report))
-    print(f"\nEverything above is in {config.database_url.split('///')[-1]}: "
-          f"`otc-agent --home {config.home} report` prints it again.")  # fmt: skip
+    print(
+        f"\nEverything above is in {config.database_url.split('///')[-1]}: "
+        f"`otc-agent --home {config.home} report` prints it again."
+    )
     return 0

@@ -59,11 +59,17 @@ class MetricsServer:
             status, content_type, body = await self._route(method, target.split("?", 1)[0])
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
             status, content_type, body = 400, "text/plain", b"bad request\n"
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-                  503: "Service Unavailable"}[status]  # fmt: skip
+        reason = {
+            200: "OK",
+            400: "Bad Request",
+            404: "Not Found",
+            405: "Method Not Allowed",
+            503: "Service Unavailable",
+        }[status]
         writer.write(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode("latin-1") + body
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode("latin-1")
+            + body
         )
         try:
             await writer.drain()

@@ -72,12 +72,14 @@ def write_intent(directory: Path, intent_id: str, envelope: bytes) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"{intent_id}.json"
     temp = directory / f".{intent_id}.{secrets.token_hex(4)}.tmp"
-    with temp.open("xb") as handle:
-        handle.write(envelope)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.link(temp, final)  # refuses to replace an existing intent file
-    temp.unlink()
+    try:
+        with temp.open("xb") as handle:
+            handle.write(envelope)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temp, final)  # refuses to replace an existing intent file
+    finally:
+        temp.unlink(missing_ok=True)  # also when the link fails: no hidden leftovers
     return final
 
 

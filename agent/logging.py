@@ -18,18 +18,24 @@ __all__ = ["configure_logging", "redact_secrets"]
 SECRET_WORDS = ("secret", "private", "seed", "api_key", "password", "keypair_bytes")
 
 
-def redact_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def redact_secrets(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     for key in list(event):
         if any(word in key.lower() for word in SECRET_WORDS):
             event[key] = "[redacted]"
     return event
 
 
-def configure_logging(*, level: str = "info", stream: TextIO | None = None, json: bool | None = None) -> None:
+def configure_logging(
+    *, level: str = "info", stream: TextIO | None = None, json: bool | None = None
+) -> None:
     stream = stream or sys.stderr
     use_json = not stream.isatty() if json is None else json
     renderer: Any = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=True)
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=True)
     )
     structlog.configure(
         processors=[

@@ -103,7 +103,9 @@ class Pipeline:
         started = time.perf_counter()
         if submission.resumed:
             async with self.store.reading() as connection:
-                recorded = await records.get_submission(connection, submission.source, submission.ref)
+                recorded = await records.get_submission(
+                    connection, submission.source, submission.ref
+                )
             if recorded is not None:
                 return self._recorded_outcome(submission, recorded)
         intent: IntentMessage | None = None
@@ -112,7 +114,9 @@ class Pipeline:
             accepted = await self._accept(submission, intent, message, signature)
         except IntentRejected as rejection:
             # Once the signature holds, the intent id is the wallet's own and names the result.
-            return await self._reject(submission, rejection, intent_id=intent.id if intent else None)
+            return await self._reject(
+                submission, rejection, intent_id=intent.id if intent else None
+            )
         outcome = await self._route_and_execute(submission, accepted, started)
         self.metrics.processing_latency.observe(time.perf_counter() - started)
         return outcome
@@ -124,23 +128,53 @@ class Pipeline:
             recorded = await records.get_submission(connection, submission.source, submission.ref)
             if recorded is not None:
                 return self._recorded_outcome(submission, recorded)
-            owned = await records.find_submission_intent(connection, submission.source, submission.ref)
+            owned = await records.find_submission_intent(
+                connection, submission.source, submission.ref
+            )
             if owned is not None and owned.status == Status.ACCEPTED.value:
-                await usage.release_usage(connection, owned.wallet, owned.usage_day,
-                                          owned.notional_usd_micros)  # fmt: skip
-                await records.set_intent_status(connection, owned.id, Status.FAILED,
-                                                reason=Reason.INTERNAL_ERROR, detail=rejection.detail)  # fmt: skip
+                await usage.release_usage(
+                    connection, owned.wallet, owned.usage_day, owned.notional_usd_micros
+                )
+                await records.set_intent_status(
+                    connection,
+                    owned.id,
+                    Status.FAILED,
+                    reason=Reason.INTERNAL_ERROR,
+                    detail=rejection.detail,
+                )
             status = Status.FAILED if owned is not None else Status.REJECTED
             intent_id = owned.id if owned is not None else None
             document = result_document(
-                submission=submission, status=status, reason=rejection.reason, detail=rejection.detail,
-                intent=None, terms=None, min_out=None, decision=None, legs=[], mode=self.settings.mode,
-                amount_out=None, claimed_intent_id=intent_id,
-            )  # fmt: skip
-            await self._record_submission(connection, submission, status, rejection.reason,
-                                          rejection.detail, intent_id, document)  # fmt: skip
-        outcome = Outcome(submission, status, rejection.reason, intent_id,
-                          result_name(intent_id, rejection.reason, submission.ref), document)  # fmt: skip
+                submission=submission,
+                status=status,
+                reason=rejection.reason,
+                detail=rejection.detail,
+                intent=None,
+                terms=None,
+                min_out=None,
+                decision=None,
+                legs=[],
+                mode=self.settings.mode,
+                amount_out=None,
+                claimed_intent_id=intent_id,
+            )
+            await self._record_submission(
+                connection,
+                submission,
+                status,
+                rejection.reason,
+                rejection.detail,
+                intent_id,
+                document,
+            )
+        outcome = Outcome(
+            submission,
+            status,
+            rejection.reason,
+            intent_id,
+            result_name(intent_id, rejection.reason, submission.ref),
+            document,
+        )
         self._count(outcome)
         return outcome
 
@@ -152,56 +186,90 @@ class Pipeline:
         assert submission.raw is not None
         return verify_submission(submission.raw)
 
-    async def _accept(self, submission: Submission, intent: IntentMessage, message: str,
-                      signature: str) -> _Accepted:  # fmt: skip
+    async def _accept(
+        self, submission: Submission, intent: IntentMessage, message: str, signature: str
+    ) -> _Accepted:
         policy = await self.wallets.get(intent.wallet)
         if policy is None:
             raise IntentRejected(Reason.UNKNOWN_WALLET, f"wallet {intent.wallet} is not registered")
         if intent.cluster != self.settings.cluster:
             raise IntentRejected(
-                Reason.WRONG_CLUSTER, f"intent is for {intent.cluster}, agent runs {self.settings.cluster}"
+                Reason.WRONG_CLUSTER,
+                f"intent is for {intent.cluster}, agent runs {self.settings.cluster}",
             )
         sell, buy = resolve_tokens(intent, self.tokens)
         sell_price, buy_price = await self._prices(sell, buy)
         terms = check_trade(
-            intent, policy, sell, buy, sell_price, buy_price,
+            intent,
+            policy,
+            sell,
+            buy,
+            sell_price,
+            buy_price,
             default_slippage_bps=self.settings.default_slippage_bps,
             max_slippage_bps=self.settings.max_slippage_bps,
-        )  # fmt: skip
-        venues = tuple(v for v in (intent.venues or self.settings.enabled_venues)
-                       if v in self.settings.enabled_venues)  # fmt: skip
+        )
+        venues = tuple(
+            v
+            for v in (intent.venues or self.settings.enabled_venues)
+            if v in self.settings.enabled_venues
+        )
         day = datetime.fromtimestamp(self.clock(), UTC).date().isoformat()
         notional = micros(terms.notional_usd)
         for attempt in range(2):
             try:
                 async with self.store.transaction() as connection:
-                    conflict = await records.find_conflict(connection, intent.id, intent.wallet, intent.nonce)
+                    conflict = await records.find_conflict(
+                        connection, intent.id, intent.wallet, intent.nonce
+                    )
                     if conflict is not None:
                         reason, existing = conflict
                         if (existing.submission_source, existing.submission_ref) == (
-                            submission.source, submission.ref,
-                        ) and existing.status == Status.ACCEPTED:  # fmt: skip
+                            submission.source,
+                            submission.ref,
+                        ) and existing.status == Status.ACCEPTED:
                             # Accepted by this same submission before a restart: carry on.
-                            return _Accepted(intent, terms, venues, existing.min_out, existing.usage_day,
-                                             existing.notional_usd_micros, resumed=True)  # fmt: skip
+                            return _Accepted(
+                                intent,
+                                terms,
+                                venues,
+                                existing.min_out,
+                                existing.usage_day,
+                                existing.notional_usd_micros,
+                                resumed=True,
+                            )
                         raise IntentRejected(reason, f"already seen as intent {existing.id}")
                     check_timing(intent, self.clock(), self.settings.max_ttl_s)
-                    if not await usage.reserve_usage(connection, intent.wallet, day, notional,
-                                                     policy.daily_notional_usd):  # fmt: skip
+                    if not await usage.reserve_usage(
+                        connection, intent.wallet, day, notional, policy.daily_notional_usd
+                    ):
                         raise IntentRejected(
                             Reason.DAILY_LIMIT,
                             f"the wallet's daily limit of ${policy.daily_notional_usd} would be exceeded",
                         )
-                    await records.insert_intent(connection, {
-                        "id": intent.id, "wallet": intent.wallet, "nonce": intent.nonce,
-                        "cluster": intent.cluster, "sell_mint": intent.sell_mint,
-                        "buy_mint": intent.buy_mint, "pair": f"{sell.symbol}/{buy.symbol}",
-                        "amount": intent.amount, "min_out": terms.min_out,
-                        "slippage_bps": terms.slippage_bps, "not_after": intent.not_after,
-                        "venues": ",".join(venues), "notional_usd_micros": notional,
-                        "usage_day": day, "submission_source": submission.source,
-                        "submission_ref": submission.ref, "message": message, "signature": signature,
-                    })  # fmt: skip
+                    await records.insert_intent(
+                        connection,
+                        {
+                            "id": intent.id,
+                            "wallet": intent.wallet,
+                            "nonce": intent.nonce,
+                            "cluster": intent.cluster,
+                            "sell_mint": intent.sell_mint,
+                            "buy_mint": intent.buy_mint,
+                            "pair": f"{sell.symbol}/{buy.symbol}",
+                            "amount": intent.amount,
+                            "min_out": terms.min_out,
+                            "slippage_bps": terms.slippage_bps,
+                            "not_after": intent.not_after,
+                            "venues": ",".join(venues),
+                            "notional_usd_micros": notional,
+                            "usage_day": day,
+                            "submission_source": submission.source,
+                            "submission_ref": submission.ref,
+                            "message": message,
+                            "signature": signature,
+                        },
+                    )
                 return _Accepted(intent, terms, venues, terms.min_out, day, notional)
             except IntegrityError:
                 # Another worker or replica took this id or nonce a moment ago: look again.
@@ -219,11 +287,16 @@ class Pipeline:
 
     async def _quote(self, accepted: _Accepted) -> tuple[list[Quote], list[QuoteMiss]]:
         terms = accepted.terms
-        request = QuoteRequest(terms.sell.mint, terms.buy.mint, terms.amount, accepted.min_out,
-                               terms.slippage_bps)  # fmt: skip
+        request = QuoteRequest(
+            terms.sell.mint, terms.buy.mint, terms.amount, accepted.min_out, terms.slippage_bps
+        )
         now = self.clock()
         answers = await asyncio.gather(
-            *(self.venues[name].quote(request, now) for name in accepted.venues if name in self.venues)
+            *(
+                self.venues[name].quote(request, now)
+                for name in accepted.venues
+                if name in self.venues
+            )
         )
         quotes = [a for answer in answers for a in answer if isinstance(a, Quote)]
         misses = [a for answer in answers for a in answer if isinstance(a, QuoteMiss)]
@@ -237,8 +310,9 @@ class Pipeline:
             quote.signatures * LAMPORTS_PER_SIGNATURE, sol_usd, buy_usd, buy.decimals
         )
 
-    async def _route_and_execute(self, submission: Submission, accepted: _Accepted,
-                                 started: float) -> Outcome:  # fmt: skip
+    async def _route_and_execute(
+        self, submission: Submission, accepted: _Accepted, started: float
+    ) -> Outcome:
         intent = accepted.intent
         bound = log.bind(intent_id=intent.id, wallet=intent.wallet)
         try:
@@ -246,29 +320,38 @@ class Pipeline:
             cost = await self._network_cost(accepted.terms.buy)
         except IntentRejected as rejection:
             return await self._reject(submission, rejection, intent_id=intent.id, accepted=accepted)
-        decision = decide_single_venue(quotes, misses, min_out=accepted.min_out, network_cost_out=cost,
-                                       now=self.clock())  # fmt: skip
+        decision = decide_single_venue(
+            quotes, misses, min_out=accepted.min_out, network_cost_out=cost, now=self.clock()
+        )
         latency = time.perf_counter() - started
         self.metrics.decision_latency.observe(latency)
         if decision.chosen is None:
             assert decision.reason is not None
             rejection = IntentRejected(decision.reason, f"{len(quotes)} quotes, none meets min_out")
-            return await self._reject(submission, rejection, intent_id=intent.id, accepted=accepted,
-                                      decision=decision)  # fmt: skip
+            return await self._reject(
+                submission, rejection, intent_id=intent.id, accepted=accepted, decision=decision
+            )
         self.metrics.route_decisions.labels(decision.chosen.quote.venue).inc()
-        bound.debug("routed", venue=decision.chosen.quote.venue, source=decision.chosen.quote.source)
+        bound.debug(
+            "routed", venue=decision.chosen.quote.venue, source=decision.chosen.quote.source
+        )
         return await self._execute(submission, accepted, decision, latency)
 
-    async def _execute(self, submission: Submission, accepted: _Accepted, decision: Decision,
-                       latency: float) -> Outcome:  # fmt: skip
+    async def _execute(
+        self, submission: Submission, accepted: _Accepted, decision: Decision, latency: float
+    ) -> Outcome:
         failures: list[tuple[Candidate, LegFailed]] = []
         for candidate in decision.ranked:
             venue = self.venues[candidate.quote.venue]
             if self.clock() > accepted.intent.not_after:
-                failures.append((candidate, LegFailed(Reason.DEADLINE_PASSED, "not_after has passed")))
+                failures.append(
+                    (candidate, LegFailed(Reason.DEADLINE_PASSED, "not_after has passed"))
+                )
                 break
             if candidate.quote.expires_at < self.clock():
-                failures.append((candidate, LegFailed(Reason.QUOTE_EXPIRED, "quote expired before fill")))
+                failures.append(
+                    (candidate, LegFailed(Reason.QUOTE_EXPIRED, "quote expired before fill"))
+                )
                 continue
             try:
                 await venue.prepare(candidate.quote)
@@ -278,26 +361,38 @@ class Pipeline:
             try:
                 async with self.store.transaction() as connection:
                     fill = await venue.fill(connection, candidate.quote)
-                    outcome = await self._record(connection, submission, accepted, decision, latency,
-                                                 failures, fill)  # fmt: skip
+                    outcome = await self._record(
+                        connection, submission, accepted, decision, latency, failures, fill
+                    )
             except LegFailed as failed:
                 failures.append((candidate, failed))
                 continue
             venue.committed(fill)
             self._count(outcome)
             return outcome
-        last = failures[-1][1] if failures else LegFailed(Reason.NO_ROUTE, "no candidate to execute")
+        last = (
+            failures[-1][1] if failures else LegFailed(Reason.NO_ROUTE, "no candidate to execute")
+        )
         async with self.store.transaction() as connection:
-            outcome = await self._record(connection, submission, accepted, decision, latency, failures,
-                                         None, failure=last)  # fmt: skip
+            outcome = await self._record(
+                connection, submission, accepted, decision, latency, failures, None, failure=last
+            )
         self._count(outcome)
         return outcome
 
     # record
 
-    async def _record(self, connection, submission: Submission, accepted: _Accepted,  # type: ignore[no-untyped-def]
-                      decision: Decision, latency: float, failures: list[tuple[Candidate, LegFailed]],
-                      fill: Fill | None, failure: LegFailed | None = None) -> Outcome:  # fmt: skip
+    async def _record(
+        self,
+        connection,
+        submission: Submission,
+        accepted: _Accepted,  # type: ignore[no-untyped-def]
+        decision: Decision,
+        latency: float,
+        failures: list[tuple[Candidate, LegFailed]],
+        fill: Fill | None,
+        failure: LegFailed | None = None,
+    ) -> Outcome:
         intent, terms = accepted.intent, accepted.terms
         chosen = decision.chosen
         assert chosen is not None
@@ -305,19 +400,28 @@ class Pipeline:
         runner_up = decision.runner_up
         final = fill.quote if fill is not None else chosen.quote
         final_candidate = next(c for c in decision.ranked if c.quote is final)
-        route_id = await records.insert_route(connection, {
-            "intent_id": intent.id, "kind": "single", "venues": final.venue,
-            "expected_out": final.expected_out, "guaranteed_out": final.guaranteed_out,
-            "net_out": final_candidate.net_out,
-            "runner_up_net_out": runner_up.net_out if runner_up else None,
-            "savings_vs_runner_up_bps": savings_bps(final_candidate.net_out, runner_up.net_out)
-            if runner_up and final_candidate is chosen else None,
-            "savings_vs_best_single_bps": savings_bps(final_candidate.net_out, chosen.net_out),
-            "decision_latency_s": Decimal(f"{latency:.6f}"),
-        })  # fmt: skip
+        route_id = await records.insert_route(
+            connection,
+            {
+                "intent_id": intent.id,
+                "kind": "single",
+                "venues": final.venue,
+                "expected_out": final.expected_out,
+                "guaranteed_out": final.guaranteed_out,
+                "net_out": final_candidate.net_out,
+                "runner_up_net_out": runner_up.net_out if runner_up else None,
+                "savings_vs_runner_up_bps": savings_bps(final_candidate.net_out, runner_up.net_out)
+                if runner_up and final_candidate is chosen
+                else None,
+                "savings_vs_best_single_bps": savings_bps(final_candidate.net_out, chosen.net_out),
+                "decision_latency_s": Decimal(f"{latency:.6f}"),
+            },
+        )
         legs: list[LegReport] = []
         for index, (candidate, failed) in enumerate(failures):
-            await self.venues[candidate.quote.venue].record_failure(connection, candidate.quote, failed.reason)
+            await self.venues[candidate.quote.venue].record_failure(
+                connection, candidate.quote, failed.reason
+            )
             legs.append(LegReport.failed(index, candidate.quote, failed.reason, failed.detail))
         if fill is not None:
             legs.append(LegReport.filled(len(legs), fill.quote, fill.realised_out))
@@ -326,64 +430,149 @@ class Pipeline:
             leg_ids.append(await records.insert_leg(connection, leg.row(route_id, intent.id)))
         if fill is not None:
             status, reason, detail, amount_out = Status.FILLED, None, "", fill.realised_out
-            price = (Decimal(fill.realised_out).scaleb(-terms.buy.decimals)
-                     / Decimal(terms.amount).scaleb(-terms.sell.decimals))  # fmt: skip
-            await records.insert_trade(connection, {
-                "intent_id": intent.id, "leg_id": leg_ids[-1], "venue": fill.quote.venue,
-                "source": fill.quote.source, "wallet": intent.wallet, "sell_mint": terms.sell.mint,
-                "buy_mint": terms.buy.mint, "amount_in": terms.amount, "amount_out": fill.realised_out,
-                "price": price.quantize(Decimal("1e-12")), "notional_usd_micros": accepted.notional_micros,
-                "mode": self.settings.mode,
-            })  # fmt: skip
+            price = Decimal(fill.realised_out).scaleb(-terms.buy.decimals) / Decimal(
+                terms.amount
+            ).scaleb(-terms.sell.decimals)
+            await records.insert_trade(
+                connection,
+                {
+                    "intent_id": intent.id,
+                    "leg_id": leg_ids[-1],
+                    "venue": fill.quote.venue,
+                    "source": fill.quote.source,
+                    "wallet": intent.wallet,
+                    "sell_mint": terms.sell.mint,
+                    "buy_mint": terms.buy.mint,
+                    "amount_in": terms.amount,
+                    "amount_out": fill.realised_out,
+                    "price": price.quantize(Decimal("1e-12")),
+                    "notional_usd_micros": accepted.notional_micros,
+                    "mode": self.settings.mode,
+                },
+            )
         else:
             assert failure is not None
             status, reason, detail, amount_out = Status.FAILED, failure.reason, failure.detail, None
-            await usage.release_usage(connection, intent.wallet, accepted.day, accepted.notional_micros)
-        await records.set_intent_status(connection, intent.id, status, reason=reason, detail=detail,
-                                        amount_out=amount_out)  # fmt: skip
+            await usage.release_usage(
+                connection, intent.wallet, accepted.day, accepted.notional_micros
+            )
+        await records.set_intent_status(
+            connection, intent.id, status, reason=reason, detail=detail, amount_out=amount_out
+        )
         document = result_document(
-            submission=submission, status=status, reason=reason, detail=detail, intent=intent,
-            terms=terms, min_out=accepted.min_out, decision=decision, legs=legs,
-            mode=self.settings.mode, amount_out=amount_out,
-        )  # fmt: skip
-        await self._record_submission(connection, submission, status, reason, detail, intent.id, document)
-        return Outcome(submission, status, reason, intent.id, intent.id, document,
-                       decision_venue=final.venue, legs=tuple(legs))  # fmt: skip
+            submission=submission,
+            status=status,
+            reason=reason,
+            detail=detail,
+            intent=intent,
+            terms=terms,
+            min_out=accepted.min_out,
+            decision=decision,
+            legs=legs,
+            mode=self.settings.mode,
+            amount_out=amount_out,
+        )
+        await self._record_submission(
+            connection, submission, status, reason, detail, intent.id, document
+        )
+        return Outcome(
+            submission,
+            status,
+            reason,
+            intent.id,
+            intent.id,
+            document,
+            decision_venue=final.venue,
+            legs=tuple(legs),
+        )
 
-    async def _reject(self, submission: Submission, rejection: IntentRejected, *, intent_id: str | None,
-                      accepted: _Accepted | None = None, decision: Decision | None = None) -> Outcome:  # fmt: skip
+    async def _reject(
+        self,
+        submission: Submission,
+        rejection: IntentRejected,
+        *,
+        intent_id: str | None,
+        accepted: _Accepted | None = None,
+        decision: Decision | None = None,
+    ) -> Outcome:
         document = result_document(
-            submission=submission, status=Status.REJECTED, reason=rejection.reason,
-            detail=rejection.detail, intent=accepted.intent if accepted else None,
-            terms=accepted.terms if accepted else None, min_out=accepted.min_out if accepted else None,
-            decision=decision, legs=[], mode=self.settings.mode, amount_out=None,
+            submission=submission,
+            status=Status.REJECTED,
+            reason=rejection.reason,
+            detail=rejection.detail,
+            intent=accepted.intent if accepted else None,
+            terms=accepted.terms if accepted else None,
+            min_out=accepted.min_out if accepted else None,
+            decision=decision,
+            legs=[],
+            mode=self.settings.mode,
+            amount_out=None,
             claimed_intent_id=intent_id,
-        )  # fmt: skip
+        )
         async with self.store.transaction() as connection:
             if accepted is not None:
                 intent = accepted.intent
                 if decision is not None:
-                    await records.insert_quotes(connection, intent.id, decision.candidates, decision.misses)
-                await usage.release_usage(connection, intent.wallet, accepted.day, accepted.notional_micros)
-                await records.set_intent_status(connection, intent.id, Status.REJECTED,
-                                                reason=rejection.reason, detail=rejection.detail)  # fmt: skip
-            await self._record_submission(connection, submission, Status.REJECTED, rejection.reason,
-                                          rejection.detail, intent_id, document)  # fmt: skip
-        outcome = Outcome(submission, Status.REJECTED, rejection.reason, intent_id,
-                          result_name(intent_id, rejection.reason, submission.ref), document)  # fmt: skip
+                    await records.insert_quotes(
+                        connection, intent.id, decision.candidates, decision.misses
+                    )
+                await usage.release_usage(
+                    connection, intent.wallet, accepted.day, accepted.notional_micros
+                )
+                await records.set_intent_status(
+                    connection,
+                    intent.id,
+                    Status.REJECTED,
+                    reason=rejection.reason,
+                    detail=rejection.detail,
+                )
+            await self._record_submission(
+                connection,
+                submission,
+                Status.REJECTED,
+                rejection.reason,
+                rejection.detail,
+                intent_id,
+                document,
+            )
+        outcome = Outcome(
+            submission,
+            Status.REJECTED,
+            rejection.reason,
+            intent_id,
+            result_name(intent_id, rejection.reason, submission.ref),
+            document,
+        )
         self._count(outcome)
         return outcome
 
-    async def _record_submission(self, connection, submission: Submission, status: Status,  # type: ignore[no-untyped-def]
-                                 reason: Reason | None, detail: str, intent_id: str | None,
-                                 document: str) -> None:  # fmt: skip
+    async def _record_submission(
+        self,
+        connection,
+        submission: Submission,
+        status: Status,  # type: ignore[no-untyped-def]
+        reason: Reason | None,
+        detail: str,
+        intent_id: str | None,
+        document: str,
+    ) -> None:
         await records.record_submission(
-            connection, source=submission.source, ref=submission.ref, name=submission.name,
-            digest=hashlib.sha256(submission.raw or b"").hexdigest(), status=status, reason=reason,
-            detail=detail, intent_id=intent_id, received_at=submission.received_at, result=document,
-        )  # fmt: skip
+            connection,
+            source=submission.source,
+            ref=submission.ref,
+            name=submission.name,
+            digest=hashlib.sha256(submission.raw or b"").hexdigest(),
+            status=status,
+            reason=reason,
+            detail=detail,
+            intent_id=intent_id,
+            received_at=submission.received_at,
+            result=document,
+        )
 
-    def _recorded_outcome(self, submission: Submission, recorded: records.SubmissionRecord) -> Outcome:
+    def _recorded_outcome(
+        self, submission: Submission, recorded: records.SubmissionRecord
+    ) -> Outcome:
         status = Status(recorded.status)
         reason = Reason(recorded.reason) if recorded.reason else None
         name = result_name(recorded.intent_id, reason, submission.ref)
@@ -396,7 +585,9 @@ class Pipeline:
         for leg in outcome.legs:
             self.metrics.legs.labels(leg.venue, leg.status).inc()
             if leg.realised_slippage_bps is not None:
-                self.metrics.realised_slippage.labels(leg.venue).observe(float(leg.realised_slippage_bps))
+                self.metrics.realised_slippage.labels(leg.venue).observe(
+                    float(leg.realised_slippage_bps)
+                )
 
 
 def result_name(intent_id: str | None, reason: Reason | None, ref: str) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent.store.models import RouteLegRow, RouteRow, SubmissionRow, TradeRow
+from agent.store.snapshots import latest_prices
 
 __all__ = ["build_report", "render_table"]
 
@@ -49,9 +50,11 @@ async def build_report(connection: AsyncConnection) -> dict[str, Any]:
     }
     venue_rows = list(
         await connection.execute(
-            select(trades.c.venue, func.count().label("n"),
-                   func.sum(trades.c.notional_usd_micros).label("micros"))  # fmt: skip
-            .group_by(trades.c.venue)
+            select(
+                trades.c.venue,
+                func.count().label("n"),
+                func.sum(trades.c.notional_usd_micros).label("micros"),
+            ).group_by(trades.c.venue)
         )
     )
     filled = sum(row.n for row in venue_rows)
@@ -59,13 +62,17 @@ async def build_report(connection: AsyncConnection) -> dict[str, Any]:
         row.venue: {
             "count": row.n,
             "share": str((Decimal(row.n) / filled).quantize(Decimal("0.0001"))) if filled else "0",
-            "volume_usd": str((Decimal(int(row.micros or 0)) / 1_000_000).quantize(Decimal("0.01"))),
+            "volume_usd": str(
+                (Decimal(int(row.micros or 0)) / 1_000_000).quantize(Decimal("0.01"))
+            ),
         }
         for row in venue_rows
     }
     savings = [
-        (Decimal(r.savings_vs_runner_up_bps) if r.savings_vs_runner_up_bps is not None else None,
-         Decimal(r.savings_vs_best_single_bps))  # fmt: skip
+        (
+            Decimal(r.savings_vs_runner_up_bps) if r.savings_vs_runner_up_bps is not None else None,
+            Decimal(r.savings_vs_best_single_bps),
+        )
         for r in await connection.execute(
             select(routes.c.savings_vs_runner_up_bps, routes.c.savings_vs_best_single_bps)
         )
@@ -79,11 +86,18 @@ async def build_report(connection: AsyncConnection) -> dict[str, Any]:
     leg_status = {
         f"{row.venue}:{row.status}": row.n
         for row in await connection.execute(
-            select(legs.c.venue, legs.c.status, func.count().label("n")).group_by(legs.c.venue, legs.c.status)
+            select(legs.c.venue, legs.c.status, func.count().label("n")).group_by(
+                legs.c.venue, legs.c.status
+            )
         )
     }
     return {
-        "intents": {"total": sum(by_status.values()), "by_status": by_status, "by_reason": by_reason},
+        "prices": await latest_prices(connection),
+        "intents": {
+            "total": sum(by_status.values()),
+            "by_status": by_status,
+            "by_reason": by_reason,
+        },
         "routes": {"filled": filled, "by_venue": by_venue},
         "legs": leg_status,
         "savings_bps": {
@@ -92,8 +106,12 @@ async def build_report(connection: AsyncConnection) -> dict[str, Any]:
             "routes": len(savings),
         },
         "realised_slippage_bps": {
-            venue: {"avg": _average(values), "p50": _percentile(values, 0.5),
-                    "p95": _percentile(values, 0.95), "legs": len(values)}  # fmt: skip
+            venue: {
+                "avg": _average(values),
+                "p50": _percentile(values, 0.5),
+                "p95": _percentile(values, 0.95),
+                "legs": len(values),
+            }
             for venue, values in sorted(slippage.items())
         },
     }
@@ -101,6 +119,12 @@ async def build_report(connection: AsyncConnection) -> dict[str, Any]:
 
 def render_table(report: dict[str, Any]) -> str:
     lines = []
+    if report["prices"]:
+        quoted = ", ".join(
+            f"{symbol} ${row['usd']} ({row['source']})"
+            for symbol, row in sorted(report["prices"].items())
+        )
+        lines.append(f"Prices: {quoted}")
     intents = report["intents"]
     lines.append(f"Intents: {intents['total']}")
     for status, count in sorted(intents["by_status"].items()):
@@ -110,7 +134,9 @@ def render_table(report: dict[str, Any]) -> str:
         for reason, count in sorted(intents["by_reason"].items(), key=lambda kv: -kv[1]):
             lines.append(f"  {reason:<24}{count:>8}")
     lines.append(f"Fills by venue: {report['routes']['filled']}")
-    lines.append(f"  {'venue':<12}{'fills':>8}{'share':>9}{'volume USD':>18}{'slip avg':>10}{'p95':>8}")
+    lines.append(
+        f"  {'venue':<12}{'fills':>8}{'share':>9}{'volume USD':>18}{'slip avg':>10}{'p95':>8}"
+    )
     for venue, row in sorted(report["routes"]["by_venue"].items()):
         slip = report["realised_slippage_bps"].get(venue, {})
         share = f"{Decimal(row['share']) * 100:.1f}%"

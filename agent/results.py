@@ -43,33 +43,67 @@ class LegReport:
 
     @classmethod
     def filled(cls, index: int, quote: Quote, realised_out: int) -> LegReport:
-        return cls(index, quote.venue, quote.source, quote.amount_in, quote.expected_out,
-                   quote.guaranteed_out, "filled", None, "", realised_out,
-                   slippage_bps(quote.expected_out, realised_out))  # fmt: skip
+        return cls(
+            index,
+            quote.venue,
+            quote.source,
+            quote.amount_in,
+            quote.expected_out,
+            quote.guaranteed_out,
+            "filled",
+            None,
+            "",
+            realised_out,
+            slippage_bps(quote.expected_out, realised_out),
+        )
 
     @classmethod
     def failed(cls, index: int, quote: Quote, reason: Reason, detail: str) -> LegReport:
-        return cls(index, quote.venue, quote.source, quote.amount_in, quote.expected_out,
-                   quote.guaranteed_out, "failed", reason.value, detail, None, None)  # fmt: skip
+        return cls(
+            index,
+            quote.venue,
+            quote.source,
+            quote.amount_in,
+            quote.expected_out,
+            quote.guaranteed_out,
+            "failed",
+            reason.value,
+            detail,
+            None,
+            None,
+        )
 
     def row(self, route_id: int, intent_id: str) -> dict[str, Any]:
         return {
-            "route_id": route_id, "intent_id": intent_id, "leg_index": self.index,
-            "venue": self.venue, "source": self.source, "amount_in": self.amount_in,
-            "expected_out": self.expected_out, "guaranteed_out": self.guaranteed_out,
-            "status": self.status, "reason": self.reason, "realised_out": self.realised_out,
+            "route_id": route_id,
+            "intent_id": intent_id,
+            "leg_index": self.index,
+            "venue": self.venue,
+            "source": self.source,
+            "amount_in": self.amount_in,
+            "expected_out": self.expected_out,
+            "guaranteed_out": self.guaranteed_out,
+            "status": self.status,
+            "reason": self.reason,
+            "realised_out": self.realised_out,
             "realised_slippage_bps": self.realised_slippage_bps,
-        }  # fmt: skip
+        }
 
     def document(self) -> dict[str, Any]:
         return {
-            "venue": self.venue, "source": self.source, "amount_in": str(self.amount_in),
-            "expected_out": str(self.expected_out), "guaranteed_out": str(self.guaranteed_out),
-            "status": self.status, "reason": self.reason, "detail": self.detail or None,
+            "venue": self.venue,
+            "source": self.source,
+            "amount_in": str(self.amount_in),
+            "expected_out": str(self.expected_out),
+            "guaranteed_out": str(self.guaranteed_out),
+            "status": self.status,
+            "reason": self.reason,
+            "detail": self.detail or None,
             "realised_out": None if self.realised_out is None else str(self.realised_out),
-            "realised_slippage_bps": None if self.realised_slippage_bps is None
+            "realised_slippage_bps": None
+            if self.realised_slippage_bps is None
             else str(self.realised_slippage_bps),
-        }  # fmt: skip
+        }
 
 
 def _quotes(decision: Decision | None) -> list[dict[str, Any]]:
@@ -77,12 +111,18 @@ def _quotes(decision: Decision | None) -> list[dict[str, Any]]:
         return []
     rows: list[dict[str, Any]] = [
         {
-            "venue": c.quote.venue, "source": c.quote.source, "verdict": c.verdict.value,
-            "expected_out": str(c.quote.expected_out), "guaranteed_out": str(c.quote.guaranteed_out),
-            "network_cost_out": str(c.network_cost_out), "net_out": str(c.net_out),
-            "fee_bps": str(c.quote.fee_bps), "price_impact_bps": str(c.quote.price_impact_bps),
-            "firm": c.quote.firm, "price_source": c.quote.price_source,
-        }  # fmt: skip
+            "venue": c.quote.venue,
+            "source": c.quote.source,
+            "verdict": c.verdict.value,
+            "expected_out": str(c.quote.expected_out),
+            "guaranteed_out": str(c.quote.guaranteed_out),
+            "network_cost_out": str(c.network_cost_out),
+            "net_out": str(c.net_out),
+            "fee_bps": str(c.quote.fee_bps),
+            "price_impact_bps": str(c.quote.price_impact_bps),
+            "firm": c.quote.firm,
+            "price_source": c.quote.price_source,
+        }
         for c in decision.candidates
     ]
     rows += [
@@ -120,23 +160,35 @@ def result_document(
     if intent is not None and terms is not None:
         document["wallet"] = intent.wallet
         document["pair"] = f"{terms.sell.symbol}/{terms.buy.symbol}"
-        document["sell"] = {"symbol": terms.sell.symbol, "mint": terms.sell.mint,
-                            "amount": str(terms.amount)}  # fmt: skip
+        document["sell"] = {
+            "symbol": terms.sell.symbol,
+            "mint": terms.sell.mint,
+            "amount": str(terms.amount),
+        }
         document["buy"] = {
-            "symbol": terms.buy.symbol, "mint": terms.buy.mint,
-            "min_out": str(min_out), "amount_out": None if amount_out is None else str(amount_out),
-        }  # fmt: skip
+            "symbol": terms.buy.symbol,
+            "mint": terms.buy.mint,
+            "min_out": str(min_out),
+            "amount_out": None if amount_out is None else str(amount_out),
+        }
     chosen = decision.chosen if decision else None
     if chosen is not None:
         runner_up = decision.runner_up if decision else None
         document["route"] = {
-            "kind": "single", "venue": chosen.quote.venue, "source": chosen.quote.source,
+            "kind": "single",
+            "venue": chosen.quote.venue,
+            "source": chosen.quote.source,
             "expected_out": str(chosen.quote.expected_out),
-            "guaranteed_out": str(chosen.quote.guaranteed_out), "net_out": str(chosen.net_out),
-            "runner_up": None if runner_up is None else
-            {"venue": runner_up.quote.venue, "source": runner_up.quote.source,
-             "net_out": str(runner_up.net_out)},
-        }  # fmt: skip
+            "guaranteed_out": str(chosen.quote.guaranteed_out),
+            "net_out": str(chosen.net_out),
+            "runner_up": None
+            if runner_up is None
+            else {
+                "venue": runner_up.quote.venue,
+                "source": runner_up.quote.source,
+                "net_out": str(runner_up.net_out),
+            },
+        }
     document["legs"] = [leg.document() for leg in legs]
     document["quotes"] = _quotes(decision)
     return json.dumps(document, indent=2, sort_keys=False) + "\n"

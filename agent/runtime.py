@@ -39,10 +39,15 @@ def build_tokens(config: AgentConfig) -> TokenRegistry:
             continue
         tokens.append(
             Token(
-                symbol=entry.symbol, mint=mint, decimals=entry.decimals, static_usd=entry.static_usd,
-                coingecko_id=entry.coingecko_id, kraken_pair=entry.kraken_pair,
-                binance_symbol=entry.binance_symbol, pyth_feed_id=entry.pyth_feed_id,
-            )  # fmt: skip
+                symbol=entry.symbol,
+                mint=mint,
+                decimals=entry.decimals,
+                static_usd=entry.static_usd,
+                coingecko_id=entry.coingecko_id,
+                kraken_pair=entry.kraken_pair,
+                binance_symbol=entry.binance_symbol,
+                pyth_feed_id=entry.pyth_feed_id,
+            )
         )
     return TokenRegistry(tokens)
 
@@ -63,20 +68,30 @@ def build_otc_pools(config: AgentConfig, tokens: TokenRegistry) -> list[OtcPool]
             continue
         where = f"pools: otc {entry.id}"
         params = OtcPoolParams(
-            base_decimals=base.decimals, quote_decimals=quote.decimals,
-            base_spread_bps=entry.base_spread_bps, size_spread_bps=entry.size_spread_bps,
-            skew_spread_bps=entry.skew_spread_bps, min_spread_bps=entry.min_spread_bps,
-            min_base=_units(entry.min_base, base, where), max_base=_units(entry.max_base, base, where),
-        )  # fmt: skip
+            base_decimals=base.decimals,
+            quote_decimals=quote.decimals,
+            base_spread_bps=entry.base_spread_bps,
+            size_spread_bps=entry.size_spread_bps,
+            skew_spread_bps=entry.skew_spread_bps,
+            min_spread_bps=entry.min_spread_bps,
+            min_base=_units(entry.min_base, base, where),
+            max_base=_units(entry.max_base, base, where),
+        )
         pools.append(
             OtcPool(
-                id=entry.id, base=base, quote=quote, params=params,
-                start=OtcInventory(_units(entry.base_inventory, base, where),
-                                   _units(entry.quote_inventory, quote, where)),
-                quote_ttl_s=entry.quote_ttl_s, execution_delay_s=entry.execution_delay_ms / 1000,
+                id=entry.id,
+                base=base,
+                quote=quote,
+                params=params,
+                start=OtcInventory(
+                    _units(entry.base_inventory, base, where),
+                    _units(entry.quote_inventory, quote, where),
+                ),
+                quote_ttl_s=entry.quote_ttl_s,
+                execution_delay_s=entry.execution_delay_ms / 1000,
                 last_look_reject_probability=entry.last_look_reject_probability,
                 replenish_fraction=entry.replenish_fraction,
-            )  # fmt: skip
+            )
         )
     return pools
 
@@ -91,11 +106,14 @@ def build_localdex_pools(config: AgentConfig, tokens: TokenRegistry) -> list[Loc
         where = f"pools: localdex {entry.id}"
         pools.append(
             LocalDexPool(
-                id=entry.id, base=base, quote=quote, fee_bps=entry.fee_bps,
+                id=entry.id,
+                base=base,
+                quote=quote,
+                fee_bps=entry.fee_bps,
                 start_base=_units(entry.base_reserve, base, where),
                 start_quote=_units(entry.quote_reserve, quote, where),
                 rebalance_fraction=entry.rebalance_fraction,
-            )  # fmt: skip
+            )
         )
     return pools
 
@@ -103,9 +121,12 @@ def build_localdex_pools(config: AgentConfig, tokens: TokenRegistry) -> list[Loc
 def wallet_policies(config: AgentConfig) -> list[WalletPolicy]:
     return [
         WalletPolicy(
-            pubkey=w.pubkey, max_notional_usd=w.max_notional_usd,
-            daily_notional_usd=w.daily_notional_usd, pairs=frozenset(w.pairs), keypair_path=w.keypair,
-        )  # fmt: skip
+            pubkey=w.pubkey,
+            max_notional_usd=w.max_notional_usd,
+            daily_notional_usd=w.daily_notional_usd,
+            pairs=frozenset(w.pairs),
+            keypair_path=w.keypair,
+        )
         for w in config.wallets
     ]
 
@@ -150,30 +171,43 @@ def build_runtime(
     store: Store | None = None,
 ) -> Runtime:
     tokens = build_tokens(config)
-    store = store or Store.from_url(config.database_url,
-                                    connect_timeout_s=config.database.connect_timeout_s)  # fmt: skip
+    store = store or Store.from_url(
+        config.database_url, connect_timeout_s=config.database.connect_timeout_s
+    )
     oracle = StaticPriceOracle(list(tokens))
     metrics = Metrics(registry or CollectorRegistry())
     wallets = WalletRegistry(store)
     venues_config = config.venues
     otc = (
-        OtcVenue(build_otc_pools(config, tokens), oracle, rng=rng,
-                 honour_execution_delay=config.execution.honour_execution_delay)  # fmt: skip
-        if venues_config.otc.enabled else None
-    )  # fmt: skip
+        OtcVenue(
+            build_otc_pools(config, tokens),
+            oracle,
+            rng=rng,
+            honour_execution_delay=config.execution.honour_execution_delay,
+        )
+        if venues_config.otc.enabled
+        else None
+    )
     localdex = (
         LocalDexVenue(build_localdex_pools(config, tokens), oracle)
-        if venues_config.localdex.enabled else None
-    )  # fmt: skip
+        if venues_config.localdex.enabled
+        else None
+    )
     enabled = tuple(v.name for v in (otc, localdex) if v is not None)
     pipeline = Pipeline(
         settings=PipelineSettings(
-            cluster=config.cluster.name, mode=config.execution.mode,
+            cluster=config.cluster.name,
+            mode=config.execution.mode,
             max_ttl_s=config.intake.max_ttl_s,
             default_slippage_bps=config.intake.default_slippage_bps,
-            max_slippage_bps=config.intake.max_slippage_bps, enabled_venues=enabled,
+            max_slippage_bps=config.intake.max_slippage_bps,
+            enabled_venues=enabled,
         ),
-        store=store, tokens=tokens, wallets=wallets, oracle=oracle,
-        venues=[v for v in (otc, localdex) if v is not None], metrics=metrics,
-    )  # fmt: skip
+        store=store,
+        tokens=tokens,
+        wallets=wallets,
+        oracle=oracle,
+        venues=[v for v in (otc, localdex) if v is not None],
+        metrics=metrics,
+    )
     return Runtime(config, store, tokens, oracle, metrics, wallets, otc, localdex, pipeline)

@@ -13,8 +13,13 @@ __all__ = ["WalletRegistry"]
 
 
 class WalletRegistry:
-    def __init__(self, store: Store, *, min_refresh_interval_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: Store,
+        *,
+        min_refresh_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._policies: dict[str, WalletPolicy] = {}
         self._min_interval = min_refresh_interval_s

@@ -48,7 +48,11 @@ def _reset_structlog() -> Iterator[None]:
 def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """The host's own overrides must not leak into tests."""
     for name in list(os.environ):
-        if name.startswith("OTC_AGENT__") or name in ("OTC_AGENT_HOME", "DATABASE_URL", "OTC_AGENT_CONFIG"):
+        if name.startswith("OTC_AGENT__") or name in (
+            "OTC_AGENT_HOME",
+            "DATABASE_URL",
+            "OTC_AGENT_CONFIG",
+        ):
             monkeypatch.delenv(name, raising=False)
 
 
@@ -66,9 +70,13 @@ async def _create_postgres_database(base_url: str) -> str:
     url = make_url(base_url)
     name = f"otc_test_{uuid.uuid4().hex[:12]}"
     connection = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-        database=url.database or "postgres", timeout=10,
-    )  # fmt: skip
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        database=url.database or "postgres",
+        timeout=10,
+    )
     try:
         await connection.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -82,9 +90,13 @@ async def _drop_postgres_database(base_url: str, test_url: str) -> None:
     url = make_url(base_url)
     name = make_url(test_url).database
     connection = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-        database=url.database or "postgres", timeout=10,
-    )  # fmt: skip
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        database=url.database or "postgres",
+        timeout=10,
+    )
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:

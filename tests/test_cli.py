@@ -17,7 +17,9 @@ def _cli(config_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]): 
     """Run `otc-agent` with the test's config and home; returns (exit code, stdout, stderr)."""
 
     def run(*args: str) -> tuple[int, str, str]:
-        code = main(["--config", str(config_dir / "local.toml"), "--home", str(tmp_path / "home"), *args])
+        code = main(
+            ["--config", str(config_dir / "local.toml"), "--home", str(tmp_path / "home"), *args]
+        )
         captured = capsys.readouterr()
         return code, captured.out, captured.err
 
@@ -46,7 +48,9 @@ def test_loose_key_file_permissions_are_refused(cli, wallet_key) -> None:  # typ
     """A key file readable by others is refused with a clear error and exit code 2."""
     path, _ = wallet_key
     path.chmod(0o644)
-    code, _, err = cli("intent", "new", "--keypair", str(path), "--sell", "SOL", "--buy", "USDC", "--amount", "1")
+    code, _, err = cli(
+        "intent", "new", "--keypair", str(path), "--sell", "SOL", "--buy", "USDC", "--amount", "1"
+    )
     assert code == 2
     assert "0644" in err and "chmod 600" in err
 
@@ -54,20 +58,43 @@ def test_loose_key_file_permissions_are_refused(cli, wallet_key) -> None:  # typ
 def test_wallet_add_then_list_shows_the_policy(cli, wallet_key) -> None:  # type: ignore[no-untyped-def]
     """wallet add persists limits and pairs; wallet list --json returns them."""
     path, pubkey = wallet_key
-    assert cli("wallet", "add", pubkey, "--keypair", str(path), "--max-notional-usd", "2500",
-               "--pairs", "SOL/USDC,sol/usdt")[0] == 0  # fmt: skip
+    assert (
+        cli(
+            "wallet",
+            "add",
+            pubkey,
+            "--keypair",
+            str(path),
+            "--max-notional-usd",
+            "2500",
+            "--pairs",
+            "SOL/USDC,sol/usdt",
+        )[0]
+        == 0
+    )
     code, out, _ = cli("wallet", "list", "--json")
     rows = json.loads(out)
     assert code == 0
-    assert rows == [{"pubkey": pubkey, "max_notional_usd": "2500", "daily_notional_usd": "1000000",
-                     "pairs": ["SOL/USDC", "SOL/USDT"], "keypair": str(path.resolve()), "source": "cli"}]  # fmt: skip
+    assert rows == [
+        {
+            "pubkey": pubkey,
+            "max_notional_usd": "2500",
+            "daily_notional_usd": "1000000",
+            "pairs": ["SOL/USDC", "SOL/USDT"],
+            "keypair": str(path.resolve()),
+            "source": "cli",
+        }
+    ]
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["wallet", "add", "not-a-key"], "not a base58 public key"),
-        (["wallet", "add", "11111111111111111111111111111111", "--pairs", "SOL/DOGE"], "two configured tokens"),
+        (
+            ["wallet", "add", "11111111111111111111111111111111", "--pairs", "SOL/DOGE"],
+            "two configured tokens",
+        ),
     ],
     ids=["bad-pubkey", "unknown-pair"],
 )
@@ -81,8 +108,24 @@ def test_intent_new_verify_show_round_trip(cli, wallet_key, tmp_path: Path) -> N
     """intent new writes a signed file that intent verify accepts and intent show prints."""
     path, pubkey = wallet_key
     out_dir = tmp_path / "drop"
-    code, out, _ = cli("intent", "new", "--keypair", str(path), "--sell", "SOL", "--buy", "USDC",
-                       "--amount", "2.5", "--max-slippage-bps", "75", "--nonce", "42", "--out", str(out_dir))  # fmt: skip
+    code, out, _ = cli(
+        "intent",
+        "new",
+        "--keypair",
+        str(path),
+        "--sell",
+        "SOL",
+        "--buy",
+        "USDC",
+        "--amount",
+        "2.5",
+        "--max-slippage-bps",
+        "75",
+        "--nonce",
+        "42",
+        "--out",
+        str(out_dir),
+    )
     assert code == 0
     written = Path(out.strip())
     assert written.parent == out_dir and written.exists()
@@ -91,17 +134,37 @@ def test_intent_new_verify_show_round_trip(cli, wallet_key, tmp_path: Path) -> N
     assert code == 0 and pubkey in out
     code, out, _ = cli("intent", "show", str(written))
     message = json.loads(out)["message"]
-    assert (message["amount"], message["nonce"], message["max_slippage_bps"]) == ("2500000000", 42, 75)
+    assert (message["amount"], message["nonce"], message["max_slippage_bps"]) == (
+        "2500000000",
+        42,
+        75,
+    )
 
 
-def test_intent_verify_fails_with_reason_for_a_tampered_file(cli, wallet_key, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_intent_verify_fails_with_reason_for_a_tampered_file(
+    cli, wallet_key, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     """A file whose message changed after signing fails verification with exit 1 and bad_signature."""
     path, _ = wallet_key
-    _, out, _ = cli("intent", "new", "--keypair", str(path), "--sell", "SOL", "--buy", "USDC",
-                    "--amount", "1", "--out", str(tmp_path / "d"))  # fmt: skip
+    _, out, _ = cli(
+        "intent",
+        "new",
+        "--keypair",
+        str(path),
+        "--sell",
+        "SOL",
+        "--buy",
+        "USDC",
+        "--amount",
+        "1",
+        "--out",
+        str(tmp_path / "d"),
+    )
     written = Path(out.strip())
     envelope = json.loads(written.read_text())
-    envelope["message"] = envelope["message"].replace('"amount":"1000000000"', '"amount":"9000000000"')
+    envelope["message"] = envelope["message"].replace(
+        '"amount":"1000000000"', '"amount":"9000000000"'
+    )
     written.write_text(json.dumps(envelope))
     code, out, _ = cli("intent", "verify", str(written))
     assert code == 1 and out.startswith("bad_signature")
@@ -110,8 +173,18 @@ def test_intent_verify_fails_with_reason_for_a_tampered_file(cli, wallet_key, tm
 def test_intent_new_refuses_amounts_finer_than_the_token(cli, wallet_key) -> None:  # type: ignore[no-untyped-def]
     """An amount with more decimals than the token has is a usage error, not a rounded intent."""
     path, _ = wallet_key
-    code, _, err = cli("intent", "new", "--keypair", str(path), "--sell", "USDC", "--buy", "SOL",
-                       "--amount", "1.0000001")  # fmt: skip
+    code, _, err = cli(
+        "intent",
+        "new",
+        "--keypair",
+        str(path),
+        "--sell",
+        "USDC",
+        "--buy",
+        "SOL",
+        "--amount",
+        "1.0000001",
+    )
     assert code == 2 and "decimal places" in err
 
 
@@ -121,7 +194,11 @@ def test_tokens_json_lists_mints_and_decimals(cli) -> None:  # type: ignore[no-u
     document = json.loads(out)
     assert code == 0 and document["cluster"] == "local"
     by_symbol = {t["symbol"]: t for t in document["tokens"]}
-    assert by_symbol["SOL"] == {"symbol": "SOL", "mint": "So11111111111111111111111111111111111111112", "decimals": 9}
+    assert by_symbol["SOL"] == {
+        "symbol": "SOL",
+        "mint": "So11111111111111111111111111111111111111112",
+        "decimals": 9,
+    }
     assert by_symbol["USDC"]["decimals"] == 6
 
 
@@ -134,11 +211,17 @@ def test_bad_config_exits_2_naming_file_and_key(config_dir: Path, tmp_path: Path
     assert str(local) in err and "execution.mode" in err and "'fast'" in err
 
 
-def test_environment_override_with_a_bad_value_exits_2(config_dir: Path, tmp_path: Path, capsys,  # type: ignore[no-untyped-def]
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_environment_override_with_a_bad_value_exits_2(
+    config_dir: Path,
+    tmp_path: Path,
+    capsys,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """OTC_AGENT__SECTION__KEY overrides are validated like the file."""
     monkeypatch.setenv("OTC_AGENT__EXECUTION__MAX_WORKERS", "0")
-    assert main(["--config", str(config_dir / "local.toml"), "--home", str(tmp_path), "tokens"]) == 2
+    assert (
+        main(["--config", str(config_dir / "local.toml"), "--home", str(tmp_path), "tokens"]) == 2
+    )
     assert "execution.max_workers" in capsys.readouterr().err
 
 
@@ -147,8 +230,21 @@ def test_run_once_then_report_json_counts_outcomes(cli, wallet_key) -> None:  # 
     path, pubkey = wallet_key
     cli("wallet", "add", pubkey)
     for amount in ("1.5", "40", "0"):
-        assert cli("intent", "new", "--keypair", str(path), "--sell", "SOL", "--buy", "USDC",
-                   "--amount", amount)[0] == 0  # fmt: skip
+        assert (
+            cli(
+                "intent",
+                "new",
+                "--keypair",
+                str(path),
+                "--sell",
+                "SOL",
+                "--buy",
+                "USDC",
+                "--amount",
+                amount,
+            )[0]
+            == 0
+        )
     os.environ["OTC_AGENT__EXECUTION__HONOUR_EXECUTION_DELAY"] = "false"
     try:
         code, out, _ = cli("run", "--once")
@@ -161,6 +257,7 @@ def test_run_once_then_report_json_counts_outcomes(cli, wallet_key) -> None:  # 
     assert report["intents"]["by_status"] == {"filled": 2, "rejected": 1}
     assert report["intents"]["by_reason"] == {"zero_amount": 1}
     assert sum(v["count"] for v in report["routes"]["by_venue"].values()) == 2
+    assert report["prices"]["SOL"]["usd"] == "150" and report["prices"]["SOL"]["source"] == "static"
     code, out, _ = cli("report")
     assert code == 0 and "Fills by venue: 2" in out
 

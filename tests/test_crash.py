@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import pytest
@@ -21,18 +21,35 @@ from tests.support.agent_home import AgentHome
 
 
 def _spawn(config_dir, home_dir, log, *args: str) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
-    env = {**os.environ, "OTC_AGENT__EXECUTION__HONOUR_EXECUTION_DELAY": "false",
-           "OTC_AGENT__METRICS__ENABLED": "false"}  # fmt: skip
+    env = {
+        **os.environ,
+        "OTC_AGENT__EXECUTION__HONOUR_EXECUTION_DELAY": "false",
+        "OTC_AGENT__METRICS__ENABLED": "false",
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "--config", str(config_dir / "local.toml"),
-         "--home", str(home_dir), "--log-json", "run", *args],
-        env=env, stdout=log, stderr=log,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "--config",
+            str(config_dir / "local.toml"),
+            "--home",
+            str(home_dir),
+            "--log-json",
+            "run",
+            *args,
+        ],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
 
 
 @pytest.mark.slow
 async def test_sigkill_at_random_points_loses_and_repeats_nothing(
-    make_config: Callable[..., AgentConfig], config_dir, tmp_path  # type: ignore[no-untyped-def]
+    make_config: Callable[..., AgentConfig],
+    config_dir,
+    tmp_path,  # type: ignore[no-untyped-def]
 ) -> None:
     """Five SIGKILLs mid-stream during 600 intents; after a final run every file is terminal exactly once."""
     config = make_config()
@@ -46,17 +63,20 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
             process = _spawn(config_dir, config.home_path, log)
             # Kill only once this run is visibly mid-stream: results appearing, work in flight.
             before = len(home.files("out"))
-            deadline = time.monotonic() + 30
-            while len(home.files("out")) < before + 40 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            time.sleep(jitter)
+            for _ in range(3000):
+                if len(home.files("out")) >= before + 40:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(jitter)
             process.send_signal(signal.SIGKILL)
             assert process.wait(timeout=10) == -signal.SIGKILL
         final = _spawn(config_dir, config.home_path, log, "--once")
         assert final.wait(timeout=120) == 0, log_path.read_text()[-2000:]
 
     assert home.files("inbox") == [] and home.files("work") == []
-    finished = home.files("done") + [n for n in home.files("rejected") if not n.endswith(".reason.json")]
+    finished = home.files("done") + [
+        n for n in home.files("rejected") if not n.endswith(".reason.json")
+    ]
     assert len(finished) == 600
     originals = [files.parse_claim_name(n)[1] for n in finished]  # type: ignore[index]
     assert len(set(originals)) == 600
@@ -65,7 +85,9 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
     with engine.connect() as connection:
         submissions = list(connection.execute(select(SubmissionRow.__table__)))
         trades = list(connection.execute(select(TradeRow.__table__)))
-        stuck = connection.execute(text("SELECT count(*) FROM intents WHERE status = 'accepted'")).scalar()
+        stuck = connection.execute(
+            text("SELECT count(*) FROM intents WHERE status = 'accepted'")
+        ).scalar()
         pools = list(connection.execute(select(OtcPoolRow.__table__)))
     engine.dispose()
     assert len(submissions) == 600
@@ -73,6 +95,10 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
     assert len(trades) == len({t.intent_id for t in trades})
     assert all(p.base_inventory >= 0 and p.quote_inventory >= 0 for p in pools)
     for submission in submissions:
-        name = submission.intent_id if submission.intent_id and submission.reason != "replayed_id" else submission.ref
+        name = (
+            submission.intent_id
+            if submission.intent_id and submission.reason != "replayed_id"
+            else submission.ref
+        )
         document = json.loads((home.root / "out" / f"{name}.result.json").read_text())
         assert document["submission"]["ref"] == submission.ref or submission.reason == "replayed_id"

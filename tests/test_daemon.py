@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from solders.keypair import Keypair
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from agent.config import AgentConfig
 from agent.domain.otc_pricing import Side
@@ -22,12 +22,18 @@ from tests.support.agent_home import AgentHome
 # The reason each deliberately invalid kind must end with (replays are checked by count,
 # because which of two racing copies comes first is up to the workers).
 EXPECTED_REASON = {
-    "bad_signature": "bad_signature", "expired": "expired", "ttl_too_long": "ttl_too_long",
-    "malformed_json": "malformed_json", "unknown_mint": "unknown_mint", "zero_amount": "zero_amount",
-    "unknown_wallet": "unknown_wallet", "pair_not_allowed": "pair_not_allowed",
-    "notional_limit": "notional_limit", "wrong_cluster": "wrong_cluster",
+    "bad_signature": "bad_signature",
+    "expired": "expired",
+    "ttl_too_long": "ttl_too_long",
+    "malformed_json": "malformed_json",
+    "unknown_mint": "unknown_mint",
+    "zero_amount": "zero_amount",
+    "unknown_wallet": "unknown_wallet",
+    "pair_not_allowed": "pair_not_allowed",
+    "notional_limit": "notional_limit",
+    "wrong_cluster": "wrong_cluster",
     "min_out_unreachable": "min_out_unreachable",
-}  # fmt: skip
+}
 
 
 @pytest.fixture(name="home")
@@ -52,8 +58,13 @@ def _add_hostile_files(root: Path) -> dict[str, str]:
     (inbox / "latin1.json").write_bytes(b"\xff\xfe{}")
     (inbox / ".hidden.json").write_text("{}")
     (inbox / "partial.json.part").write_text("{")
-    return {"link.json": "symlink", "pipe.json": "not_regular_file", "big.json": "too_large",
-            "hardlink.json": "hard_link", "latin1.json": "malformed_json"}  # fmt: skip
+    return {
+        "link.json": "symlink",
+        "pipe.json": "not_regular_file",
+        "big.json": "too_large",
+        "hardlink.json": "hard_link",
+        "latin1.json": "malformed_json",
+    }
 
 
 async def _rows(home: AgentHome, table) -> list:  # type: ignore[no-untyped-def]
@@ -64,8 +75,10 @@ async def _rows(home: AgentHome, table) -> list:  # type: ignore[no-untyped-def]
     return rows
 
 
-async def test_five_hundred_intents_all_reach_a_terminal_folder_with_matching_rows(home: AgentHome) -> None:
-    """500 valid and invalid intents plus hostile files each end in done/ or rejected/, once, with a result and a row."""
+async def test_five_hundred_intents_all_reach_a_terminal_folder_with_matching_rows(
+    home: AgentHome,
+) -> None:
+    """500 intents and hostile files each end in done/ or rejected/ once, with a result and a row."""
     kinds = home.feed(500, invalid_share=0.3)
     hostile = _add_hostile_files(home.root)
     stats = await home.daemon().run(once=True)
@@ -94,14 +107,20 @@ async def test_five_hundred_intents_all_reach_a_terminal_folder_with_matching_ro
             assert row.reason == expected, original
         result = json.loads((home.root / reason_doc["result"]).read_text())
         assert result["status"] == row.status
-    replays = Counter(row.reason for row in submissions.values() if row.reason in ("replayed_id", "replayed_nonce"))
+    replays = Counter(
+        row.reason
+        for row in submissions.values()
+        if row.reason in ("replayed_id", "replayed_nonce")
+    )
     assert replays["replayed_id"] == Counter(kinds.values())["replayed_id"]
     assert replays["replayed_nonce"] == Counter(kinds.values())["replayed_nonce"]
 
     intents = await _rows(home, IntentRow.__table__)
     trades = await _rows(home, TradeRow.__table__)
     assert not [i for i in intents if i.status == "accepted"]
-    assert sorted(t.intent_id for t in trades) == sorted(i.id for i in intents if i.status == "filled")
+    assert sorted(t.intent_id for t in trades) == sorted(
+        i.id for i in intents if i.status == "filled"
+    )
     assert len({t.intent_id for t in trades}) == len(trades)
     for intent in (i for i in intents if i.status == "filled"):
         result = json.loads((home.root / "out" / f"{intent.id}.result.json").read_text())
@@ -126,15 +145,23 @@ async def test_otc_inventory_moves_exactly_by_the_recorded_fills(home: AgentHome
                 continue
             side = Side.SELL_BASE if trade.sell_mint == pool.base.mint else Side.BUY_BASE
             if side is Side.SELL_BASE:
-                base_delta, quote_delta = base_delta + trade.amount_in, quote_delta - trade.amount_out
+                base_delta, quote_delta = (
+                    base_delta + trade.amount_in,
+                    quote_delta - trade.amount_out,
+                )
             else:
-                base_delta, quote_delta = base_delta - trade.amount_out, quote_delta + trade.amount_in
+                base_delta, quote_delta = (
+                    base_delta - trade.amount_out,
+                    quote_delta + trade.amount_in,
+                )
         assert pools[pool_id].base_inventory == before.base + base_delta
         assert pools[pool_id].quote_inventory == before.quote + quote_delta
         assert pools[pool_id].base_inventory >= 0 and pools[pool_id].quote_inventory >= 0
 
 
-async def test_restart_finishes_files_left_in_work_without_doing_anything_twice(home: AgentHome) -> None:
+async def test_restart_finishes_files_left_in_work_without_doing_anything_twice(
+    home: AgentHome,
+) -> None:
     """Claimed-but-unfinished, recorded-but-unmoved and accepted-but-unrouted files each finish exactly once."""
     kinds = home.feed(3, invalid_share=0.0, seed=11)
     names = sorted(kinds)
@@ -145,21 +172,42 @@ async def test_restart_finishes_files_left_in_work_without_doing_anything_twice(
     await runtime.start()
     recorded, accepted = claims[1], claims[2]
     # Crash after the terminal commit, before the file moved.
-    await runtime.pipeline.process(Submission("directory", recorded.claim_id, recorded.original_name,  # type: ignore[union-attr]
-                                              recorded.path.read_bytes(), 0.0))  # type: ignore[union-attr]
+    await runtime.pipeline.process(
+        Submission(
+            "directory",
+            recorded.claim_id,
+            recorded.original_name,  # type: ignore[union-attr]
+            recorded.path.read_bytes(),
+            0.0,
+        )
+    )  # type: ignore[union-attr]
     # Crash after acceptance, before routing.
     from agent.verification import verify_submission
 
     intent, message, signature = verify_submission(accepted.path.read_bytes())  # type: ignore[union-attr]
-    await runtime.pipeline._accept(Submission("directory", accepted.claim_id, accepted.original_name,  # type: ignore[union-attr]
-                                              None, 0.0), intent, message, signature)
+    await runtime.pipeline._accept(
+        Submission(
+            "directory",
+            accepted.claim_id,
+            accepted.original_name,  # type: ignore[union-attr]
+            None,
+            0.0,
+        ),
+        intent,
+        message,
+        signature,
+    )
     await runtime.aclose()
     assert len(home.files("work")) == 3
 
     stats = await home.daemon().run(once=True)
     assert stats.processed == 3
     assert home.files("work") == []
-    assert len(home.files("done")) + len([n for n in home.files("rejected") if not n.endswith(".reason.json")]) == 3
+    assert (
+        len(home.files("done"))
+        + len([n for n in home.files("rejected") if not n.endswith(".reason.json")])
+        == 3
+    )
     submissions = await _rows(home, SubmissionRow.__table__)
     assert sorted(s.ref for s in submissions) == sorted(c.claim_id for c in claims)  # type: ignore[union-attr]
     trades = await _rows(home, TradeRow.__table__)
@@ -186,13 +234,26 @@ async def test_wallet_added_while_running_is_honoured_without_restart(home: Agen
     await runtime.start()
     sol, usdc = runtime.tokens.require("SOL"), runtime.tokens.require("USDC")
     async with runtime.store.transaction() as connection:
-        await wallet_rows.upsert_wallet(connection, WalletPolicy(
-            pubkey=str(newcomer.pubkey()), max_notional_usd=Decimal(1000),
-            daily_notional_usd=Decimal(5000)), source="cli")  # fmt: skip
+        await wallet_rows.upsert_wallet(
+            connection,
+            WalletPolicy(
+                pubkey=str(newcomer.pubkey()),
+                max_notional_usd=Decimal(1000),
+                daily_notional_usd=Decimal(5000),
+            ),
+            source="cli",
+        )
     import time
 
-    draft = IntentDraft(cluster="local", sell_mint=sol.mint, buy_mint=usdc.mint, amount=2 * 10**9,
-                        not_after=int(time.time()) + 60, nonce=new_nonce(), max_slippage_bps=100)  # fmt: skip
+    draft = IntentDraft(
+        cluster="local",
+        sell_mint=sol.mint,
+        buy_mint=usdc.mint,
+        amount=2 * 10**9,
+        not_after=int(time.time()) + 60,
+        nonce=new_nonce(),
+        max_slippage_bps=100,
+    )
     intent_id, envelope = sign_intent(newcomer, draft)
     write_intent(home.root / "inbox", intent_id, envelope)
     await runtime.aclose()
@@ -201,7 +262,9 @@ async def test_wallet_added_while_running_is_honoured_without_restart(home: Agen
     assert result["status"] == "filled"
 
 
-async def test_daily_limit_rejects_once_the_wallet_has_traded_its_allowance(make_config, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+async def test_daily_limit_rejects_once_the_wallet_has_traded_its_allowance(
+    make_config, sqlite_url
+) -> None:  # type: ignore[no-untyped-def]
     """A wallet's intents are refused with daily_limit once the day's notional would pass its limit."""
     import time
     from decimal import Decimal
@@ -216,19 +279,47 @@ async def test_daily_limit_rejects_once_the_wallet_has_traded_its_allowance(make
     runtime = home.runtime()
     await runtime.start()
     async with runtime.store.transaction() as connection:
-        await wallet_rows.upsert_wallet(connection, WalletPolicy(
-            pubkey=str(wallet.pubkey()), max_notional_usd=Decimal(1000),
-            daily_notional_usd=Decimal(1000)), source="test")  # fmt: skip
+        await wallet_rows.upsert_wallet(
+            connection,
+            WalletPolicy(
+                pubkey=str(wallet.pubkey()),
+                max_notional_usd=Decimal(1000),
+                daily_notional_usd=Decimal(1000),
+            ),
+            source="test",
+        )
     sol, usdc = runtime.tokens.require("SOL"), runtime.tokens.require("USDC")
     await runtime.aclose()
     ids = []
     for nonce in range(1, 4):  # 3 x $450 against a $1000 day
-        draft = IntentDraft(cluster="local", sell_mint=sol.mint, buy_mint=usdc.mint, amount=3 * 10**9,
-                            not_after=int(time.time()) + 60, nonce=nonce, max_slippage_bps=100)  # fmt: skip
+        draft = IntentDraft(
+            cluster="local",
+            sell_mint=sol.mint,
+            buy_mint=usdc.mint,
+            amount=3 * 10**9,
+            not_after=int(time.time()) + 60,
+            nonce=nonce,
+            max_slippage_bps=100,
+        )
         intent_id, envelope = sign_intent(wallet, draft)
         write_intent(config.intake_root / "inbox", intent_id, envelope)
         ids.append(intent_id)
     await home.daemon().run(once=True)
-    statuses = sorted(json.loads((config.intake_root / "out" / f"{i}.result.json").read_text())["reason"] or "filled"
-                      for i in ids)  # fmt: skip
+    statuses = sorted(
+        json.loads((config.intake_root / "out" / f"{i}.result.json").read_text())["reason"]
+        or "filled"
+        for i in ids
+    )
     assert statuses == ["daily_limit", "filled", "filled"]
+
+
+async def test_a_run_leaves_price_and_counter_snapshots_in_sql(home: AgentHome) -> None:
+    """Every run records the prices it used and its counters, so history outlives Prometheus."""
+    from agent.store.models import PriceSnapshotRow, SystemMetricRow
+
+    home.feed(5, invalid_share=0.0, seed=2)
+    await home.daemon().run(once=True)
+    prices = {row.symbol: row for row in await _rows(home, PriceSnapshotRow.__table__)}
+    counters = {row.name: row.value for row in await _rows(home, SystemMetricRow.__table__)}
+    assert prices["SOL"].source == "static" and prices["SOL"].usd == 150
+    assert counters["intents_processed"] == 5

@@ -18,8 +18,8 @@ from tests.support.agent_home import AgentHome
 from tests.support.tcp_proxy import TcpProxy
 
 
-async def _wait_until(predicate: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+async def _wait_until(predicate: Callable[[], bool], within_s: float) -> None:
+    deadline = time.monotonic() + within_s
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
@@ -34,8 +34,9 @@ async def test_database_lost_mid_run_pauses_then_resumes_without_loss(
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.start()
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    config = make_config(proxied, execution__honour_execution_delay="false",
-                         database__retry_max_backoff_s="0.5")  # fmt: skip
+    config = make_config(
+        proxied, execution__honour_execution_delay="false", database__retry_max_backoff_s="0.5"
+    )
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets()
     files.IntakeLayout(home.root).ensure()
@@ -70,7 +71,9 @@ async def test_database_lost_mid_run_pauses_then_resumes_without_loss(
 
 
 def test_database_unreachable_at_start_exits_with_a_clear_message(
-    config_dir, tmp_path, capsys  # type: ignore[no-untyped-def]
+    config_dir,
+    tmp_path,
+    capsys,  # type: ignore[no-untyped-def]
 ) -> None:
     """`run --once` against a database nobody listens on exits 3 and says so."""
     import socket
@@ -82,7 +85,16 @@ def test_database_unreachable_at_start_exits_with_a_clear_message(
 
     os.environ["DATABASE_URL"] = f"postgresql+asyncpg://nobody@127.0.0.1:{port}/none"
     try:
-        code = main(["--config", str(config_dir / "local.toml"), "--home", str(tmp_path / "h"), "run", "--once"])
+        code = main(
+            [
+                "--config",
+                str(config_dir / "local.toml"),
+                "--home",
+                str(tmp_path / "h"),
+                "run",
+                "--once",
+            ]
+        )
     finally:
         del os.environ["DATABASE_URL"]
     assert code == 3

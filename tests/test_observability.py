@@ -48,7 +48,11 @@ async def _server():  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("request_bytes", "status", "fragment"),
     [
-        (b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 200, b'otc_agent_intents_total{outcome="filled",source="directory"} 3.0'),
+        (
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+            200,
+            b'otc_agent_intents_total{outcome="filled",source="directory"} 3.0',
+        ),
         (b"GET /healthz HTTP/1.1\r\n\r\n", 200, b"ok"),
         (b"GET /readyz HTTP/1.1\r\n\r\n", 200, b"ready"),
         (b"GET /nope HTTP/1.1\r\n\r\n", 404, b"not found"),
@@ -57,7 +61,9 @@ async def _server():  # type: ignore[no-untyped-def]
     ],
     ids=["metrics", "healthz", "readyz", "unknown-path", "post", "garbage"],
 )
-async def test_http_endpoints_answer_as_documented(server, request_bytes: bytes, status: int, fragment: bytes) -> None:  # type: ignore[no-untyped-def]
+async def test_http_endpoints_answer_as_documented(
+    server, request_bytes: bytes, status: int, fragment: bytes
+) -> None:  # type: ignore[no-untyped-def]
     """/metrics, /healthz and /readyz answer; anything else gets a 4xx, never a crash."""
     got_status, body = await _get(server[0].port, request_bytes)
     assert got_status == status
@@ -71,7 +77,9 @@ async def test_readyz_reports_503_while_not_ready(server) -> None:  # type: igno
     assert status == 503 and b"database unavailable" in body
 
 
-async def test_daemon_counts_outcomes_reasons_and_venues(make_config: Callable[..., AgentConfig], sqlite_url: str) -> None:
+async def test_daemon_counts_outcomes_reasons_and_venues(
+    make_config: Callable[..., AgentConfig], sqlite_url: str
+) -> None:
     """After a run the registry holds intents by outcome, rejections by reason and decisions by venue."""
     config = make_config(sqlite_url, execution__honour_execution_delay="false")
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
@@ -81,15 +89,23 @@ async def test_daemon_counts_outcomes_reasons_and_venues(make_config: Callable[.
     daemon = home.daemon()
     stats = await daemon.run(once=True)
     registry = daemon.runtime.metrics.registry
-    outcomes = {status: registry.get_sample_value("otc_agent_intents_total",
-                                                  {"source": "directory", "outcome": status}) or 0
-                for status in ("filled", "rejected", "failed")}  # fmt: skip
+    outcomes = {
+        status: registry.get_sample_value(
+            "otc_agent_intents_total", {"source": "directory", "outcome": status}
+        )
+        or 0
+        for status in ("filled", "rejected", "failed")
+    }
     assert outcomes == {"filled": stats.filled, "rejected": stats.rejected, "failed": stats.failed}
     assert sum(outcomes.values()) == len(kinds)
-    decisions = sum(registry.get_sample_value("otc_agent_route_decisions_total", {"venue": v}) or 0
-                    for v in ("otc", "localdex"))  # fmt: skip
+    decisions = sum(
+        registry.get_sample_value("otc_agent_route_decisions_total", {"venue": v}) or 0
+        for v in ("otc", "localdex")
+    )
     assert decisions >= stats.filled
-    malformed = registry.get_sample_value("otc_agent_rejections_total", {"reason": "malformed_json"}) or 0
+    malformed = (
+        registry.get_sample_value("otc_agent_rejections_total", {"reason": "malformed_json"}) or 0
+    )
     assert malformed == list(kinds.values()).count("malformed_json")
     assert registry.get_sample_value("otc_agent_decision_latency_seconds_count") >= stats.filled
 
@@ -100,7 +116,11 @@ def test_secret_looking_keys_are_redacted_before_rendering() -> None:
     configure_logging(stream=stream, json=True)
     structlog.get_logger("t").info("oops", api_key="k-123", private_key="abc", amount=5)
     event = json.loads(stream.getvalue())
-    assert event["api_key"] == "[redacted]" and event["private_key"] == "[redacted]" and event["amount"] == 5
+    assert (
+        event["api_key"] == "[redacted]"
+        and event["private_key"] == "[redacted]"
+        and event["amount"] == 5
+    )
     assert redact_secrets(None, "info", {"seed_bytes": b"x"})["seed_bytes"] == "[redacted]"
 
 
@@ -109,17 +129,43 @@ def test_cli_run_logs_never_contain_key_material(config_dir, tmp_path, capsys) -
     from agent.cli import main
     from onchain.keys import load_keypair
 
-    base = ["--config", str(config_dir / "local.toml"), "--home", str(tmp_path / "h"), "--log-json",
-            "--log-level", "debug"]  # fmt: skip
+    base = [
+        "--config",
+        str(config_dir / "local.toml"),
+        "--home",
+        str(tmp_path / "h"),
+        "--log-json",
+        "--log-level",
+        "debug",
+    ]
     key_path = tmp_path / "k.json"
     main([*base, "keygen", "--outfile", str(key_path)])
     keypair = load_keypair(key_path)
     main([*base, "wallet", "add", str(keypair.pubkey()), "--keypair", str(key_path)])
-    main([*base, "intent", "new", "--keypair", str(key_path), "--sell", "SOL", "--buy", "USDC", "--amount", "3"])
+    main(
+        [
+            *base,
+            "intent",
+            "new",
+            "--keypair",
+            str(key_path),
+            "--sell",
+            "SOL",
+            "--buy",
+            "USDC",
+            "--amount",
+            "3",
+        ]
+    )
     main([*base, "run", "--once"])
     captured = capsys.readouterr()
     output = captured.out + captured.err
     secret = bytes(keypair)[:32]
     assert '"status": "filled"' in output or "filled" in output
-    for encoding in (key_path.read_text().strip(), secret.hex(), str(list(secret))[1:-1], str(keypair)):
+    for encoding in (
+        key_path.read_text().strip(),
+        secret.hex(),
+        str(list(secret))[1:-1],
+        str(keypair),
+    ):
         assert encoding not in output

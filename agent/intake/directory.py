@@ -25,8 +25,13 @@ class DirectoryItem:
 
     __slots__ = ("claim", "raw", "received_at", "resumed", "unreadable")
 
-    def __init__(self, claim: files.Claim, raw: bytes | None, unreadable: IntentRejected | None,
-                 resumed: bool) -> None:  # fmt: skip
+    def __init__(
+        self,
+        claim: files.Claim,
+        raw: bytes | None,
+        unreadable: IntentRejected | None,
+        resumed: bool,
+    ) -> None:
         self.claim = claim
         self.raw = raw
         self.unreadable = unreadable
@@ -50,10 +55,10 @@ class DirectoryIntake:
     async def aclose(self) -> None:
         await self.watcher.aclose()
 
-    async def wait_for_files(self, timeout: float) -> None:
-        await self.watcher.wait(timeout)
+    async def wait_for_files(self, within_s: float) -> None:
+        await self.watcher.wait(within_s)
 
-    def pending(self, limit: int) -> list[str]:
+    def pending(self, limit: int | None = None) -> list[str]:
         return files.list_inbox(self.layout, limit=limit)
 
     def backlog(self) -> tuple[int, float | None]:
@@ -73,16 +78,31 @@ class DirectoryIntake:
         try:
             raw = await asyncio.to_thread(files.read_claimed, claimed.path, self.max_file_bytes)
         except files.UnreadableSubmission as exc:
-            return DirectoryItem(claimed, None, IntentRejected(Reason(exc.reason), str(exc)), resumed)
+            return DirectoryItem(
+                claimed, None, IntentRejected(Reason(exc.reason), str(exc)), resumed
+            )
         return DirectoryItem(claimed, raw, None, resumed)
 
-    async def complete(self, item: DirectoryItem, *, status: Status, reason: Reason | None,
-                       result_name: str, result: str) -> Path:  # fmt: skip
+    async def complete(
+        self,
+        item: DirectoryItem,
+        *,
+        status: Status,
+        reason: Reason | None,
+        result_name: str,
+        result: str,
+    ) -> Path:
         """Write the result, then move the original: done/ when filled, else rejected/."""
         return await asyncio.to_thread(self._complete, item, status, reason, result_name, result)
 
-    def _complete(self, item: DirectoryItem, status: Status, reason: Reason | None, result_name: str,
-                  result: str) -> Path:  # fmt: skip
+    def _complete(
+        self,
+        item: DirectoryItem,
+        status: Status,
+        reason: Reason | None,
+        result_name: str,
+        result: str,
+    ) -> Path:
         result_path = self.layout.out / f"{result_name}.result.json"
         files.atomic_write(result_path, result.encode("utf-8"))
         if status is Status.FILLED:
@@ -95,4 +115,6 @@ class DirectoryIntake:
             },
             indent=2,
         ).encode("utf-8")
-        return files.finish(self.layout, item.claim, accepted=False, reason_document=reason_document)
+        return files.finish(
+            self.layout, item.claim, accepted=False, reason_document=reason_document
+        )

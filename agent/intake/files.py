@@ -251,7 +251,7 @@ def claim(layout: IntakeLayout, name: str) -> Claim | None:
 
 
 # The name is part of the intake's public API, so N818's Error suffix is not applied.
-class UnreadableSubmission(Exception):  # noqa: N818
+class UnreadableSubmission(Exception):
     REASONS = frozenset({"symlink", "not_regular_file", "hard_link", "too_large", "unreadable"})
 
     def __init__(

@@ -34,7 +34,8 @@ class StoreUnavailable(Exception):
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, StoreUnavailable | OperationalError | InterfaceError | OSError | TimeoutError):
+    transient = StoreUnavailable | OperationalError | InterfaceError | OSError | TimeoutError
+    if isinstance(exc, transient):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 

@@ -82,7 +82,9 @@ class IntentRecord:
     submission_ref: str
 
 
-async def get_submission(connection: AsyncConnection, source: str, ref: str) -> SubmissionRecord | None:
+async def get_submission(
+    connection: AsyncConnection, source: str, ref: str
+) -> SubmissionRecord | None:
     row = (
         await connection.execute(
             select(submissions).where(submissions.c.source == source, submissions.c.ref == ref)
@@ -90,8 +92,9 @@ async def get_submission(connection: AsyncConnection, source: str, ref: str) -> 
     ).first()
     if row is None:
         return None
-    return SubmissionRecord(row.source, row.ref, row.status, row.reason, row.detail, row.intent_id,
-                            row.name, row.result)  # fmt: skip
+    return SubmissionRecord(
+        row.source, row.ref, row.status, row.reason, row.detail, row.intent_id, row.name, row.result
+    )
 
 
 async def record_submission(
@@ -148,11 +151,15 @@ async def get_intent(connection: AsyncConnection, intent_id: str) -> IntentRecor
     return None if row is None else _intent_record(row)
 
 
-async def find_submission_intent(connection: AsyncConnection, source: str, ref: str) -> IntentRecord | None:
+async def find_submission_intent(
+    connection: AsyncConnection, source: str, ref: str
+) -> IntentRecord | None:
     """The intent a submission accepted, if it got that far."""
     row = (
         await connection.execute(
-            select(intents).where(intents.c.submission_source == source, intents.c.submission_ref == ref)
+            select(intents).where(
+                intents.c.submission_source == source, intents.c.submission_ref == ref
+            )
         )
     ).first()
     return None if row is None else _intent_record(row)
@@ -176,7 +183,9 @@ async def find_conflict(
 async def insert_intent(connection: AsyncConnection, values: dict[str, Any]) -> None:
     now = datetime.now(UTC)
     await connection.execute(
-        insert(intents).values(status=Status.ACCEPTED.value, created_at=now, updated_at=now, **values)
+        insert(intents).values(
+            status=Status.ACCEPTED.value, created_at=now, updated_at=now, **values
+        )
     )
     await connection.execute(
         insert(events).values(intent_id=values["id"], status=Status.ACCEPTED.value, at=now)

@@ -117,9 +117,7 @@ async def take_otc_fill(
 
 async def count_last_look_reject(connection: AsyncConnection, pool_id: str) -> None:
     await connection.execute(
-        update(otc)
-        .where(otc.c.id == pool_id)
-        .values(last_look_rejects=otc.c.last_look_rejects + 1)
+        update(otc).where(otc.c.id == pool_id).values(last_look_rejects=otc.c.last_look_rejects + 1)
     )
 
 
@@ -177,18 +175,21 @@ async def load_localdex_pools(connection: AsyncConnection) -> dict[str, AmmReser
 
 async def lock_localdex(connection: AsyncConnection, pool_id: str) -> AmmReserves:
     """Read the reserves for a fill; on PostgreSQL the row stays locked until commit."""
-    row = (
-        await connection.execute(select(amm).where(amm.c.id == pool_id).with_for_update())
-    ).one()
+    row = (await connection.execute(select(amm).where(amm.c.id == pool_id).with_for_update())).one()
     return _reserves(row)
 
 
-async def update_localdex(connection: AsyncConnection, pool_id: str, base: int, quote: int,
-                          version: int) -> bool:  # fmt: skip
+async def update_localdex(
+    connection: AsyncConnection, pool_id: str, base: int, quote: int, version: int
+) -> bool:
     result = await connection.execute(
         update(amm)
         .where(amm.c.id == pool_id, amm.c.version == version)
-        .values(base_reserve=base, quote_reserve=quote, version=version + 1,
-                updated_at=datetime.now(UTC))  # fmt: skip
+        .values(
+            base_reserve=base,
+            quote_reserve=quote,
+            version=version + 1,
+            updated_at=datetime.now(UTC),
+        )
     )
     return result.rowcount == 1

@@ -78,7 +78,9 @@ async def reserve_usage(
     return result.rowcount == 1
 
 
-async def release_usage(connection: AsyncConnection, wallet: str, day: str, amount_micros: int) -> None:
+async def release_usage(
+    connection: AsyncConnection, wallet: str, day: str, amount_micros: int
+) -> None:
     """Give back usage that an intent reserved but did not trade."""
     await connection.execute(
         update(usage)

@@ -57,9 +57,14 @@ class LocalDexVenue:
         async with store.transaction() as connection:
             for pool in self.pools.values():
                 await books.seed_localdex_pool(
-                    connection, pool.id, pool.base.mint, pool.quote.mint,
-                    pool.start_base, pool.start_quote, pool.fee_bps,
-                )  # fmt: skip
+                    connection,
+                    pool.id,
+                    pool.base.mint,
+                    pool.quote.mint,
+                    pool.start_base,
+                    pool.start_quote,
+                    pool.fee_bps,
+                )
         await self.refresh(store)
 
     async def refresh(self, store: Store) -> None:
@@ -67,7 +72,9 @@ class LocalDexVenue:
             loaded = await books.load_localdex_pools(connection)
         self._reserves = {k: v for k, v in loaded.items() if k in self.pools}
 
-    def _orient(self, pool: LocalDexPool, reserves: books.AmmReserves, sell_mint: str) -> tuple[int, int]:
+    def _orient(
+        self, pool: LocalDexPool, reserves: books.AmmReserves, sell_mint: str
+    ) -> tuple[int, int]:
         """(reserve_in, reserve_out) for a trade selling `sell_mint` into the pool."""
         if sell_mint == pool.base.mint:
             return reserves.base, reserves.quote
@@ -120,19 +127,24 @@ class LocalDexVenue:
         if swap.expected_out < quote.guaranteed_out:
             raise LegFailed(
                 Reason.SLIPPAGE_EXCEEDED,
-                f"{pool.id} would pay {swap.expected_out}, below the threshold {quote.guaranteed_out}",
+                f"{pool.id} would pay {swap.expected_out}, "
+                f"below the threshold {quote.guaranteed_out}",
             )
         new_in, new_out = swap.reserves_after
         if quote.details["sell_mint"] == pool.base.mint:
             base, quote_reserve = new_in, new_out
         else:
             base, quote_reserve = new_out, new_in
-        if not await books.update_localdex(connection, pool.id, base, quote_reserve, reserves.version):
+        if not await books.update_localdex(
+            connection, pool.id, base, quote_reserve, reserves.version
+        ):
             raise LegFailed(Reason.SLIPPAGE_EXCEEDED, f"{pool.id} moved during the fill")
         after = books.AmmReserves(pool.id, base, quote_reserve, reserves.version + 1)
         return Fill(quote=quote, realised_out=swap.expected_out, state_after=after)
 
-    async def record_failure(self, connection: AsyncConnection, quote: Quote, reason: Reason) -> None:
+    async def record_failure(
+        self, connection: AsyncConnection, quote: Quote, reason: Reason
+    ) -> None:
         return None
 
     def committed(self, fill: Fill) -> None:

@@ -117,6 +117,7 @@ class OtcVenue:
                 answers.append(QuoteMiss(self.name, pool.id, str(exc.reason), exc.detail))
                 continue
             sources = sorted({base_price.source, quote_price.source})
+            impact = firm.size_component_bps + max(firm.skew_component_bps, Decimal(0))
             answers.append(
                 Quote(
                     venue=self.name,
@@ -125,7 +126,7 @@ class OtcVenue:
                     expected_out=firm.amount_out,
                     guaranteed_out=firm.amount_out,
                     fee_bps=firm.spread_bps,
-                    price_impact_bps=firm.size_component_bps + max(firm.skew_component_bps, Decimal(0)),
+                    price_impact_bps=impact,
                     quoted_at=now,
                     expires_at=now + pool.quote_ttl_s,
                     signatures=OTC_SIGNATURES,
@@ -154,7 +155,9 @@ class OtcVenue:
             raise LegFailed(Reason.INVENTORY_EXHAUSTED, f"{quote.source} no longer holds enough")
         return Fill(quote=quote, realised_out=quote.expected_out, state_after=after)
 
-    async def record_failure(self, connection: AsyncConnection, quote: Quote, reason: Reason) -> None:
+    async def record_failure(
+        self, connection: AsyncConnection, quote: Quote, reason: Reason
+    ) -> None:
         if reason is Reason.LAST_LOOK_REJECTED:
             await books.count_last_look_reject(connection, quote.source)
 

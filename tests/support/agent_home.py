@@ -40,18 +40,37 @@ class AgentHome:
         runtime = self.runtime()
         await runtime.store.upgrade()
         async with runtime.store.transaction() as connection:
-            await wallet_rows.upsert_wallet(connection, WalletPolicy(
-                pubkey=str(self.desk.pubkey()), max_notional_usd=Decimal(2_000_000),
-                daily_notional_usd=Decimal(10**12)), source="test")  # fmt: skip
-            await wallet_rows.upsert_wallet(connection, WalletPolicy(
-                pubkey=str(self.treasury.pubkey()), max_notional_usd=Decimal(50_000),
-                daily_notional_usd=Decimal(10**9), pairs=frozenset({"SOL/USDC"})), source="test")  # fmt: skip
+            await wallet_rows.upsert_wallet(
+                connection,
+                WalletPolicy(
+                    pubkey=str(self.desk.pubkey()),
+                    max_notional_usd=Decimal(2_000_000),
+                    daily_notional_usd=Decimal(10**12),
+                ),
+                source="test",
+            )
+            await wallet_rows.upsert_wallet(
+                connection,
+                WalletPolicy(
+                    pubkey=str(self.treasury.pubkey()),
+                    max_notional_usd=Decimal(50_000),
+                    daily_notional_usd=Decimal(10**9),
+                    pairs=frozenset({"SOL/USDC"}),
+                ),
+                source="test",
+            )
         await runtime.aclose()
 
     def mix(self, seed: int = 1) -> IntentMix:
         tokens = self.runtime().tokens
-        return IntentMix(tokens, self.config.cluster.name, self.desk, self.treasury,
-                         Keypair.from_seed(bytes([9]) * 32), random.Random(seed))  # fmt: skip
+        return IntentMix(
+            tokens,
+            self.config.cluster.name,
+            self.desk,
+            self.treasury,
+            Keypair.from_seed(bytes([9]) * 32),
+            random.Random(seed),
+        )
 
     def feed(self, count: int, *, invalid_share: float = 0.2, seed: int = 1) -> dict[str, str]:
         """Drop `count` generated intents into the inbox; returns file name -> kind."""

@@ -1,0 +1,237 @@
+"""The migrated schema on SQLite and PostgreSQL: it matches the models and keeps values exact."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, func, insert, inspect, select
+from sqlalchemy.exc import StatementError
+
+from agent.store import migrate
+from agent.store.database import Store
+from agent.store.models import Base, OtcPoolRow, PriceSnapshotRow, WalletRow
+
+snapshots = PriceSnapshotRow.__table__
+otc_pools = OtcPoolRow.__table__
+wallets = WalletRow.__table__
+
+WHEN = datetime(2025, 6, 1, 12, 30, tzinfo=UTC)
+
+
+@pytest.fixture(name="store")
+async def _store(database_url: str) -> AsyncIterator[Store]:
+    """A migrated store on a fresh database, closed after the test."""
+    store = Store.from_url(database_url)
+    try:
+        await store.upgrade()
+        yield store
+    finally:
+        await store.aclose()
+
+
+def _head() -> str:
+    head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _diff(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def _store_decimal(store: Store, value: Decimal) -> Decimal:
+    async with store.transaction() as connection:
+        row_id = (
+            await connection.execute(
+                insert(snapshots)
+                .values(symbol="SOL", usd=value, source="static", observed_at=WHEN)
+                .returning(snapshots.c.id)
+            )
+        ).scalar_one()
+    async with store.reading() as connection:
+        return (
+            await connection.execute(select(snapshots.c.usd).where(snapshots.c.id == row_id))
+        ).scalar_one()
+
+
+async def _store_time(store: Store, when: datetime) -> datetime:
+    async with store.transaction() as connection:
+        row_id = (
+            await connection.execute(
+                insert(snapshots)
+                .values(symbol="SOL", usd=Decimal(1), source="static", observed_at=when)
+                .returning(snapshots.c.id)
+            )
+        ).scalar_one()
+    async with store.reading() as connection:
+        return (
+            await connection.execute(
+                select(snapshots.c.observed_at).where(snapshots.c.id == row_id)
+            )
+        ).scalar_one()
+
+
+async def _count_snapshots(store: Store) -> int:
+    async with store.reading() as connection:
+        return (await connection.execute(select(func.count()).select_from(snapshots))).scalar_one()
+
+
+async def test_upgrade_creates_every_model_table(store: Store) -> None:
+    """Migrating an empty database creates every model's table and stamps the head revision."""
+    async with store.reading() as connection:
+        tables = await connection.run_sync(_tables)
+        revision = await connection.run_sync(_revision)
+    assert set(Base.metadata.tables) | {"alembic_version"} == tables
+    assert revision == _head()
+
+
+async def test_models_match_the_migrated_schema(store: Store) -> None:
+    """Autogenerate finds no difference between the ORM metadata and the migrated database."""
+    async with store.reading() as connection:
+        differences = await connection.run_sync(_diff)
+    assert differences == []
+
+
+async def test_upgrade_twice_is_a_no_op(store: Store) -> None:
+    """A second upgrade keeps the revision, the tables and the rows already written."""
+    await _store_decimal(store, Decimal("150.25"))
+    await store.upgrade()
+    async with store.reading() as connection:
+        tables = await connection.run_sync(_tables)
+        revision = await connection.run_sync(_revision)
+        differences = await connection.run_sync(_diff)
+    assert set(Base.metadata.tables) | {"alembic_version"} == tables
+    assert revision == _head()
+    assert differences == []
+    assert await _count_snapshots(store) == 1
+
+
+# (value written, value read back as text): exact, normalised, never through a float.
+ROUND_TRIPS = [
+    (Decimal("0.1"), "0.1"),
+    (Decimal("123456789.123456789012345678"), "123456789.123456789012345678"),
+    (Decimal("99999999999999999999.999999999999999999"), "99999999999999999999.999999999999999999"),
+    (Decimal("-0.000000000000000001"), "-1E-18"),
+    (Decimal("150"), "150"),
+    (Decimal("1E+1"), "10"),
+    (Decimal("2.50"), "2.5"),
+    (Decimal(0), "0"),
+]  # fmt: skip
+
+# Digits past the 18th decimal place are rounded half-even before the database sees them.
+ROUNDED = [
+    (Decimal("0.1234567890123456785"), Decimal("0.123456789012345678")),
+    (Decimal("0.1234567890123456795"), Decimal("0.12345678901234568")),
+    (Decimal("8.123456789012345678901234567890123456789"), Decimal("8.123456789012345679")),
+    (Decimal("-1.0000000000000000004"), Decimal("-1")),
+]
+
+REFUSED = [Decimal("NaN"), Decimal("Infinity"), Decimal("1E+20"), Decimal("-123456789012345678901")]
+
+
+async def test_exact_decimal_round_trips_exactly(store: Store) -> None:
+    """ExactDecimal gives back the same Decimal value, without trailing zeros, on every backend."""
+    for value, text in ROUND_TRIPS:
+        loaded = await _store_decimal(store, value)
+        assert isinstance(loaded, Decimal), value
+        assert loaded == value
+        assert str(loaded) == text
+
+
+async def test_exact_decimal_rounds_beyond_its_scale_alike_everywhere(store: Store) -> None:
+    """Digits past the 18th decimal place are rounded half-even the same way on both backends."""
+    for value, stored in ROUNDED:
+        assert await _store_decimal(store, value) == stored, value
+
+
+async def test_exact_decimal_refuses_what_it_cannot_hold(store: Store) -> None:
+    """Non-finite values and values over 20 integer digits are refused; nothing is written."""
+    for value in REFUSED:
+        with pytest.raises(StatementError) as caught:
+            await _store_decimal(store, value)
+        assert isinstance(caught.value.orig, ValueError), value
+    assert await _count_snapshots(store) == 0
+
+
+# The same instant in several zones; each must come back as that instant in UTC.
+INSTANTS = [
+    WHEN,
+    datetime(2025, 6, 1, 14, 30, tzinfo=timezone(timedelta(hours=2))),
+    datetime(2025, 6, 1, 7, 0, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    datetime(2025, 6, 1, 12, 30, 0, 123456, tzinfo=UTC),
+]
+
+
+async def test_utc_datetime_returns_aware_utc(store: Store) -> None:
+    """UtcDateTime gives back the same instant as an aware datetime with a zero UTC offset."""
+    for when in INSTANTS:
+        loaded = await _store_time(store, when)
+        assert loaded.utcoffset() == timedelta(0), when
+        assert loaded == when
+        assert loaded.replace(tzinfo=None) == when.astimezone(UTC).replace(tzinfo=None)
+
+
+async def test_utc_datetime_refuses_naive(store: Store) -> None:
+    """A naive datetime is refused before it reaches the database, and nothing is written."""
+    with pytest.raises(StatementError) as caught:
+        await _store_time(store, datetime(2025, 6, 1, 12, 30))
+    assert isinstance(caught.value.orig, ValueError)
+    assert await _count_snapshots(store) == 0
+
+
+AMOUNTS = [0, 1, 2**53 + 1, 10**18 + 7, 2**63 - 2, 2**63 - 1]
+AMOUNT_COLUMNS = ("base_inventory", "quote_inventory", "target_base", "target_quote", "fills",
+                  "last_look_rejects")  # fmt: skip
+
+
+async def test_big_integer_amounts_round_trip(store: Store) -> None:
+    """BIGINT amount columns keep every integer up to 2**63 - 1 exactly (no float on the way)."""
+    async with store.transaction() as connection:
+        for index, amount in enumerate(AMOUNTS):
+            amounts = dict.fromkeys(AMOUNT_COLUMNS, amount)
+            await connection.execute(
+                insert(otc_pools).values(
+                    id=f"pool-{index}",
+                    base_mint="b",
+                    quote_mint="q",
+                    enabled=True,
+                    updated_at=WHEN,
+                    **amounts,
+                )
+            )
+    async with store.reading() as connection:
+        rows = (await connection.execute(select(otc_pools).order_by(otc_pools.c.id))).all()
+    for row, amount in zip(rows, AMOUNTS, strict=True):
+        values = tuple(getattr(row, column) for column in AMOUNT_COLUMNS)
+        assert values == (amount,) * len(AMOUNT_COLUMNS)
+        assert all(type(value) is int for value in values)
+
+
+async def test_model_defaults_fill_timestamps_and_text(store: Store) -> None:
+    """Columns with Python defaults get them on a Core insert: aware timestamps, empty strings."""
+    async with store.transaction() as connection:
+        await connection.execute(
+            insert(wallets).values(
+                pubkey="W", max_notional_usd=Decimal(1), daily_notional_usd=Decimal(2)
+            )
+        )
+    async with store.reading() as connection:
+        row = (await connection.execute(select(wallets))).one()
+    assert (row.keypair_path, row.pairs, row.source) == ("", "", "cli")
+    assert row.created_at.utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - row.created_at) < timedelta(minutes=5)
