@@ -190,8 +190,7 @@ async def _report(config: AgentConfig, *, as_json: bool) -> int:
 
     store = await _with_store(config)
     try:
-        async with store.reading() as connection:
-            report = await build_report(connection)
+        report = await store.read(build_report)
     finally:
         await store.aclose()
     print(json.dumps(report, indent=2) if as_json else render_table(report))
@@ -205,12 +204,10 @@ async def _wallet(config: AgentConfig, args: argparse.Namespace) -> int:
     try:
         if args.wallet_command == "add":
             policy = _wallet_policy(config, args)
-            async with store.transaction() as connection:
-                await wallets.upsert_wallet(connection, policy, source="cli")
+            await store.write(wallets.upsert_wallet, policy, "cli")
             print(f"registered {policy.pubkey}")
             return 0
-        async with store.reading() as connection:
-            listed = await wallets.list_wallets(connection)
+        listed = await store.read(wallets.list_wallets)
     finally:
         await store.aclose()
     rows = [

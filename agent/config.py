@@ -112,7 +112,7 @@ class IntakeConfig:
 @dataclass(frozen=True)
 class DatabaseConfig:
     # "{home}" is replaced by the home folder, so moving the home moves the database.
-    url: str = "sqlite+aiosqlite:///{home}/otc-agent.db"
+    url: str = "sqlite:///{home}/otc-agent.db"
     connect_timeout_s: float = 5.0
     retry_max_backoff_s: float = 30.0
 

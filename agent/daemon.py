@@ -13,6 +13,7 @@ import contextlib
 import random
 import signal
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
@@ -25,8 +26,8 @@ from agent.domain.outcomes import Status
 from agent.http import MetricsServer
 from agent.intake.directory import DirectoryIntake, DirectoryItem
 from agent.intake.files import Claim
-from agent.pipeline import Submission
 from agent.pricing.oracle import PriceUnavailable
+from agent.records import Submission
 from agent.runtime import Runtime
 from agent.store import snapshots
 from agent.store.database import StoreUnavailable
@@ -100,6 +101,10 @@ class Daemon:
 
     async def run(self, *, once: bool = False) -> RunStats:
         """Process until stop() (or, with once, until the inbox and work/ are empty)."""
+        # File hand-offs fsync; give them as many threads as there are workers to wait on them.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=self.max_workers + 4, thread_name_prefix="otc-agent-io")
+        )
         await self.runtime.start()
         await self.intake.start(watch=not once)
         if not once:
@@ -341,9 +346,7 @@ class Daemon:
             "inbox_pending": Decimal(pending),
             "inbox_oldest_age_s": Decimal(f"{oldest or 0:.3f}"),
         }
-        async with self.runtime.store.transaction() as connection:
-            await snapshots.record_prices(connection, points)
-            await snapshots.record_system_metrics(connection, counters)
+        await self.runtime.store.write(snapshots.record_snapshot, points, counters)
 
     async def _update_gauges(self) -> None:
         metrics = self.runtime.metrics

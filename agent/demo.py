@@ -179,28 +179,23 @@ async def run_demo(config: AgentConfig, *, duration: float, rate: float, seed: i
     desk, treasury = _keypair(keys / "demo-desk.json"), _keypair(keys / "demo-treasury.json")
     runtime = build_runtime(config, registry=CollectorRegistry())
     await runtime.store.upgrade()
-    async with runtime.store.transaction() as connection:
-        await wallet_rows.upsert_wallet(
-            connection,
-            WalletPolicy(
-                pubkey=str(desk.pubkey()),
-                max_notional_usd=Decimal(2_000_000),
-                daily_notional_usd=Decimal(10**12),
-                keypair_path=str(keys / "demo-desk.json"),
-            ),
-            source="demo",
-        )
-        await wallet_rows.upsert_wallet(
-            connection,
-            WalletPolicy(
-                pubkey=str(treasury.pubkey()),
-                max_notional_usd=Decimal(50_000),
-                daily_notional_usd=Decimal(5_000_000),
-                pairs=frozenset({"SOL/USDC"}),
-                keypair_path=str(keys / "demo-treasury.json"),
-            ),
-            source="demo",
-        )
+    policies = [
+        WalletPolicy(
+            pubkey=str(desk.pubkey()),
+            max_notional_usd=Decimal(2_000_000),
+            daily_notional_usd=Decimal(10**12),
+            keypair_path=str(keys / "demo-desk.json"),
+        ),
+        WalletPolicy(
+            pubkey=str(treasury.pubkey()),
+            max_notional_usd=Decimal(50_000),
+            daily_notional_usd=Decimal(5_000_000),
+            pairs=frozenset({"SOL/USDC"}),
+            keypair_path=str(keys / "demo-treasury.json"),
+        ),
+    ]
+    for policy in policies:
+        await runtime.store.write(wallet_rows.upsert_wallet, policy, "demo")
     mix = IntentMix(
         runtime.tokens, config.cluster.name, desk, treasury, Keypair(), random.Random(seed)
     )
@@ -270,8 +265,7 @@ async def _final_report(config: AgentConfig, mix: IntentMix, elapsed: float) -> 
 
     store = Store.from_url(config.database_url)
     try:
-        async with store.reading() as connection:
-            report = await build_report(connection)
+        report = await store.read(build_report)
     finally:
         await store.aclose()
     print()

@@ -5,8 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, func, select
 
 from agent.store.models import RouteLegRow, RouteRow, SubmissionRow, TradeRow
 from agent.store.snapshots import latest_prices
@@ -33,23 +32,23 @@ def _percentile(values: list[Decimal], fraction: float) -> str | None:
     return str(ordered[index].quantize(Decimal("0.01")))
 
 
-async def build_report(connection: AsyncConnection) -> dict[str, Any]:
+def build_report(connection: Connection) -> dict[str, Any]:
     by_status = {
         row.status: row.n
-        for row in await connection.execute(
+        for row in connection.execute(
             select(submissions.c.status, func.count().label("n")).group_by(submissions.c.status)
         )
     }
     by_reason = {
         row.reason: row.n
-        for row in await connection.execute(
+        for row in connection.execute(
             select(submissions.c.reason, func.count().label("n"))
             .where(submissions.c.reason.is_not(None))
             .group_by(submissions.c.reason)
         )
     }
     venue_rows = list(
-        await connection.execute(
+        connection.execute(
             select(
                 trades.c.venue,
                 func.count().label("n"),
@@ -73,26 +72,26 @@ async def build_report(connection: AsyncConnection) -> dict[str, Any]:
             Decimal(r.savings_vs_runner_up_bps) if r.savings_vs_runner_up_bps is not None else None,
             Decimal(r.savings_vs_best_single_bps),
         )
-        for r in await connection.execute(
+        for r in connection.execute(
             select(routes.c.savings_vs_runner_up_bps, routes.c.savings_vs_best_single_bps)
         )
     ]
     slippage: dict[str, list[Decimal]] = {}
-    for row in await connection.execute(
+    for row in connection.execute(
         select(legs.c.venue, legs.c.realised_slippage_bps).where(legs.c.status == "filled")
     ):
         if row.realised_slippage_bps is not None:
             slippage.setdefault(row.venue, []).append(Decimal(row.realised_slippage_bps))
     leg_status = {
         f"{row.venue}:{row.status}": row.n
-        for row in await connection.execute(
+        for row in connection.execute(
             select(legs.c.venue, legs.c.status, func.count().label("n")).group_by(
                 legs.c.venue, legs.c.status
             )
         )
     }
     return {
-        "prices": await latest_prices(connection),
+        "prices": latest_prices(connection),
         "intents": {
             "total": sum(by_status.values()),
             "by_status": by_status,

@@ -20,7 +20,7 @@ from agent.domain.routing import Decision
 from agent.store.intents import slippage_bps
 
 if TYPE_CHECKING:
-    from agent.pipeline import Submission
+    from agent.records import Submission
 
 __all__ = ["RESULT_VERSION", "LegReport", "result_document"]
 
@@ -73,9 +73,8 @@ class LegReport:
             None,
         )
 
-    def row(self, route_id: int, intent_id: str) -> dict[str, Any]:
+    def row(self, intent_id: str) -> dict[str, Any]:
         return {
-            "route_id": route_id,
             "intent_id": intent_id,
             "leg_index": self.index,
             "venue": self.venue,

@@ -150,9 +150,8 @@ class Runtime:
     async def start(self) -> None:
         """Migrate, register configured wallets, load the books. Raises StoreUnavailable."""
         await self.store.upgrade()
-        async with self.store.transaction() as connection:
-            for policy in wallet_policies(self.config):
-                await wallet_rows.upsert_wallet(connection, policy, source="config")
+        for policy in wallet_policies(self.config):
+            await self.store.write(wallet_rows.upsert_wallet, policy, "config")
         await self.wallets.refresh()
         if self.otc is not None:
             await self.otc.start(self.store)
@@ -160,6 +159,7 @@ class Runtime:
             await self.localdex.start(self.store)
 
     async def aclose(self) -> None:
+        await self.pipeline.aclose()
         await self.store.aclose()
 
 

@@ -30,7 +30,7 @@ class ConfigError(Exception):
         super().__init__(f"{where}: {problem}")
 
 
-class InvalidValue(ValueError):  # noqa: N818 (a stable public name)
+class InvalidValue(ValueError):
     """Raised by a dataclass ``check`` for a rule that involves one of its fields."""
 
     def __init__(self, field: str, problem: str) -> None:
@@ -122,9 +122,7 @@ def _build_dataclass(cls: type, value: Any, source: str, key: str) -> Any:
     for name, field in fields.items():
         if name in value:
             kwargs[name] = _convert(hints[name], value[name], source, _join(key, name))
-        elif (
-            field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-        ):
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(source, _join(key, name), "is required")
     instance = cls(**kwargs)
     check = getattr(instance, "check", None)

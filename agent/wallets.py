@@ -27,8 +27,7 @@ class WalletRegistry:
         self._refreshed_at = float("-inf")
 
     async def refresh(self) -> None:
-        async with self._store.reading() as connection:
-            listed = await wallet_rows.list_wallets(connection)
+        listed = await self._store.read(wallet_rows.list_wallets)
         self._policies = {policy.pubkey: policy for policy, _source in listed}
         self._refreshed_at = self._clock()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="talks to a public service; run with --live")
     for item in items:
-        if "live" in item.keywords:
+        if item.get_closest_marker("live") is not None:
             item.add_marker(skip)
 
 
@@ -64,43 +64,28 @@ def _config_dir(tmp_path: Path) -> Path:
     return target
 
 
-async def _create_postgres_database(base_url: str) -> str:
-    import asyncpg
+def _admin_connection(base_url: str):  # type: ignore[no-untyped-def]
+    import psycopg
 
     url = make_url(base_url)
+    return psycopg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+        dbname=url.database or "postgres", connect_timeout=10, autocommit=True,
+    )  # fmt: skip
+
+
+def create_postgres_database(base_url: str) -> str:
+    """A new, empty database on the test server; returns its URL (psycopg driver)."""
     name = f"otc_test_{uuid.uuid4().hex[:12]}"
-    connection = await asyncpg.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        database=url.database or "postgres",
-        timeout=10,
-    )
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return url.set(database=name).render_as_string(hide_password=False)
+    with _admin_connection(base_url) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(base_url).set(drivername="postgresql+psycopg", database=name)
+    return url.render_as_string(hide_password=False)
 
 
-async def _drop_postgres_database(base_url: str, test_url: str) -> None:
-    import asyncpg
-
-    url = make_url(base_url)
-    name = make_url(test_url).database
-    connection = await asyncpg.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        database=url.database or "postgres",
-        timeout=10,
-    )
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
+def drop_postgres_database(base_url: str, test_url: str) -> None:
+    with _admin_connection(base_url) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{make_url(test_url).database}" WITH (FORCE)')
 
 
 def postgres_base_url() -> str:
@@ -111,22 +96,22 @@ def postgres_base_url() -> str:
 
 
 @pytest.fixture(name="database_url", params=["sqlite", "postgresql"])
-async def _database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+def _database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database per test: a SQLite file, or a new PostgreSQL database."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        yield f"sqlite:///{tmp_path / 'test.db'}"
         return
     base = postgres_base_url()
-    url = await _create_postgres_database(base)
+    url = create_postgres_database(base)
     try:
         yield url
     finally:
-        await _drop_postgres_database(base, url)
+        drop_postgres_database(base, url)
 
 
 @pytest.fixture(name="sqlite_url")
 def _sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'agent.db'}"
+    return f"sqlite:///{tmp_path / 'agent.db'}"
 
 
 @pytest.fixture(name="make_config")
@@ -143,11 +128,11 @@ def _make_config(tmp_path: Path, config_dir: Path) -> Callable[..., AgentConfig]
 
 
 @pytest.fixture(name="postgres_url")
-async def _postgres_url() -> AsyncIterator[str]:
+def _postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test (skips without OTC_AGENT_TEST_POSTGRES_URL)."""
     base = postgres_base_url()
-    url = await _create_postgres_database(base)
+    url = create_postgres_database(base)
     try:
         yield url
     finally:
-        await _drop_postgres_database(base, url)
+        drop_postgres_database(base, url)

@@ -77,6 +77,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
     finished = home.files("done") + [
         n for n in home.files("rejected") if not n.endswith(".reason.json")
     ]
+    assert not [n for n in home.files("out") + home.files("rejected") if n.startswith(".")]
     assert len(finished) == 600
     originals = [files.parse_claim_name(n)[1] for n in finished]  # type: ignore[index]
     assert len(set(originals)) == 600

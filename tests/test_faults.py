@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from agent.cli import main
 from agent.config import AgentConfig
 from agent.intake import files
+from agent.store.database import Store
 from agent.store.models import SubmissionRow, TradeRow
 from tests.support.agent_home import AgentHome
 from tests.support.tcp_proxy import TcpProxy
@@ -59,12 +60,10 @@ async def test_database_lost_mid_run_pauses_then_resumes_without_loss(
         await proxy.cut()
     assert daemon.stats.store_outages >= 1
     assert home.files("inbox") == [] and home.files("work") == []
-    runtime = home.runtime()
-    runtime.store = type(runtime.store).from_url(postgres_url)
-    async with runtime.store.reading() as connection:
-        submissions = list(await connection.execute(select(SubmissionRow.__table__)))
-        trades = list(await connection.execute(select(TradeRow.__table__)))
-    await runtime.store.aclose()
+    store = Store.from_url(postgres_url)
+    submissions = await store.read(lambda c: list(c.execute(select(SubmissionRow.__table__))))
+    trades = await store.read(lambda c: list(c.execute(select(TradeRow.__table__))))
+    await store.aclose()
     assert len(submissions) == 200
     assert len({s.ref for s in submissions}) == 200
     assert len(trades) == len({t.intent_id for t in trades})
@@ -83,7 +82,7 @@ def test_database_unreachable_at_start_exits_with_a_clear_message(
         port = probe.getsockname()[1]
     import os
 
-    os.environ["DATABASE_URL"] = f"postgresql+asyncpg://nobody@127.0.0.1:{port}/none"
+    os.environ["DATABASE_URL"] = f"postgresql+psycopg://nobody@127.0.0.1:{port}/none"
     try:
         code = main(
             [

@@ -91,7 +91,7 @@ class RejectReason(StrEnum):
     ZERO_AMOUNT = "zero_amount"
 
 
-class OtcRejection(ValueError):  # noqa: N818 - name fixed by the public API
+class OtcRejection(ValueError):
     """The pool will not quote this trade; ``reason`` is a :class:`RejectReason`."""
 
     def __init__(self, reason: RejectReason | str, detail: str) -> None:

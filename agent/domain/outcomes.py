@@ -67,7 +67,7 @@ class Reason(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
-class IntentRejected(Exception):  # noqa: N818 (a stable public name)
+class IntentRejected(Exception):
     """A submission cannot proceed; ``reason`` says why in a stable code, ``detail`` for people."""
 
     def __init__(self, reason: Reason, detail: str = "") -> None:

@@ -107,10 +107,11 @@ def check_trade(
             f"notional ${notional:.2f} exceeds the per-trade limit ${policy.max_notional_usd}",
         )
     fair = reference_out(intent.amount, sell, buy, sell_usd, buy_usd)
-    if intent.min_out is not None:
-        min_out = intent.min_out
-    else:
-        min_out = quantize_down(Decimal(fair) * (BPS - slippage) / BPS)
+    min_out = (
+        intent.min_out
+        if intent.min_out is not None
+        else quantize_down(Decimal(fair) * (BPS - slippage) / BPS)
+    )
     return TradeTerms(
         sell=sell,
         buy=buy,

@@ -49,6 +49,7 @@ class DirectoryIntake:
 
     async def start(self, *, watch: bool = True) -> None:
         self.layout.ensure()
+        files.sweep_own_temp_files(self.layout)
         if watch:
             await self.watcher.start()
 

@@ -37,6 +37,7 @@ __all__ = [
     "new_claim_id",
     "parse_claim_name",
     "read_claimed",
+    "sweep_own_temp_files",
 ]
 
 _AT_FDCWD = -100
@@ -161,6 +162,24 @@ def atomic_write(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+_OWN_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+
+
+def sweep_own_temp_files(layout: IntakeLayout) -> list[str]:
+    """Remove partial writes of :func:`atomic_write` that a crash left in out/ and rejected/.
+
+    Only the agent writes into those folders, and only it names files this way, so no
+    submission can ever be touched here.
+    """
+    removed = []
+    for folder in (layout.out, layout.rejected):
+        for entry in _scan(folder):
+            if _OWN_TEMP.match(entry.name) and entry.is_file(follow_symlinks=False):
+                Path(entry.path).unlink(missing_ok=True)
+                removed.append(entry.name)
+    return removed
 
 
 @dataclass(frozen=True)

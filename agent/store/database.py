@@ -1,26 +1,44 @@
-"""The database handle: one async engine per process, transactions, and error triage.
+"""The database handle: one engine per process, driven from a small pool of worker threads.
 
-Errors are sorted by what the caller does next: :class:`StoreUnavailable` means wait and retry
-(the daemon stops claiming work until a ping succeeds); anything else is a bug.
+Every unit of database work is a plain function taking a SQLAlchemy ``Connection``; the
+store runs it inside a transaction on one of its threads and the event loop awaits the
+result. A whole batch of statements therefore costs one hand-over between the loop and a
+thread instead of one per statement, and a transaction, once started, always finishes
+(commit or rollback) even if the awaiting task is cancelled. SQLite gets a single thread
+(it has a single writer anyway); PostgreSQL gets one per pooled connection.
+
+Errors are sorted by what the caller does next: :class:`StoreUnavailable` means wait and
+retry (the daemon stops claiming work until a ping succeeds); anything else is a bug.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from agent.store import migrate
 
-__all__ = ["Store", "StoreUnavailable", "is_transient"]
+__all__ = ["Store", "StoreUnavailable", "is_transient", "normalise_url"]
+
+T = TypeVar("T")
+
+# Async driver names are accepted for compatibility and mapped to the synchronous drivers
+# the store's threads use.
+_DRIVERS = {
+    "sqlite": "sqlite+pysqlite",
+    "sqlite+aiosqlite": "sqlite+pysqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+asyncpg": "postgresql+psycopg",
+    "postgresql+psycopg2": "postgresql+psycopg",
+}
 
 
 class StoreUnavailable(Exception):
@@ -34,15 +52,22 @@ class StoreUnavailable(Exception):
 
 
 def is_transient(exc: BaseException) -> bool:
-    transient = StoreUnavailable | OperationalError | InterfaceError | OSError | TimeoutError
-    if isinstance(exc, transient):
+    if isinstance(
+        exc, StoreUnavailable | OperationalError | InterfaceError | OSError | TimeoutError
+    ):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
+def normalise_url(url: str) -> URL:
+    parsed = make_url(url)
+    return parsed.set(drivername=_DRIVERS.get(parsed.drivername, parsed.drivername))
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # The driver's own transaction handling is switched off so that every write transaction
-    # starts with BEGIN IMMEDIATE: SQLite then queues writers instead of failing one of them.
+    # The driver's own transaction handling is switched off so that every transaction starts
+    # with BEGIN IMMEDIATE: SQLite then queues writers from other processes instead of
+    # failing one of them halfway through.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -57,90 +82,80 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 class Store:
-    """Owns the engine; hands out transactions. Build one per process with :meth:`from_url`."""
+    """Owns the engine and its threads; build one per process with :meth:`from_url`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: Engine, *, threads: int) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        # SQLite has one writer; queueing writers here is cheaper than its busy-wait sleeps.
-        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="otc-agent-db")
 
     @classmethod
-    def from_url(cls, url: str, *, connect_timeout_s: float = 5.0) -> Store:
-        parsed = make_url(url)
+    def from_url(cls, url: str, *, connect_timeout_s: float = 5.0, pooled: bool = True) -> Store:
+        parsed = normalise_url(url)
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
             database = parsed.database or ""
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
             if not database or database == ":memory:":
                 raise ValueError("an in-memory SQLite database cannot be shared; use a file")
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            threads = 1
         else:
             kwargs["pool_pre_ping"] = True
-            kwargs["pool_size"] = 10
-            kwargs["max_overflow"] = 10
             kwargs["pool_recycle"] = 300
-            if parsed.get_driver_name() == "asyncpg":
-                kwargs["connect_args"] = {"timeout": connect_timeout_s}
-        engine = create_async_engine(url, **kwargs)
+            kwargs["connect_args"] = {"connect_timeout": max(1, int(connect_timeout_s))}
+            threads = 8
+            if pooled:
+                kwargs["pool_size"] = threads
+                kwargs["max_overflow"] = 0
+        if not pooled:
+            kwargs["poolclass"] = NullPool
+        engine = create_engine(parsed, **kwargs)
         if engine.dialect.name == "sqlite":
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-            event.listen(engine.sync_engine, "begin", _sqlite_begin)
-        return cls(engine)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
+        return cls(engine, threads=threads)
 
-    @classmethod
-    def for_tests(cls, url: str) -> Store:
-        """A store whose connections are never pooled, so a test can drop its database."""
-        store = cls.from_url(url)
-        store.engine = create_async_engine(url, poolclass=NullPool)
-        if store.dialect == "sqlite":
-            event.listen(store.engine.sync_engine, "connect", _sqlite_pragmas)
-            event.listen(store.engine.sync_engine, "begin", _sqlite_begin)
-        return store
+    async def _run(self, work: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, work)
+        try:
+            # Shielded: the thread finishes its transaction whatever happens to the caller.
+            return await asyncio.shield(future)
+        except Exception as exc:
+            if is_transient(exc) and not isinstance(exc, StoreUnavailable):
+                raise StoreUnavailable(exc) from exc
+            raise
+
+    async def write(self, work: Callable[..., T], *args: Any) -> T:
+        """Run ``work(connection, *args)`` in one transaction: committed, or rolled back."""
+
+        def unit() -> T:
+            with self.engine.begin() as connection:
+                return work(connection, *args)
+
+        return await self._run(unit)
+
+    async def read(self, work: Callable[..., T], *args: Any) -> T:
+        def unit() -> T:
+            with self.engine.connect() as connection:
+                return work(connection, *args)
+
+        return await self._run(unit)
 
     async def upgrade(self) -> None:
-        try:
-            await migrate.upgrade(self.engine)
-        except Exception as exc:
-            if is_transient(exc):
-                raise StoreUnavailable(exc) from exc
-            raise
+        await self.write(migrate.upgrade)
 
     async def ping(self) -> None:
-        try:
-            async with self.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        except Exception as exc:
-            if is_transient(exc):
-                raise StoreUnavailable(exc) from exc
-            raise
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One atomic unit: commits on success, rolls back on any error (also on cancel)."""
-        try:
-            if self._write_lock is None:
-                async with self.engine.begin() as connection:
-                    yield connection
-            else:
-                async with self._write_lock, self.engine.begin() as connection:
-                    yield connection
-        except Exception as exc:
-            if is_transient(exc) and not isinstance(exc, StoreUnavailable):
-                raise StoreUnavailable(exc) from exc
-            raise
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self.engine.connect() as connection:
-                yield connection
-        except Exception as exc:
-            if is_transient(exc) and not isinstance(exc, StoreUnavailable):
-                raise StoreUnavailable(exc) from exc
-            raise
+        await self.read(_select_one)
 
     async def aclose(self) -> None:
-        # Disposal must finish even when the caller is being cancelled.
-        await asyncio.shield(self.engine.dispose())
+        await asyncio.shield(asyncio.get_running_loop().run_in_executor(None, self._close))
+
+    def _close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.engine.dispose()
+
+
+def _select_one(connection: Connection) -> None:
+    connection.execute(text("SELECT 1"))

@@ -1,19 +1,17 @@
-"""Submissions, intents and their transitions, quotes, routes, legs and trades."""
+"""Submissions, intents and their transitions, quotes, routes, legs and trades.
+
+Writes take lists of rows so that one statement records a whole batch of outcomes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, insert, select, update
 
-from agent.domain.outcomes import Reason, Status
-from agent.domain.quotes import QuoteMiss
-from agent.domain.routing import Candidate
 from agent.store.models import (
     IntentEventRow,
     IntentRow,
@@ -25,19 +23,12 @@ from agent.store.models import (
 )
 
 __all__ = [
-    "IntentRecord",
     "SubmissionRecord",
-    "find_conflict",
-    "find_submission_intent",
-    "get_intent",
+    "existing_intents",
     "get_submission",
-    "insert_intent",
-    "insert_leg",
-    "insert_quotes",
-    "insert_route",
-    "insert_trade",
-    "record_submission",
-    "set_intent_status",
+    "insert_rows",
+    "slippage_bps",
+    "submission_intent",
 ]
 
 submissions = SubmissionRow.__table__
@@ -48,9 +39,16 @@ routes = RouteRow.__table__
 legs = RouteLegRow.__table__
 trades = TradeRow.__table__
 
-
-def _ts(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
+# Insert order respects the foreign keys.
+TABLES = {
+    "intents": intents,
+    "events": events,
+    "quotes": quotes,
+    "routes": routes,
+    "legs": legs,
+    "trades": trades,
+    "submissions": submissions,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,235 +57,78 @@ class SubmissionRecord:
     ref: str
     status: str
     reason: str | None
-    detail: str
     intent_id: str | None
-    name: str
     result: str
 
 
-@dataclass(frozen=True, slots=True)
-class IntentRecord:
-    id: str
-    wallet: str
-    nonce: int
-    status: str
-    reason: str | None
-    detail: str
-    amount: int
-    min_out: int
-    amount_out: int | None
-    notional_usd_micros: int
-    usage_day: str
-    submission_source: str
-    submission_ref: str
-
-
-async def get_submission(
-    connection: AsyncConnection, source: str, ref: str
-) -> SubmissionRecord | None:
+def get_submission(connection: Connection, source: str, ref: str) -> SubmissionRecord | None:
     row = (
-        await connection.execute(
+        connection.execute(
             select(submissions).where(submissions.c.source == source, submissions.c.ref == ref)
         )
     ).first()
     if row is None:
         return None
-    return SubmissionRecord(
-        row.source, row.ref, row.status, row.reason, row.detail, row.intent_id, row.name, row.result
-    )
+    return SubmissionRecord(row.source, row.ref, row.status, row.reason, row.intent_id, row.result)
 
 
-async def record_submission(
-    connection: AsyncConnection,
-    *,
-    source: str,
-    ref: str,
-    name: str,
-    digest: str,
-    status: Status,
-    reason: Reason | None,
-    detail: str,
-    intent_id: str | None,
-    received_at: float,
-    result: str,
-) -> None:
-    await connection.execute(
-        insert(submissions).values(
-            source=source,
-            ref=ref,
-            name=name,
-            digest=digest,
-            status=status.value,
-            reason=reason.value if reason else None,
-            detail=detail[:2000],
-            intent_id=intent_id,
-            result=result,
-            received_at=_ts(received_at),
-            finished_at=datetime.now(UTC),
+def existing_intents(
+    connection: Connection, ids: Iterable[str], wallet_nonces: Iterable[tuple[str, int]]
+) -> tuple[set[str], set[tuple[str, int]]]:
+    """Which of these ids, and which (wallet, nonce) pairs, are already consumed."""
+    id_list = sorted(set(ids))
+    pairs = sorted(set(wallet_nonces))
+    taken_ids: set[str] = set()
+    taken_pairs: set[tuple[str, int]] = set()
+    if id_list:
+        rows = connection.execute(select(intents.c.id).where(intents.c.id.in_(id_list)))
+        taken_ids = {row.id for row in rows}
+    if pairs:
+        # Two plain IN lists use the (wallet, nonce) index; a row-value IN scans it on SQLite.
+        rows = connection.execute(
+            select(intents.c.wallet, intents.c.nonce).where(
+                intents.c.wallet.in_({w for w, _ in pairs}),
+                intents.c.nonce.in_({n for _, n in pairs}),
+            )
         )
-    )
+        wanted = set(pairs)
+        taken_pairs = {(row.wallet, row.nonce) for row in rows} & wanted
+    return taken_ids, taken_pairs
 
 
-def _intent_record(row: Any) -> IntentRecord:
-    return IntentRecord(
-        id=row.id,
-        wallet=row.wallet,
-        nonce=row.nonce,
-        status=row.status,
-        reason=row.reason,
-        detail=row.detail,
-        amount=row.amount,
-        min_out=row.min_out,
-        amount_out=row.amount_out,
-        notional_usd_micros=row.notional_usd_micros,
-        usage_day=row.usage_day,
-        submission_source=row.submission_source,
-        submission_ref=row.submission_ref,
-    )
-
-
-async def get_intent(connection: AsyncConnection, intent_id: str) -> IntentRecord | None:
-    row = (await connection.execute(select(intents).where(intents.c.id == intent_id))).first()
-    return None if row is None else _intent_record(row)
-
-
-async def find_submission_intent(
-    connection: AsyncConnection, source: str, ref: str
-) -> IntentRecord | None:
-    """The intent a submission accepted, if it got that far."""
+def submission_intent(connection: Connection, source: str, ref: str) -> tuple[str, str] | None:
+    """(intent id, status) of the intent a submission recorded, if any."""
     row = (
-        await connection.execute(
-            select(intents).where(
+        connection.execute(
+            select(intents.c.id, intents.c.status).where(
                 intents.c.submission_source == source, intents.c.submission_ref == ref
             )
         )
     ).first()
-    return None if row is None else _intent_record(row)
+    return None if row is None else (row.id, row.status)
 
 
-async def find_conflict(
-    connection: AsyncConnection, intent_id: str, wallet: str, nonce: int
-) -> tuple[Reason, IntentRecord] | None:
-    """An existing intent with this id, or else with this wallet and nonce."""
-    existing = await get_intent(connection, intent_id)
-    if existing is not None:
-        return Reason.REPLAYED_ID, existing
-    row = (
-        await connection.execute(
-            select(intents).where(intents.c.wallet == wallet, intents.c.nonce == nonce)
-        )
-    ).first()
-    return None if row is None else (Reason.REPLAYED_NONCE, _intent_record(row))
-
-
-async def insert_intent(connection: AsyncConnection, values: dict[str, Any]) -> None:
-    now = datetime.now(UTC)
-    await connection.execute(
-        insert(intents).values(
-            status=Status.ACCEPTED.value, created_at=now, updated_at=now, **values
-        )
-    )
-    await connection.execute(
-        insert(events).values(intent_id=values["id"], status=Status.ACCEPTED.value, at=now)
-    )
-
-
-async def set_intent_status(
-    connection: AsyncConnection,
-    intent_id: str,
-    status: Status,
-    *,
-    reason: Reason | None = None,
-    detail: str = "",
-    amount_out: int | None = None,
+def mark_intent(
+    connection: Connection, intent_id: str, status: str, reason: str, detail: str, at: Any
 ) -> None:
-    now = datetime.now(UTC)
-    await connection.execute(
+    connection.execute(
         update(intents)
         .where(intents.c.id == intent_id)
-        .values(
-            status=status.value,
-            reason=reason.value if reason else None,
-            detail=detail[:2000],
-            amount_out=amount_out,
-            updated_at=now,
-        )
+        .values(status=status, reason=reason, detail=detail, updated_at=at)
     )
-    await connection.execute(
+    connection.execute(
         insert(events).values(
-            intent_id=intent_id,
-            status=status.value,
-            reason=reason.value if reason else None,
-            detail=detail[:2000],
-            at=now,
+            intent_id=intent_id, status=status, reason=reason, detail=detail, at=at
         )
     )
 
 
-async def insert_quotes(
-    connection: AsyncConnection,
-    intent_id: str,
-    candidates: Sequence[Candidate],
-    misses: Sequence[QuoteMiss],
-) -> None:
-    rows: list[dict[str, Any]] = [
-        {
-            "intent_id": intent_id,
-            "venue": c.quote.venue,
-            "source": c.quote.source,
-            "verdict": c.verdict.value,
-            "detail": "",
-            "amount_in": c.quote.amount_in,
-            "expected_out": c.quote.expected_out,
-            "guaranteed_out": c.quote.guaranteed_out,
-            "network_cost_out": c.network_cost_out,
-            "net_out": c.net_out,
-            "fee_bps": c.quote.fee_bps,
-            "price_impact_bps": c.quote.price_impact_bps,
-            "firm": c.quote.firm,
-            "price_source": c.quote.price_source,
-            "quoted_at": _ts(c.quote.quoted_at),
-            "expires_at": _ts(c.quote.expires_at),
-        }
-        for c in candidates
-    ]
-    rows += [
-        {
-            "intent_id": intent_id,
-            "venue": m.venue,
-            "source": m.source,
-            "verdict": m.reason,
-            "detail": m.detail[:2000],
-            "amount_in": None,
-            "expected_out": None,
-            "guaranteed_out": None,
-            "network_cost_out": None,
-            "net_out": None,
-            "fee_bps": None,
-            "price_impact_bps": None,
-            "firm": None,
-            "price_source": "",
-            "quoted_at": None,
-            "expires_at": None,
-        }
-        for m in misses
-    ]
-    if rows:
-        await connection.execute(insert(quotes), rows)
-
-
-async def insert_route(connection: AsyncConnection, values: dict[str, Any]) -> int:
-    result = await connection.execute(insert(routes).values(**values).returning(routes.c.id))
-    return int(result.scalar_one())
-
-
-async def insert_leg(connection: AsyncConnection, values: dict[str, Any]) -> int:
-    result = await connection.execute(insert(legs).values(**values).returning(legs.c.id))
-    return int(result.scalar_one())
-
-
-async def insert_trade(connection: AsyncConnection, values: dict[str, Any]) -> None:
-    await connection.execute(insert(trades).values(**values))
+def insert_rows(connection: Connection, rows: dict[str, Sequence[dict[str, Any]]]) -> None:
+    """Insert each table's rows with one statement, parents before children."""
+    for name, table in TABLES.items():
+        batch = rows.get(name)
+        if batch:
+            connection.execute(insert(table), list(batch))
 
 
 def slippage_bps(expected: int, realised: int) -> Decimal:

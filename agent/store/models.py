@@ -268,9 +268,9 @@ class RouteRow(Base):
 
 class RouteLegRow(Base):
     __tablename__ = "route_legs"
+    __table_args__ = (UniqueConstraint("intent_id", "leg_index"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    route_id: Mapped[int] = mapped_column(ForeignKey("routes.id"), index=True)
-    intent_id: Mapped[str] = mapped_column(String(36), index=True)
+    intent_id: Mapped[str] = mapped_column(ForeignKey("routes.intent_id"), index=True)
     leg_index: Mapped[int] = mapped_column(Integer)
     venue: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(64))
@@ -290,7 +290,7 @@ class TradeRow(Base):
     __tablename__ = "trades"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     intent_id: Mapped[str] = mapped_column(ForeignKey("intents.id"), index=True)
-    leg_id: Mapped[int] = mapped_column(ForeignKey("route_legs.id"))
+    leg_index: Mapped[int] = mapped_column(Integer)
     venue: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(64))
     wallet: Mapped[str] = mapped_column(String(44), index=True)

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agent.domain.otc_pricing import OtcInventory, Side
+from agent.domain.otc_pricing import OtcInventory
 from agent.store.models import LocalDexPoolRow, OtcPoolRow
 
 __all__ = [
     "AmmReserves",
     "OtcBook",
-    "count_last_look_reject",
+    "count_otc_rejects",
     "load_localdex_pools",
     "load_otc_pools",
-    "lock_localdex",
+    "lock_localdex_pools",
+    "lock_otc_books",
+    "save_localdex_pools",
+    "save_otc_books",
     "seed_localdex_pool",
     "seed_otc_pool",
-    "set_otc_inventory",
-    "take_otc_fill",
-    "update_localdex",
 ]
 
 otc = OtcPoolRow.__table__
@@ -48,12 +48,12 @@ class AmmReserves:
     version: int
 
 
-def _insert(connection: AsyncConnection):  # type: ignore[no-untyped-def]
+def _insert(connection: Connection):  # type: ignore[no-untyped-def]
     return pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
 
 
-async def seed_otc_pool(
-    connection: AsyncConnection, pool_id: str, base_mint: str, quote_mint: str, start: OtcInventory
+def seed_otc_pool(
+    connection: Connection, pool_id: str, base_mint: str, quote_mint: str, start: OtcInventory
 ) -> None:
     """Create the pool's book on first start; a restart keeps the inventory it had."""
     statement = _insert(connection)(otc).values(
@@ -69,11 +69,11 @@ async def seed_otc_pool(
         enabled=True,
         updated_at=datetime.now(UTC),
     )
-    await connection.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
+    connection.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
 
 
-async def load_otc_pools(connection: AsyncConnection) -> dict[str, OtcBook]:
-    rows = await connection.execute(select(otc))
+def load_otc_pools(connection: Connection) -> dict[str, OtcBook]:
+    rows = connection.execute(select(otc))
     return {
         row.id: OtcBook(
             pool_id=row.id,
@@ -86,59 +86,8 @@ async def load_otc_pools(connection: AsyncConnection) -> dict[str, OtcBook]:
     }
 
 
-async def take_otc_fill(
-    connection: AsyncConnection, pool_id: str, side: Side, amount_in: int, amount_out: int
-) -> OtcInventory | None:
-    """Move the pool's inventory for a fill, only if the paying side still holds enough.
-
-    The taker's tokens land on the side the pool receives; the pool pays out of the other.
-    Returns the new inventory, or None when the inventory is no longer there.
-    """
-    if side is Side.SELL_BASE:
-        received, paid = otc.c.base_inventory, otc.c.quote_inventory
-    else:
-        received, paid = otc.c.quote_inventory, otc.c.base_inventory
-    result = await connection.execute(
-        update(otc)
-        .where(otc.c.id == pool_id, paid >= amount_out)
-        .values(
-            {
-                received: received + amount_in,
-                paid: paid - amount_out,
-                otc.c.fills: otc.c.fills + 1,
-                otc.c.updated_at: datetime.now(UTC),
-            }
-        )
-        .returning(otc.c.base_inventory, otc.c.quote_inventory)
-    )
-    row = result.first()
-    return None if row is None else OtcInventory(base=row[0], quote=row[1])
-
-
-async def count_last_look_reject(connection: AsyncConnection, pool_id: str) -> None:
-    await connection.execute(
-        update(otc).where(otc.c.id == pool_id).values(last_look_rejects=otc.c.last_look_rejects + 1)
-    )
-
-
-async def set_otc_inventory(
-    connection: AsyncConnection, pool_id: str, expected: OtcInventory, new: OtcInventory
-) -> bool:
-    """Compare-and-set, so a replenishment never overwrites a fill that raced it."""
-    result = await connection.execute(
-        update(otc)
-        .where(
-            otc.c.id == pool_id,
-            otc.c.base_inventory == expected.base,
-            otc.c.quote_inventory == expected.quote,
-        )
-        .values(base_inventory=new.base, quote_inventory=new.quote, updated_at=datetime.now(UTC))
-    )
-    return result.rowcount == 1
-
-
-async def seed_localdex_pool(
-    connection: AsyncConnection,
+def seed_localdex_pool(
+    connection: Connection,
     pool_id: str,
     base_mint: str,
     quote_mint: str,
@@ -157,7 +106,7 @@ async def seed_localdex_pool(
         enabled=True,
         updated_at=datetime.now(UTC),
     )
-    await connection.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
+    connection.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
 
 
 def _reserves(row: object) -> AmmReserves:
@@ -169,27 +118,100 @@ def _reserves(row: object) -> AmmReserves:
     )
 
 
-async def load_localdex_pools(connection: AsyncConnection) -> dict[str, AmmReserves]:
-    return {row.id: _reserves(row) for row in await connection.execute(select(amm))}
+def load_localdex_pools(connection: Connection) -> dict[str, AmmReserves]:
+    return {row.id: _reserves(row) for row in connection.execute(select(amm))}
 
 
-async def lock_localdex(connection: AsyncConnection, pool_id: str) -> AmmReserves:
-    """Read the reserves for a fill; on PostgreSQL the row stays locked until commit."""
-    row = (await connection.execute(select(amm).where(amm.c.id == pool_id).with_for_update())).one()
-    return _reserves(row)
-
-
-async def update_localdex(
-    connection: AsyncConnection, pool_id: str, base: int, quote: int, version: int
-) -> bool:
-    result = await connection.execute(
-        update(amm)
-        .where(amm.c.id == pool_id, amm.c.version == version)
-        .values(
-            base_reserve=base,
-            quote_reserve=quote,
-            version=version + 1,
-            updated_at=datetime.now(UTC),
-        )
+def lock_otc_books(connection: Connection, pool_ids: Iterable[str]) -> dict[str, OtcInventory]:
+    """Current inventory of these pools; on PostgreSQL the rows stay locked until commit."""
+    rows = connection.execute(
+        select(otc.c.id, otc.c.base_inventory, otc.c.quote_inventory)
+        .where(otc.c.id.in_(sorted(set(pool_ids))))
+        .order_by(otc.c.id)
+        .with_for_update()
     )
-    return result.rowcount == 1
+    return {
+        row.id: OtcInventory(base=row.base_inventory, quote=row.quote_inventory) for row in rows
+    }
+
+
+_SAVE_OTC = (
+    update(otc)
+    .where(otc.c.id == bindparam("pool_id"))
+    .values(
+        base_inventory=bindparam("base"),
+        quote_inventory=bindparam("quote"),
+        fills=otc.c.fills + bindparam("new_fills"),
+        updated_at=bindparam("at"),
+    )
+)
+
+
+def save_otc_books(
+    connection: Connection,
+    inventories: Mapping[str, OtcInventory],
+    fills: Mapping[str, int],
+) -> None:
+    """Write inventories read under lock in this transaction, with their new fill counts."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "pool_id": pool_id,
+            "base": inventory.base,
+            "quote": inventory.quote,
+            "new_fills": fills.get(pool_id, 0),
+            "at": now,
+        }
+        for pool_id, inventory in inventories.items()
+    ]
+    if rows:
+        connection.execute(_SAVE_OTC, rows)
+
+
+def count_otc_rejects(connection: Connection, rejects: Mapping[str, int]) -> None:
+    rows = [{"pool_id": p, "n": n} for p, n in rejects.items() if n]
+    if rows:
+        connection.execute(
+            update(otc)
+            .where(otc.c.id == bindparam("pool_id"))
+            .values(last_look_rejects=otc.c.last_look_rejects + bindparam("n")),
+            rows,
+        )
+
+
+def lock_localdex_pools(connection: Connection, pool_ids: Iterable[str]) -> dict[str, AmmReserves]:
+    rows = connection.execute(
+        select(amm).where(amm.c.id.in_(sorted(set(pool_ids)))).order_by(amm.c.id).with_for_update()
+    )
+    return {row.id: _reserves(row) for row in rows}
+
+
+_SAVE_AMM = (
+    update(amm)
+    .where(amm.c.id == bindparam("pool_id"), amm.c.version == bindparam("expected_version"))
+    .values(
+        base_reserve=bindparam("base"),
+        quote_reserve=bindparam("quote"),
+        version=amm.c.version + 1,
+        updated_at=bindparam("at"),
+    )
+)
+
+
+def save_localdex_pools(
+    connection: Connection, before: Mapping[str, AmmReserves], after: Mapping[str, AmmReserves]
+) -> None:
+    """Write reserves computed from `before` (read under lock in this transaction)."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "pool_id": pool_id,
+            "base": state.base,
+            "quote": state.quote,
+            "expected_version": before[pool_id].version,
+            "at": now,
+        }
+        for pool_id, state in after.items()
+    ]
+    if rows:
+        connection.execute(_SAVE_AMM, rows)

@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agent.domain.policy import WalletPolicy, micros
+from agent.domain.policy import WalletPolicy
 from agent.store.models import WalletRow, WalletUsageRow
 
-__all__ = ["list_wallets", "release_usage", "reserve_usage", "upsert_wallet"]
+__all__ = ["ensure_usage_rows", "list_wallets", "lock_usage", "save_usage", "upsert_wallet"]
 
 wallets = WalletRow.__table__
 usage = WalletUsageRow.__table__
 
 
-def _insert(connection: AsyncConnection):  # type: ignore[no-untyped-def]
+def _insert(connection: Connection):  # type: ignore[no-untyped-def]
     return pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
 
 
-async def upsert_wallet(connection: AsyncConnection, policy: WalletPolicy, *, source: str) -> None:
+def upsert_wallet(connection: Connection, policy: WalletPolicy, source: str) -> None:
     now = datetime.now(UTC)
     values = {
         "pubkey": policy.pubkey,
@@ -36,12 +36,12 @@ async def upsert_wallet(connection: AsyncConnection, policy: WalletPolicy, *, so
     }
     statement = _insert(connection)(wallets).values(created_at=now, **values)
     statement = statement.on_conflict_do_update(index_elements=["pubkey"], set_=values)
-    await connection.execute(statement)
+    connection.execute(statement)
 
 
-async def list_wallets(connection: AsyncConnection) -> list[tuple[WalletPolicy, str]]:
+def list_wallets(connection: Connection) -> list[tuple[WalletPolicy, str]]:
     """Every registered wallet with where it came from ("config" or "cli")."""
-    rows = await connection.execute(select(wallets).order_by(wallets.c.pubkey))
+    rows = connection.execute(select(wallets).order_by(wallets.c.pubkey))
     return [
         (
             WalletPolicy(
@@ -57,33 +57,43 @@ async def list_wallets(connection: AsyncConnection) -> list[tuple[WalletPolicy, 
     ]
 
 
-async def reserve_usage(
-    connection: AsyncConnection, wallet: str, day: str, amount_micros: int, limit_usd: Decimal
-) -> bool:
-    """Add to the wallet's usage for `day` only if the daily limit still holds: one atomic step."""
-    limit = micros(limit_usd)
-    if amount_micros > limit:
-        return False
-    insert = _insert(connection)(usage).values(wallet=wallet, day=day, used_usd_micros=0)
-    await connection.execute(insert.on_conflict_do_nothing(index_elements=["wallet", "day"]))
-    result = await connection.execute(
-        update(usage)
-        .where(
-            usage.c.wallet == wallet,
-            usage.c.day == day,
-            usage.c.used_usd_micros + amount_micros <= limit,
+def ensure_usage_rows(connection: Connection, keys: Iterable[tuple[str, str]]) -> None:
+    """Create missing rows first, so the lock that follows covers every key (no lost update)."""
+    rows = [{"wallet": w, "day": d, "used_usd_micros": 0} for w, d in sorted(set(keys))]
+    if rows:
+        statement = _insert(connection)(usage).on_conflict_do_nothing(
+            index_elements=["wallet", "day"]
         )
-        .values(used_usd_micros=usage.c.used_usd_micros + amount_micros)
+        connection.execute(statement, rows)
+
+
+def lock_usage(
+    connection: Connection, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """Micro-dollars used per (wallet, UTC day); rows stay locked until commit on PostgreSQL."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    rows = connection.execute(
+        select(usage.c.wallet, usage.c.day, usage.c.used_usd_micros)
+        .where(usage.c.wallet.in_({w for w, _ in wanted}), usage.c.day.in_({d for _, d in wanted}))
+        .order_by(usage.c.wallet, usage.c.day)
+        .with_for_update()
     )
-    return result.rowcount == 1
+    found = {(row.wallet, row.day): row.used_usd_micros for row in rows}  # extra pairs ignored
+    return {key: found.get(key, 0) for key in wanted}
 
 
-async def release_usage(
-    connection: AsyncConnection, wallet: str, day: str, amount_micros: int
-) -> None:
-    """Give back usage that an intent reserved but did not trade."""
-    await connection.execute(
-        update(usage)
-        .where(usage.c.wallet == wallet, usage.c.day == day)
-        .values(used_usd_micros=usage.c.used_usd_micros - amount_micros)
+def save_usage(connection: Connection, used: Mapping[tuple[str, str], int]) -> None:
+    """Write usage computed from :func:`lock_usage` in this transaction."""
+    rows = [{"wallet": w, "day": d, "used_usd_micros": n} for (w, d), n in used.items()]
+    if not rows:
+        return
+    statement = _insert(connection)(usage)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["wallet", "day"],
+            set_={"used_usd_micros": statement.excluded.used_usd_micros},
+        ),
+        rows,
     )

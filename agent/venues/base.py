@@ -1,22 +1,24 @@
 """What the pipeline needs from a venue: quotes, and fills that move the shared books.
 
 A fill happens in two steps. ``prepare`` runs outside any database transaction (an RFQ
-maker's execution delay and last look happen here); ``fill`` runs inside the transaction that
-also records the outcome, and moves the venue's books with conditional updates, so a fill is
-committed exactly when its records are. ``committed`` lets the venue refresh its cache after.
+maker's execution delay and last look happen here). The recorder then moves the books inside
+the transaction that records the outcome: ``lock`` reads the pools' books (locked until
+commit where the database can), ``apply`` is the pure step from one book and one quote to
+the next book and the realised output, and ``save`` writes the books back. A fill is
+therefore committed exactly when its records are; ``committed`` refreshes the venue's cache.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 
-__all__ = ["Fill", "LegFailed", "Venue"]
+__all__ = ["LegFailed", "Venue"]
 
 
 class LegFailed(Exception):
@@ -28,13 +30,6 @@ class LegFailed(Exception):
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
-    quote: Quote
-    realised_out: int
-    state_after: Any  # the venue's own view of its book after the fill, for `committed`
-
-
 class Venue(Protocol):
     name: str
 
@@ -42,10 +37,17 @@ class Venue(Protocol):
 
     async def prepare(self, quote: Quote) -> None: ...
 
-    async def fill(self, connection: AsyncConnection, quote: Quote) -> Fill: ...
+    def lock(self, connection: Connection, pool_ids: Iterable[str]) -> dict[str, Any]: ...
 
-    async def record_failure(
-        self, connection: AsyncConnection, quote: Quote, reason: Reason
+    def apply(self, book: Any, quote: Quote) -> tuple[Any, int]: ...
+
+    def save(
+        self,
+        connection: Connection,
+        before: Mapping[str, Any],
+        after: Mapping[str, Any],
+        fills: Mapping[str, int],
+        declines: Mapping[str, int],
     ) -> None: ...
 
-    def committed(self, fill: Fill) -> None: ...
+    def committed(self, after: Mapping[str, Any]) -> None: ...

@@ -9,11 +9,11 @@ the fill fails with slippage_exceeded, and the realised slippage is measured hon
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from agent.domain.amm import constant_product_out, rebalance_towards, slippage_threshold
 from agent.domain.outcomes import Reason
@@ -22,7 +22,7 @@ from agent.domain.tokens import Token
 from agent.pricing.oracle import PriceOracle, PriceUnavailable
 from agent.store import pools as books
 from agent.store.database import Store
-from agent.venues.base import Fill, LegFailed
+from agent.venues.base import LegFailed
 
 __all__ = ["LocalDexPool", "LocalDexVenue"]
 
@@ -54,22 +54,23 @@ class LocalDexVenue:
         return dict(self._reserves)
 
     async def start(self, store: Store) -> None:
-        async with store.transaction() as connection:
-            for pool in self.pools.values():
-                await books.seed_localdex_pool(
-                    connection,
-                    pool.id,
-                    pool.base.mint,
-                    pool.quote.mint,
-                    pool.start_base,
-                    pool.start_quote,
-                    pool.fee_bps,
-                )
+        await store.write(self._seed)
         await self.refresh(store)
 
+    def _seed(self, connection: Connection) -> None:
+        for pool in self.pools.values():
+            books.seed_localdex_pool(
+                connection,
+                pool.id,
+                pool.base.mint,
+                pool.quote.mint,
+                pool.start_base,
+                pool.start_quote,
+                pool.fee_bps,
+            )
+
     async def refresh(self, store: Store) -> None:
-        async with store.reading() as connection:
-            loaded = await books.load_localdex_pools(connection)
+        loaded = await store.read(books.load_localdex_pools)
         self._reserves = {k: v for k, v in loaded.items() if k in self.pools}
 
     def _orient(
@@ -119,53 +120,66 @@ class LocalDexVenue:
     async def prepare(self, quote: Quote) -> None:
         return None
 
-    async def fill(self, connection: AsyncConnection, quote: Quote) -> Fill:
+    def lock(self, connection: Connection, pool_ids: Iterable[str]) -> dict[str, books.AmmReserves]:
+        return books.lock_localdex_pools(connection, pool_ids)
+
+    def apply(self, book: books.AmmReserves, quote: Quote) -> tuple[books.AmmReserves, int]:
+        """Swap against the reserves as they are now; below the quote's threshold it fails."""
         pool = self.pools[quote.source]
-        reserves = await books.lock_localdex(connection, pool.id)
-        reserve_in, reserve_out = self._orient(pool, reserves, quote.details["sell_mint"])
+        sell_mint = quote.details["sell_mint"]
+        reserve_in, reserve_out = self._orient(pool, book, sell_mint)
         swap = constant_product_out(reserve_in, reserve_out, quote.amount_in, pool.fee_bps)
         if swap.expected_out < quote.guaranteed_out:
             raise LegFailed(
                 Reason.SLIPPAGE_EXCEEDED,
-                f"{pool.id} would pay {swap.expected_out}, "
-                f"below the threshold {quote.guaranteed_out}",
+                f"{pool.id} would pay {swap.expected_out}, below the threshold {quote.guaranteed_out}",
             )
         new_in, new_out = swap.reserves_after
-        if quote.details["sell_mint"] == pool.base.mint:
-            base, quote_reserve = new_in, new_out
-        else:
-            base, quote_reserve = new_out, new_in
-        if not await books.update_localdex(
-            connection, pool.id, base, quote_reserve, reserves.version
-        ):
-            raise LegFailed(Reason.SLIPPAGE_EXCEEDED, f"{pool.id} moved during the fill")
-        after = books.AmmReserves(pool.id, base, quote_reserve, reserves.version + 1)
-        return Fill(quote=quote, realised_out=swap.expected_out, state_after=after)
+        if sell_mint == pool.base.mint:
+            return books.AmmReserves(pool.id, new_in, new_out, book.version), swap.expected_out
+        return books.AmmReserves(pool.id, new_out, new_in, book.version), swap.expected_out
 
-    async def record_failure(
-        self, connection: AsyncConnection, quote: Quote, reason: Reason
+    def save(
+        self,
+        connection: Connection,
+        before: Mapping[str, books.AmmReserves],
+        after: Mapping[str, books.AmmReserves],
+        fills: Mapping[str, int],
+        declines: Mapping[str, int],
     ) -> None:
-        return None
+        books.save_localdex_pools(connection, before, after)
 
-    def committed(self, fill: Fill) -> None:
-        self._reserves[fill.quote.source] = fill.state_after
+    def committed(self, after: Mapping[str, books.AmmReserves]) -> None:
+        for pool_id, state in after.items():
+            self._reserves[pool_id] = books.AmmReserves(
+                pool_id, state.base, state.quote, state.version + 1
+            )
 
     async def rebalance(self, store: Store) -> None:
         """Arbitrageurs pull each pool part of the way back to the oracle price."""
+        targets = {}
         for pool in self.pools.values():
             try:
                 base_usd = (await self._oracle.price(pool.base)).usd
                 quote_usd = (await self._oracle.price(pool.quote)).usd
             except PriceUnavailable:
                 continue
-            target = (base_usd / quote_usd).scaleb(pool.quote.decimals - pool.base.decimals)
-            async with store.transaction() as connection:
-                reserves = await books.lock_localdex(connection, pool.id)
-                base, quote_reserve = rebalance_towards(
-                    reserves.base, reserves.quote, target, pool.rebalance_fraction
-                )
-                if (base, quote_reserve) != (reserves.base, reserves.quote):
-                    await books.update_localdex(
-                        connection, pool.id, base, quote_reserve, reserves.version
-                    )
+            targets[pool.id] = (base_usd / quote_usd).scaleb(
+                pool.quote.decimals - pool.base.decimals
+            )
+        await store.write(self._rebalance, targets)
         await self.refresh(store)
+
+    def _rebalance(self, connection: Connection, targets: Mapping[str, Decimal]) -> None:
+        before = books.lock_localdex_pools(connection, targets)
+        after = {}
+        for pool_id, reserves in before.items():
+            base, quote_reserve = rebalance_towards(
+                reserves.base,
+                reserves.quote,
+                targets[pool_id],
+                self.pools[pool_id].rebalance_fraction,
+            )
+            if (base, quote_reserve) != (reserves.base, reserves.quote):
+                after[pool_id] = books.AmmReserves(pool_id, base, quote_reserve, reserves.version)
+        books.save_localdex_pools(connection, before, after)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from agent.domain.otc_pricing import (
     OtcInventory,
@@ -30,7 +30,7 @@ from agent.domain.tokens import Token
 from agent.pricing.oracle import PriceOracle, PriceUnavailable
 from agent.store import pools as books
 from agent.store.database import Store
-from agent.venues.base import Fill, LegFailed
+from agent.venues.base import LegFailed
 
 __all__ = ["OtcPool", "OtcVenue"]
 
@@ -76,16 +76,15 @@ class OtcVenue:
 
     async def start(self, store: Store) -> None:
         """Create missing books from configuration, then load what SQL holds."""
-        async with store.transaction() as connection:
-            for pool in self.pools.values():
-                await books.seed_otc_pool(
-                    connection, pool.id, pool.base.mint, pool.quote.mint, pool.start
-                )
+        await store.write(self._seed)
         await self.refresh(store)
 
+    def _seed(self, connection: Connection) -> None:
+        for pool in self.pools.values():
+            books.seed_otc_pool(connection, pool.id, pool.base.mint, pool.quote.mint, pool.start)
+
     async def refresh(self, store: Store) -> None:
-        async with store.reading() as connection:
-            loaded = await books.load_otc_pools(connection)
+        loaded = await store.read(books.load_otc_pools)
         self._books = {pool_id: book for pool_id, book in loaded.items() if pool_id in self.pools}
 
     def _pools_for(self, sell_mint: str, buy_mint: str) -> list[tuple[OtcPool, Side]]:
@@ -146,45 +145,67 @@ class OtcVenue:
         if self._rng.randrange(1_000_000) < threshold:
             raise LegFailed(Reason.LAST_LOOK_REJECTED, f"{pool.id} declined on last look")
 
-    async def fill(self, connection: AsyncConnection, quote: Quote) -> Fill:
-        side = Side(quote.details["side"])
-        after = await books.take_otc_fill(
-            connection, quote.source, side, quote.amount_in, quote.expected_out
-        )
-        if after is None:
-            raise LegFailed(Reason.INVENTORY_EXHAUSTED, f"{quote.source} no longer holds enough")
-        return Fill(quote=quote, realised_out=quote.expected_out, state_after=after)
+    def lock(self, connection: Connection, pool_ids: Iterable[str]) -> dict[str, OtcInventory]:
+        return books.lock_otc_books(connection, pool_ids)
 
-    async def record_failure(
-        self, connection: AsyncConnection, quote: Quote, reason: Reason
+    def apply(self, book: OtcInventory, quote: Quote) -> tuple[OtcInventory, int]:
+        """A firm quote fills at its price if the paying side still holds enough."""
+        amount_in, amount_out = quote.amount_in, quote.expected_out
+        if Side(quote.details["side"]) is Side.SELL_BASE:
+            if book.quote < amount_out:
+                raise LegFailed(
+                    Reason.INVENTORY_EXHAUSTED, f"{quote.source} is short of quote token"
+                )
+            return OtcInventory(
+                base=book.base + amount_in, quote=book.quote - amount_out
+            ), amount_out
+        if book.base < amount_out:
+            raise LegFailed(Reason.INVENTORY_EXHAUSTED, f"{quote.source} is short of base token")
+        return OtcInventory(base=book.base - amount_out, quote=book.quote + amount_in), amount_out
+
+    def save(
+        self,
+        connection: Connection,
+        before: Mapping[str, OtcInventory],
+        after: Mapping[str, OtcInventory],
+        fills: Mapping[str, int],
+        declines: Mapping[str, int],
     ) -> None:
-        if reason is Reason.LAST_LOOK_REJECTED:
-            await books.count_last_look_reject(connection, quote.source)
+        books.save_otc_books(connection, after, fills)
+        books.count_otc_rejects(connection, declines)
 
-    def committed(self, fill: Fill) -> None:
-        book = self._books.get(fill.quote.source)
-        if book is not None:
-            self._books[book.pool_id] = books.OtcBook(
-                pool_id=book.pool_id,
-                inventory=fill.state_after,
-                target=book.target,
-                fills=book.fills + 1,
-                last_look_rejects=book.last_look_rejects,
-            )
+    def committed(self, after: Mapping[str, OtcInventory]) -> None:
+        for pool_id, inventory in after.items():
+            book = self._books.get(pool_id)
+            if book is not None:
+                self._books[pool_id] = books.OtcBook(
+                    pool_id=pool_id,
+                    inventory=inventory,
+                    target=book.target,
+                    fills=book.fills,
+                    last_look_rejects=book.last_look_rejects,
+                )
 
     async def replenish(self, store: Store) -> None:
         """The maker hedges elsewhere: close part of the gap back to the starting inventory."""
+        await store.write(self._replenish)
         await self.refresh(store)
-        for pool_id, book in self._books.items():
-            fraction = self.pools[pool_id].replenish_fraction
+
+    def _replenish(self, connection: Connection) -> None:
+        targets = {
+            pool_id: book.target for pool_id, book in books.load_otc_pools(connection).items()
+        }
+        current = books.lock_otc_books(connection, [p for p in self.pools if p in targets])
+        moved = {}
+        for pool_id, inventory in current.items():
+            fraction, target = self.pools[pool_id].replenish_fraction, targets[pool_id]
             new = OtcInventory(
-                base=_step(book.inventory.base, book.target.base, fraction),
-                quote=_step(book.inventory.quote, book.target.quote, fraction),
+                base=_step(inventory.base, target.base, fraction),
+                quote=_step(inventory.quote, target.quote, fraction),
             )
-            if new != book.inventory:
-                async with store.transaction() as connection:
-                    await books.set_otc_inventory(connection, pool_id, book.inventory, new)
-        await self.refresh(store)
+            if new != inventory:
+                moved[pool_id] = new
+        books.save_otc_books(connection, moved, {})
 
 
 def _step(current: int, target: int, fraction: Decimal) -> int:

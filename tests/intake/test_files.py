@@ -626,3 +626,23 @@ def test_inbox_stats_counts_pending_files_and_oldest_age(layout: IntakeLayout) -
     assert count == 2
     assert age is not None
     assert 119 < age < 150
+
+
+def test_sweep_removes_only_the_agents_own_partial_writes(tmp_path: Path) -> None:
+    """Stale atomic_write temp files in out/ and rejected/ go; submissions and results stay."""
+    layout = files.IntakeLayout(tmp_path)
+    layout.ensure()
+    stale = layout.out / ".abc.result.json.0123abcd.tmp"
+    stale.write_text("{")
+    partial_reason = layout.rejected / ".x--a.json.reason.json.deadbeef.tmp"
+    partial_reason.write_text("{")
+    keep = [
+        layout.out / "abc.result.json",
+        layout.rejected / "1-2--.hidden.json",
+        layout.rejected / "1-2--a.json.tmp",
+        layout.inbox / ".note.0123abcd.tmp",
+    ]
+    for path in keep:
+        path.write_text("x")
+    assert sorted(files.sweep_own_temp_files(layout)) == sorted([stale.name, partial_reason.name])
+    assert all(path.exists() for path in keep)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from solders.keypair import Keypair
+from sqlalchemy import select
 
 from agent.config import AgentConfig
 from agent.daemon import Daemon
@@ -39,27 +40,28 @@ class AgentHome:
     async def register_wallets(self) -> None:
         runtime = self.runtime()
         await runtime.store.upgrade()
-        async with runtime.store.transaction() as connection:
-            await wallet_rows.upsert_wallet(
-                connection,
-                WalletPolicy(
-                    pubkey=str(self.desk.pubkey()),
-                    max_notional_usd=Decimal(2_000_000),
-                    daily_notional_usd=Decimal(10**12),
-                ),
-                source="test",
-            )
-            await wallet_rows.upsert_wallet(
-                connection,
-                WalletPolicy(
-                    pubkey=str(self.treasury.pubkey()),
-                    max_notional_usd=Decimal(50_000),
-                    daily_notional_usd=Decimal(10**9),
-                    pairs=frozenset({"SOL/USDC"}),
-                ),
-                source="test",
-            )
+        desk = WalletPolicy(
+            pubkey=str(self.desk.pubkey()),
+            max_notional_usd=Decimal(2_000_000),
+            daily_notional_usd=Decimal(10**12),
+        )
+        treasury = WalletPolicy(
+            pubkey=str(self.treasury.pubkey()),
+            max_notional_usd=Decimal(50_000),
+            daily_notional_usd=Decimal(10**9),
+            pairs=frozenset({"SOL/USDC"}),
+        )
+        for policy in (desk, treasury):
+            await runtime.store.write(wallet_rows.upsert_wallet, policy, "test")
         await runtime.aclose()
+
+    async def rows(self, table) -> list:  # type: ignore[no-untyped-def]
+        """Every row of a table, read through a fresh runtime's store."""
+        runtime = self.runtime()
+        try:
+            return await runtime.store.read(lambda c: list(c.execute(select(table))))
+        finally:
+            await runtime.aclose()
 
     def mix(self, seed: int = 1) -> IntentMix:
         tokens = self.runtime().tokens
