@@ -47,7 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="otc-agent", description=__doc__)
     parser.add_argument("--config", type=Path, help="main TOML file (default configs/local.toml)")
     parser.add_argument("--home", help="folder for all mutable state (default: the config's home)")
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        help="default info (warning for the demo, whose table is the output)",
+    )
     parser.add_argument("--log-json", action="store_true", help="JSON log lines even on a terminal")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -116,7 +120,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure_logging(level=args.log_level, json=True if args.log_json else None)
+    level = args.log_level or ("warning" if args.command == "demo" else "info")
+    configure_logging(level=level, json=True if args.log_json else None)
     try:
         if args.command == "keygen":
             return _keygen(args)

@@ -9,7 +9,6 @@ probe retries with jittered exponential backoff until the database answers again
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import signal
 from collections.abc import Awaitable, Callable
@@ -135,6 +134,8 @@ class Daemon:
         workers = [
             asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(self.max_workers)
         ]
+        for stray in self.intake.strays():
+            log.warning("unknown_file_in_work", name=stray, action="left alone")
         try:
             for leftover in self.intake.leftovers():
                 await self._queue.put(leftover)
@@ -369,10 +370,3 @@ def _submission(item: DirectoryItem) -> Submission:
         unreadable=item.unreadable,
         resumed=item.resumed,
     )
-
-
-async def run_forever(daemon: Daemon) -> RunStats:
-    daemon.install_signal_handlers()
-    with contextlib.suppress(asyncio.CancelledError):
-        return await daemon.run()
-    return daemon.stats

@@ -103,3 +103,34 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
         )
         document = json.loads((home.root / "out" / f"{name}.result.json").read_text())
         assert document["submission"]["ref"] == submission.ref or submission.reason == "replayed_id"
+
+
+@pytest.mark.slow
+async def test_sigterm_finishes_in_flight_work_and_exits_zero(
+    make_config: Callable[..., AgentConfig],
+    config_dir,  # type: ignore[no-untyped-def]
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """SIGTERM mid-stream: exit 0, nothing left half-done in work/, the rest still in the inbox."""
+    config = make_config()
+    home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
+    await home.register_wallets()
+    files.IntakeLayout(home.root).ensure()
+    home.feed(1500, invalid_share=0.1, seed=4)
+    with (tmp_path / "daemon.log").open("ab") as log:
+        process = _spawn(config_dir, config.home_path, log)
+        for _ in range(3000):
+            if len(home.files("out")) >= 50:
+                break
+            await asyncio.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    assert home.files("work") == []
+    finished = home.files("done") + [
+        n for n in home.files("rejected") if not n.endswith(".reason.json")
+    ]
+    assert len(finished) + len(home.files("inbox")) == 1500
+    assert 50 <= len(finished) < 1500
+    stopped = [json.loads(line) for line in (tmp_path / "daemon.log").read_text().splitlines()
+               if '"event": "stopped"' in line]  # fmt: skip
+    assert stopped and stopped[-1]["processed"] == len(finished)

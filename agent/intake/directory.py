@@ -69,6 +69,10 @@ class DirectoryIntake:
         """Files a previous run claimed but did not finish."""
         return files.list_claims(self.layout)
 
+    def strays(self) -> list[str]:
+        """Files in work/ that this agent did not name; they are reported, never touched."""
+        return files.list_strays(self.layout)
+
     async def claim(self, name: str) -> DirectoryItem | None:
         claimed = await asyncio.to_thread(files.claim, self.layout, name)
         if claimed is None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select
 
 from agent.store.models import (
     IntentEventRow,
@@ -28,7 +28,6 @@ __all__ = [
     "get_submission",
     "insert_rows",
     "slippage_bps",
-    "submission_intent",
 ]
 
 submissions = SubmissionRow.__table__
@@ -94,33 +93,6 @@ def existing_intents(
         wanted = set(pairs)
         taken_pairs = {(row.wallet, row.nonce) for row in rows} & wanted
     return taken_ids, taken_pairs
-
-
-def submission_intent(connection: Connection, source: str, ref: str) -> tuple[str, str] | None:
-    """(intent id, status) of the intent a submission recorded, if any."""
-    row = (
-        connection.execute(
-            select(intents.c.id, intents.c.status).where(
-                intents.c.submission_source == source, intents.c.submission_ref == ref
-            )
-        )
-    ).first()
-    return None if row is None else (row.id, row.status)
-
-
-def mark_intent(
-    connection: Connection, intent_id: str, status: str, reason: str, detail: str, at: Any
-) -> None:
-    connection.execute(
-        update(intents)
-        .where(intents.c.id == intent_id)
-        .values(status=status, reason=reason, detail=detail, updated_at=at)
-    )
-    connection.execute(
-        insert(events).values(
-            intent_id=intent_id, status=status, reason=reason, detail=detail, at=at
-        )
-    )
 
 
 def insert_rows(connection: Connection, rows: dict[str, Sequence[dict[str, Any]]]) -> None:

@@ -4,43 +4,42 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.exc import IntegrityError
 
-from agent.domain.otc_pricing import OtcInventory, Side
+from agent.domain.intent import IntentMessage
+from agent.domain.otc_pricing import OtcInventory
 from agent.domain.outcomes import Reason, Status
-from agent.domain.policy import WalletPolicy
+from agent.domain.policy import TradeTerms, WalletPolicy
 from agent.domain.quotes import Quote, QuoteMiss
-from agent.domain.routing import Candidate, Verdict
+from agent.domain.routing import Candidate, Decision, Verdict
+from agent.domain.tokens import Token
+from agent.records import Final, Plan, PlanKind, Submission, render
 from agent.store import intents as records
 from agent.store import pools as books
 from agent.store import wallets as wallet_rows
 from agent.store.database import Store
-from agent.store.models import (
-    IntentEventRow,
-    OtcPoolRow,
-    QuoteRow,
-    SubmissionRow,
-    WalletUsageRow,
-)
+from agent.store.models import WalletUsageRow
+from agent.venues.base import LegFailed
 
-events = IntentEventRow.__table__
-quotes = QuoteRow.__table__
-submissions = SubmissionRow.__table__
 usage = WalletUsageRow.__table__
 
 DAY = "2025-06-01"
+NEXT_DAY = "2025-06-02"
 WALLET = "Wa11et1111111111111111111111111111111111111"
 OTHER_WALLET = "Wa11et2222222222222222222222222222222222222"
 INTENT_ID = "00000000-0000-4000-8000-000000000001"
 OTHER_ID = "00000000-0000-4000-8000-000000000002"
 POOL = "otc-test"
+OTHER_POOL = "otc-other"
 START = OtcInventory(base=1_000, quote=5_000)
+WHEN = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+SOL_MINT = "So11111111111111111111111111111111111111112"
 
 
 @pytest.fixture(name="store")
@@ -59,46 +58,58 @@ def intent_values(
 ) -> dict[str, Any]:
     return {
         "id": intent_id, "wallet": wallet, "nonce": nonce, "cluster": "local",
-        "sell_mint": "So11111111111111111111111111111111111111112", "buy_mint": "USDCmint",
-        "pair": "SOL/USDC", "amount": 10**9, "min_out": 149_000_000, "slippage_bps": 50,
-        "not_after": 1_795_000_000, "venues": "otc,localdex", "notional_usd_micros": 150_000_000,
-        "usage_day": DAY, "submission_source": "directory", "submission_ref": ref or intent_id,
-        "message": "{}", "signature": "sig",
+        "sell_mint": SOL_MINT, "buy_mint": "USDCmint", "pair": "SOL/USDC", "amount": 10**9,
+        "min_out": 149_000_000, "slippage_bps": 50, "not_after": 1_795_000_000,
+        "venues": "otc,localdex", "notional_usd_micros": 150_000_000, "usage_day": DAY,
+        "status": "accepted", "submission_source": "directory",
+        "submission_ref": ref or intent_id, "message": "{}", "signature": "sig",
+        "created_at": WHEN, "updated_at": WHEN,
     }  # fmt: skip
 
 
+def intent_batch(**kwargs: Any) -> dict[str, list[dict[str, Any]]]:
+    """An intent row with its accepted event, as insert_rows takes them."""
+    values = intent_values(**kwargs)
+    return {
+        "intents": [values],
+        "events": [{"intent_id": values["id"], "status": "accepted", "at": WHEN}],
+    }
+
+
+def submission_row(source: str = "directory", ref: str = "claim-1", **kwargs: Any) -> dict:
+    """A submissions row; a batch's rows must all name the same columns."""
+    return {"source": source, "ref": ref, "name": "", "digest": "", "status": "rejected",
+            "reason": "expired", "detail": "", "intent_id": None, "result": "",
+            "received_at": WHEN, **kwargs}  # fmt: skip
+
+
 async def _insert_intent(store: Store, **kwargs: Any) -> None:
-    async with store.transaction() as connection:
-        await records.insert_intent(connection, intent_values(**kwargs))
+    await store.write(records.insert_rows, intent_batch(**kwargs))
 
 
-async def _count(store: Store, table: Any) -> int:
-    async with store.reading() as connection:
-        return (await connection.execute(select(func.count()).select_from(table))).scalar_one()
+async def _count(store: Store, table: Table) -> int:
+    return await store.read(
+        lambda connection: connection.execute(select(func.count()).select_from(table)).scalar_one()
+    )
 
 
-async def _used(store: Store, wallet: str = WALLET, day: str = DAY) -> int | None:
-    async with store.reading() as connection:
-        return (
-            await connection.execute(
-                select(usage.c.used_usd_micros).where(usage.c.wallet == wallet, usage.c.day == day)
-            )
-        ).scalar_one_or_none()
+async def _rows(store: Store, table: Table) -> list[Any]:
+    return await store.read(
+        lambda connection: connection.execute(select(table).order_by(table.c.id)).all()
+    )
 
 
-async def _reserve(store: Store, amount_micros: int, limit_usd: Decimal, day: str = DAY) -> bool:
-    async with store.transaction() as connection:
-        return await wallet_rows.reserve_usage(connection, WALLET, day, amount_micros, limit_usd)
+async def _usage_table(store: Store) -> dict[tuple[str, str], int]:
+    rows = await store.read(lambda connection: connection.execute(select(usage)).all())
+    return {(row.wallet, row.day): row.used_usd_micros for row in rows}
 
 
-async def _otc_book(store: Store) -> books.OtcBook:
-    async with store.reading() as connection:
-        return (await books.load_otc_pools(connection))[POOL]
+async def _otc_book(store: Store, pool_id: str = POOL) -> books.OtcBook:
+    return (await store.read(books.load_otc_pools))[pool_id]
 
 
-async def _seed_otc(store: Store, start: OtcInventory = START) -> None:
-    async with store.transaction() as connection:
-        await books.seed_otc_pool(connection, POOL, "BASE", "QUOTE", start)
+async def _seed_otc(store: Store, start: OtcInventory = START, pool_id: str = POOL) -> None:
+    await store.write(books.seed_otc_pool, pool_id, "BASE", "QUOTE", start)
 
 
 # wallets
@@ -113,81 +124,132 @@ async def test_wallets_round_trip_and_update(store: Store) -> None:
     )  # fmt: skip
     second = WalletPolicy(pubkey=WALLET, max_notional_usd=Decimal("0.000001"),
                           daily_notional_usd=Decimal("123456789.123456"))  # fmt: skip
-    async with store.transaction() as connection:
-        await wallet_rows.upsert_wallet(connection, first, source="config")
-        await wallet_rows.upsert_wallet(connection, second, source="cli")
-    async with store.reading() as connection:
-        assert await wallet_rows.list_wallets(connection) == [(second, "cli"), (first, "config")]
+
+    def register(connection: Connection) -> None:
+        wallet_rows.upsert_wallet(connection, first, "config")
+        wallet_rows.upsert_wallet(connection, second, "cli")
+
+    await store.write(register)
+    assert await store.read(wallet_rows.list_wallets) == [(second, "cli"), (first, "config")]
 
     updated = WalletPolicy(OTHER_WALLET, Decimal(5), Decimal(50), frozenset({"USDC/USDT"}))
-    async with store.transaction() as connection:
-        await wallet_rows.upsert_wallet(connection, updated, source="cli")
-    async with store.reading() as connection:
-        assert await wallet_rows.list_wallets(connection) == [(second, "cli"), (updated, "cli")]
+    await store.write(wallet_rows.upsert_wallet, updated, "cli")
+    assert await store.read(wallet_rows.list_wallets) == [(second, "cli"), (updated, "cli")]
 
 
-# (amount in USD micros, expected answer) in order, against a $100 daily limit.
-RESERVATIONS = [
-    (60_000_000, True),
-    (40_000_000, True),  # exactly at the limit
-    (1, False),
-    (0, True),
-]
+async def test_lock_usage_gives_zero_for_missing_keys(store: Store) -> None:
+    """Keys without a usage row read as 0 used, and lock_usage itself creates no row."""
+    keys = [(WALLET, DAY), (OTHER_WALLET, NEXT_DAY), (WALLET, DAY)]
+    assert await store.write(wallet_rows.lock_usage, keys) == {
+        (WALLET, DAY): 0,
+        (OTHER_WALLET, NEXT_DAY): 0,
+    }
+    assert await store.write(wallet_rows.lock_usage, []) == {}
+    assert await _usage_table(store) == {}
 
 
-async def test_reserve_usage_holds_the_daily_limit(store: Store) -> None:
-    """Reservations succeed while the running total stays within the limit, then refuse."""
-    for amount, expected in RESERVATIONS:
-        assert await _reserve(store, amount, Decimal(100)) is expected, amount
-    assert await _used(store) == 100_000_000
+async def test_ensure_usage_rows_creates_missing_rows_and_keeps_existing(store: Store) -> None:
+    """ensure_usage_rows adds a 0 row per missing key (duplicates allowed) and never resets one."""
+    await store.write(wallet_rows.save_usage, {(WALLET, DAY): 42})
+    await store.write(
+        wallet_rows.ensure_usage_rows, [(WALLET, DAY), (WALLET, NEXT_DAY), (WALLET, NEXT_DAY)]
+    )
+    await store.write(wallet_rows.ensure_usage_rows, [])
+    assert await _usage_table(store) == {(WALLET, DAY): 42, (WALLET, NEXT_DAY): 0}
 
 
-async def test_reserve_usage_refuses_a_single_amount_over_the_limit(store: Store) -> None:
-    """An amount above the limit on its own is refused and leaves the day untouched."""
-    assert await _reserve(store, 100_000_001, Decimal(100)) is False
-    assert await _used(store) is None
-    assert await _reserve(store, 100_000_000, Decimal(100)) is True
+async def test_save_usage_upserts_absolute_values(store: Store) -> None:
+    """save_usage writes the given totals (not increments), inserting rows it does not find."""
+    await store.write(wallet_rows.save_usage, {(WALLET, DAY): 60_000_000})
+    assert await _usage_table(store) == {(WALLET, DAY): 60_000_000}
+    await store.write(wallet_rows.save_usage, {(WALLET, DAY): 100_000_000, (WALLET, NEXT_DAY): 1})
+    assert await _usage_table(store) == {(WALLET, DAY): 100_000_000, (WALLET, NEXT_DAY): 1}
+    await store.write(wallet_rows.save_usage, {(WALLET, DAY): 0})  # a total may go down
+    await store.write(wallet_rows.save_usage, {})
+    assert await _usage_table(store) == {(WALLET, DAY): 0, (WALLET, NEXT_DAY): 1}
+    assert await store.write(wallet_rows.lock_usage, [(WALLET, NEXT_DAY)]) == {
+        (WALLET, NEXT_DAY): 1
+    }
 
 
-async def test_reserve_usage_counts_each_day_separately(store: Store) -> None:
-    """Usage is per wallet and UTC day: a full day leaves the next one free."""
-    assert await _reserve(store, 100_000_000, Decimal(100), day=DAY)
-    assert await _reserve(store, 100_000_000, Decimal(100), day="2025-06-02")
-    assert not await _reserve(store, 1, Decimal(100), day=DAY)
+async def test_lock_usage_returns_only_the_requested_pairs(store: Store) -> None:
+    """Usage is per (wallet, day): other combinations of the asked wallets and days are left out."""
+    stored = {
+        (WALLET, DAY): 1,
+        (WALLET, NEXT_DAY): 2,
+        (OTHER_WALLET, DAY): 3,
+        (OTHER_WALLET, NEXT_DAY): 4,
+    }
+    await store.write(wallet_rows.save_usage, stored)
+    assert await store.write(wallet_rows.lock_usage, [(WALLET, DAY), (OTHER_WALLET, NEXT_DAY)]) == {
+        (WALLET, DAY): 1,
+        (OTHER_WALLET, NEXT_DAY): 4,
+    }
+    assert await store.write(
+        wallet_rows.lock_usage, [(OTHER_WALLET, DAY), (WALLET, "2025-06-03")]
+    ) == {
+        (OTHER_WALLET, DAY): 3,
+        (WALLET, "2025-06-03"): 0,
+    }
 
 
-async def test_reserve_usage_is_atomic_under_concurrency(store: Store) -> None:
-    """50 concurrent $3 reservations against $100 let exactly 33 through and never exceed it."""
-    results = await asyncio.gather(*(_reserve(store, 3_000_000, Decimal(100)) for _ in range(50)))
+def _reserve(connection: Connection, amount_micros: int, limit_micros: int) -> bool:
+    """The recorder's read-check-write of a day's usage, for one amount."""
+    key = (WALLET, DAY)
+    wallet_rows.ensure_usage_rows(connection, [key])
+    used = wallet_rows.lock_usage(connection, [key])[key]
+    if used + amount_micros > limit_micros:
+        return False
+    wallet_rows.save_usage(connection, {key: used + amount_micros})
+    return True
+
+
+async def test_usage_read_check_write_has_no_lost_update(store: Store, database_url: str) -> None:
+    """50 concurrent ensure→lock→save $3 reservations (two stores) against $100: exactly 33 land."""
+    other = Store.from_url(database_url)
+    try:
+        results = await asyncio.gather(
+            *(
+                (store if n % 2 else other).write(_reserve, 3_000_000, 100_000_000)
+                for n in range(50)
+            )
+        )
+    finally:
+        await other.aclose()
     assert results.count(True) == 33
-    assert await _used(store) == 99_000_000
-
-
-async def test_release_usage_gives_back_what_was_reserved(store: Store) -> None:
-    """A released reservation frees room for another one up to the limit."""
-    assert await _reserve(store, 60_000_000, Decimal(100))
-    assert not await _reserve(store, 60_000_000, Decimal(100))
-    async with store.transaction() as connection:
-        await wallet_rows.release_usage(connection, WALLET, DAY, 60_000_000)
-    assert await _used(store) == 0
-    assert await _reserve(store, 100_000_000, Decimal(100))
+    assert await _usage_table(store) == {(WALLET, DAY): 99_000_000}
 
 
 # intents
 
 
-async def test_insert_intent_records_it_accepted_with_one_event(store: Store) -> None:
-    """A new intent reads back as accepted with its amounts, and one accepted event exists."""
-    await _insert_intent(store)
-    async with store.reading() as connection:
-        record = await records.get_intent(connection, INTENT_ID)
-        rows = (await connection.execute(select(events))).all()
-    assert record == records.IntentRecord(
-        id=INTENT_ID, wallet=WALLET, nonce=1, status="accepted", reason=None, detail="",
-        amount=10**9, min_out=149_000_000, amount_out=None, notional_usd_micros=150_000_000,
-        usage_day=DAY, submission_source="directory", submission_ref=INTENT_ID,
+async def test_insert_rows_records_an_intent_with_its_event(store: Store) -> None:
+    """insert_rows writes parents before children whatever the dict order; the rows read back."""
+    batch = intent_batch()
+    await store.write(records.insert_rows, {"events": batch["events"], "intents": batch["intents"]})
+    [intent] = await _rows(store, records.intents)
+    [event] = await _rows(store, records.events)
+    assert (intent.id, intent.wallet, intent.nonce, intent.status, intent.reason) == (
+        INTENT_ID, WALLET, 1, "accepted", None,
     )  # fmt: skip
-    assert [(row.intent_id, row.status) for row in rows] == [(INTENT_ID, "accepted")]
+    assert (intent.amount, intent.min_out, intent.amount_out) == (10**9, 149_000_000, None)
+    assert (intent.notional_usd_micros, intent.usage_day, intent.detail) == (150_000_000, DAY, "")
+    assert (intent.submission_source, intent.submission_ref) == ("directory", INTENT_ID)
+    assert intent.created_at == WHEN
+    assert (event.intent_id, event.status, event.reason, event.at) == (
+        INTENT_ID, "accepted", None, WHEN,
+    )  # fmt: skip
+    await store.write(records.insert_rows, {})  # nothing to write
+    assert await _count(store, records.intents) == 1
+
+
+async def test_insert_rows_enforces_foreign_keys(store: Store) -> None:
+    """An event for an intent that does not exist raises IntegrityError on both backends."""
+    with pytest.raises(IntegrityError):
+        await store.write(
+            records.insert_rows, {"events": [{"intent_id": OTHER_ID, "status": "accepted"}]}
+        )
+    assert await _count(store, records.events) == 0
 
 
 # Second intents that collide with the stored one: the same id, (wallet, nonce), submission.
@@ -198,14 +260,14 @@ COLLISIONS = [
 ]
 
 
-async def test_insert_intent_enforces_uniqueness(store: Store) -> None:
-    """A second intent with a taken id, (wallet, nonce) or submission raises IntegrityError."""
+async def test_insert_rows_enforces_intent_uniqueness(store: Store) -> None:
+    """A second intent with a taken id, (wallet, nonce) or submission raises; its batch is undone."""
     await _insert_intent(store)
     for second in COLLISIONS:
         with pytest.raises(IntegrityError):
             await _insert_intent(store, **second)
     assert await _count(store, records.intents) == 1
-    assert await _count(store, events) == 1
+    assert await _count(store, records.events) == 1
 
 
 async def test_the_same_nonce_is_free_for_another_wallet(store: Store) -> None:
@@ -215,114 +277,93 @@ async def test_the_same_nonce_is_free_for_another_wallet(store: Store) -> None:
     assert await _count(store, records.intents) == 2
 
 
-# (id, wallet, nonce) asked about, and the conflict expected with the stored intent.
+# (id, wallet, nonce) asked about, and whether the id / the (wallet, nonce) are taken.
 CONFLICTS = [
-    (INTENT_ID, WALLET, 2, Reason.REPLAYED_ID),
-    (INTENT_ID, WALLET, 1, Reason.REPLAYED_ID),  # the id is checked first
-    (OTHER_ID, WALLET, 1, Reason.REPLAYED_NONCE),
-    (OTHER_ID, WALLET, 2, None),
-    (OTHER_ID, OTHER_WALLET, 1, None),
+    (INTENT_ID, WALLET, 2, True, False),
+    (INTENT_ID, WALLET, 1, True, True),
+    (OTHER_ID, WALLET, 1, False, True),
+    (OTHER_ID, WALLET, 2, False, False),
+    (OTHER_ID, OTHER_WALLET, 1, False, False),
 ]
 
 
-async def test_find_conflict_names_the_replay(store: Store) -> None:
-    """find_conflict reports a replayed id before a replayed (wallet, nonce), else nothing."""
+async def test_existing_intents_names_taken_ids_and_nonces(store: Store) -> None:
+    """existing_intents reports which asked ids and which (wallet, nonce) pairs are consumed."""
     await _insert_intent(store)
-    async with store.reading() as connection:
-        for intent_id, wallet, nonce, expected in CONFLICTS:
-            found = await records.find_conflict(connection, intent_id, wallet, nonce)
-            if expected is None:
-                assert found is None, (intent_id, wallet, nonce)
-            else:
-                assert found is not None, (intent_id, wallet, nonce)
-                assert found[0] is expected
-                assert found[1].id == INTENT_ID
+    for intent_id, wallet, nonce, id_taken, pair_taken in CONFLICTS:
+        taken_ids, taken_pairs = await store.read(
+            records.existing_intents, [intent_id], [(wallet, nonce)]
+        )
+        assert taken_ids == ({intent_id} if id_taken else set()), (intent_id, wallet, nonce)
+        assert taken_pairs == ({(wallet, nonce)} if pair_taken else set()), (wallet, nonce)
+    assert await store.read(records.existing_intents, [], []) == (set(), set())
 
 
-async def test_find_submission_intent(store: Store) -> None:
-    """The intent a submission accepted is found by (source, ref); other refs find nothing."""
-    await _insert_intent(store, ref="claim-7")
-    async with store.reading() as connection:
-        found = await records.find_submission_intent(connection, "directory", "claim-7")
-        assert found is not None
-        assert found.id == INTENT_ID
-        assert await records.find_submission_intent(connection, "directory", "claim-8") is None
-        assert await records.find_submission_intent(connection, "redis", "claim-7") is None
-
-
-async def test_record_submission_and_get_submission_round_trip(store: Store) -> None:
-    """A recorded submission reads back field for field; its detail is cut at 2000 characters."""
-    async with store.transaction() as connection:
-        await records.record_submission(
-            connection, source="directory", ref="claim-1", name="a.json", digest="ab" * 32,
-            status=Status.REJECTED, reason=Reason.BAD_SIGNATURE, detail="x" * 2500,
-            intent_id=None, received_at=1_750_000_000.5, result='{"status": "rejected"}',
-        )  # fmt: skip
-        await records.record_submission(
-            connection, source="redis", ref="1-0", name="", digest="", status=Status.FILLED,
-            reason=None, detail="", intent_id=INTENT_ID, received_at=1_750_000_001.0,
-            result="{}",
-        )  # fmt: skip
-    async with store.reading() as connection:
-        rejected = await records.get_submission(connection, "directory", "claim-1")
-        filled = await records.get_submission(connection, "redis", "1-0")
-        missing = await records.get_submission(connection, "directory", "1-0")
-        received = (
-            await connection.execute(
-                select(submissions.c.received_at).where(submissions.c.ref == "claim-1")
-            )
-        ).scalar_one()
-    assert rejected == records.SubmissionRecord(
-        "directory", "claim-1", "rejected", "bad_signature", "x" * 2000, None, "a.json",
-        '{"status": "rejected"}',
-    )  # fmt: skip
-    assert filled == records.SubmissionRecord(
-        "redis", "1-0", "filled", None, "", INTENT_ID, "", "{}"
+async def test_existing_intents_matches_pairs_not_wallets_and_nonces_apart(store: Store) -> None:
+    """A pair with a stored wallet but another of its nonces is not reported as taken."""
+    await _insert_intent(store)  # (WALLET, 1)
+    await _insert_intent(store, intent_id=OTHER_ID, wallet=OTHER_WALLET, nonce=2)
+    asked = [(WALLET, 2), (OTHER_WALLET, 1), (WALLET, 1), (WALLET, 1)]
+    taken_ids, taken_pairs = await store.read(
+        records.existing_intents, [INTENT_ID, OTHER_ID, "nope"], asked
     )
-    assert missing is None
-    assert received == datetime.fromtimestamp(1_750_000_000.5, UTC)
+    assert taken_ids == {INTENT_ID, OTHER_ID}
+    assert taken_pairs == {(WALLET, 1)}
+    _, crossed = await store.read(records.existing_intents, [], [(WALLET, 2), (OTHER_WALLET, 1)])
+    assert crossed == set()
 
 
-async def test_record_submission_is_unique_per_source_and_ref(store: Store) -> None:
-    """Recording the same (source, ref) twice raises IntegrityError."""
-    arguments: dict[str, Any] = {
-        "source": "directory", "ref": "claim-1", "name": "a.json", "digest": "",
-        "status": Status.REJECTED, "reason": Reason.EXPIRED, "detail": "", "intent_id": None,
-        "received_at": 1_750_000_000.0, "result": "",
-    }  # fmt: skip
-    async with store.transaction() as connection:
-        await records.record_submission(connection, **arguments)
-    with pytest.raises(IntegrityError):
-        async with store.transaction() as connection:
-            await records.record_submission(connection, **arguments)
-    assert await _count(store, submissions) == 1
-
-
-async def test_set_intent_status_writes_an_event_each_time(store: Store) -> None:
-    """Every status change updates the intent and appends an intent_events row, in order."""
+async def test_get_submission_round_trip(store: Store) -> None:
+    """A recorded submission reads back by (source, ref); another source's ref finds nothing."""
     await _insert_intent(store)
-    changes: list[tuple[Status, Reason | None, str, int | None]] = [
-        (Status.FAILED, Reason.LAST_LOOK_REJECTED, "declined", None),
-        (Status.FAILED, Reason.SLIPPAGE_EXCEEDED, "y" * 2100, None),
-        (Status.FILLED, None, "", 149_500_000),
-    ]
-    for status, reason, detail, amount_out in changes:
-        async with store.transaction() as connection:
-            await records.set_intent_status(connection, INTENT_ID, status, reason=reason,
-                                            detail=detail, amount_out=amount_out)  # fmt: skip
-    async with store.reading() as connection:
-        record = await records.get_intent(connection, INTENT_ID)
-        rows = (await connection.execute(select(events).order_by(events.c.id))).all()
-    assert record is not None
-    assert (record.status, record.reason, record.amount_out) == ("filled", None, 149_500_000)
-    assert [(row.status, row.reason, len(row.detail)) for row in rows] == [
-        ("accepted", None, 0),
-        ("failed", "last_look_rejected", 8),
-        ("failed", "slippage_exceeded", 2000),
-        ("filled", None, 0),
-    ]
-    assert all(row.at.utcoffset() == timedelta(0) for row in rows)
-    assert [row.at for row in rows] == sorted(row.at for row in rows)
+    rows = [
+        submission_row(name="a.json", digest="ab" * 32, reason="bad_signature",
+                       detail="x" * 2500, result='{"status": "rejected"}',
+                       received_at=datetime.fromtimestamp(1_750_000_000.5, UTC)),
+        submission_row("redis", "1-0", status="filled", reason=None, intent_id=INTENT_ID,
+                       result="{}"),
+    ]  # fmt: skip
+    await store.write(records.insert_rows, {"submissions": rows})
+    rejected = await store.read(records.get_submission, "directory", "claim-1")
+    assert rejected == records.SubmissionRecord(
+        "directory", "claim-1", "rejected", "bad_signature", None, '{"status": "rejected"}'
+    )
+    assert await store.read(records.get_submission, "redis", "1-0") == records.SubmissionRecord(
+        "redis", "1-0", "filled", None, INTENT_ID, "{}"
+    )
+    assert await store.read(records.get_submission, "directory", "1-0") is None
+    stored = {row.ref: row for row in await _rows(store, records.submissions)}
+    assert stored["claim-1"].received_at == datetime.fromtimestamp(1_750_000_000.5, UTC)
+    assert len(stored["claim-1"].detail) == 2500  # the store keeps what it is given
+
+
+async def test_submissions_are_unique_per_source_and_ref(store: Store) -> None:
+    """Recording the same (source, ref) twice raises IntegrityError and undoes its whole batch."""
+    await store.write(records.insert_rows, {"submissions": [submission_row()]})
+    with pytest.raises(IntegrityError):
+        await store.write(records.insert_rows, {"submissions": [submission_row()]})
+    with pytest.raises(IntegrityError):
+        await store.write(
+            records.insert_rows, {**intent_batch(), "submissions": [submission_row()]}
+        )
+    assert await _count(store, records.submissions) == 1
+    assert await _count(store, records.intents) == 0
+    await store.write(records.insert_rows, {"submissions": [submission_row("redis")]})
+    assert await _count(store, records.submissions) == 2
+
+
+@pytest.mark.parametrize(
+    ("expected", "realised", "bps"),
+    [(10_000, 10_000, "0"), (10_000, 9_990, "10"), (3, 2, "3333.33"), (10_000, 10_001, "-1"),
+     (0, 5, "0")],
+)  # fmt: skip
+def test_slippage_bps(expected: int, realised: int, bps: str) -> None:
+    """Realised slippage is the shortfall against the quote in bps, to 0.01; none without a quote."""
+    assert records.slippage_bps(expected, realised) == Decimal(bps)
+
+
+SOL = Token("SOL", SOL_MINT, 9)
+USDC = Token("USDC", "USDCmint", 6)
 
 
 def _quote(venue: str, source: str, expected: int, guaranteed: int, fee: str) -> Quote:
@@ -334,29 +375,45 @@ def _quote(venue: str, source: str, expected: int, guaranteed: int, fee: str) ->
     )  # fmt: skip
 
 
-async def test_insert_quotes_records_candidates_and_misses(store: Store) -> None:
-    """Candidates keep their amounts, verdicts and times; misses keep their reason, amounts null."""
-    await _insert_intent(store)
-    candidates = [
-        Candidate(
-            _quote("otc", "otc-sol-usdc", 149_800_000, 149_800_000, "8.123456789012345678"),
-            5_000,
-            149_795_000,
-            Verdict.CHOSEN,
-        ),
-        Candidate(
-            _quote("localdex", "amm-sol-usdc", 149_900_000, 149_150_500, "5"),
-            10_000,
-            149_890_000,
-            Verdict.LOWER_NET_OUTPUT,
-        ),
-    ]
-    misses = [QuoteMiss("otc", "otc-sol-usdt", "below_min_size", "z" * 2500)]
-    async with store.transaction() as connection:
-        await records.insert_quotes(connection, INTENT_ID, candidates, misses)
-        await records.insert_quotes(connection, INTENT_ID, [], [])  # nothing to write
-    async with store.reading() as connection:
-        rows = (await connection.execute(select(quotes).order_by(quotes.c.id))).all()
+def _filled_plan() -> Plan:
+    """An OTC quote declined on last look, then the local DEX filled; one pool gave no quote."""
+    otc = Candidate(
+        _quote("otc", "otc-sol-usdc", 149_800_000, 149_800_000, "8.123456789012345678"),
+        5_000, 149_795_000, Verdict.CHOSEN,
+    )  # fmt: skip
+    amm = Candidate(_quote("localdex", "amm-sol-usdc", 149_700_000, 149_150_500, "5"), 10_000,
+                    149_690_000, Verdict.LOWER_NET_OUTPUT)  # fmt: skip
+    miss = QuoteMiss("otc", "otc-sol-usdt", "below_min_size", "z" * 2500)
+    intent = IntentMessage(INTENT_ID, "local", WALLET, SOL_MINT, USDC.mint, 10**9, 149_000_000,
+                           50, 1, 1_795_000_000, None)  # fmt: skip
+    return Plan(
+        kind=PlanKind.FILL,
+        submission=Submission("directory", "claim-1", "a.json", b"{}", 1_750_000_000.0),
+        mode="paper",
+        intent=intent,
+        message="{}",
+        signature="sig",
+        verified_at=1_750_000_000.5,
+        terms=TradeTerms(SOL, USDC, 10**9, 149_000_000, 50, Decimal(150), 150_000_000),
+        min_out=149_000_000,
+        venues=("otc", "localdex"),
+        notional_micros=150_000_000,
+        day=DAY,
+        daily_limit_micros=10**12,
+        decision=Decision((otc, amm), (otc, amm), (miss,), None),
+        failures=[(otc, LegFailed(Reason.LAST_LOOK_REJECTED, "declined"))],
+        candidate=amm,
+    )
+
+
+async def test_rendered_outcome_rows_insert_into_every_table(store: Store) -> None:
+    """A rendered fill's rows go in with insert_rows: quotes exact, legs by index, trade by leg."""
+    rendered = render(
+        _filled_plan(), Final(Status.FILLED, None, "", True, 149_600_000), 1_750_000_001.0
+    )
+    await store.write(records.insert_rows, rendered.rows)
+
+    rows = await _rows(store, records.quotes)
     assert [(r.venue, r.source, r.verdict) for r in rows] == [
         ("otc", "otc-sol-usdc", "chosen"),
         ("localdex", "amm-sol-usdc", "lower_net_output"),
@@ -376,6 +433,46 @@ async def test_insert_quotes_records_candidates_and_misses(store: Store) -> None
         (None,) * 5
     )
 
+    [route] = await _rows(store, records.routes)
+    assert (route.intent_id, route.venues, route.net_out) == (INTENT_ID, "localdex", 149_690_000)
+    legs = await _rows(store, records.legs)
+    assert [(leg.intent_id, leg.leg_index, leg.venue, leg.status, leg.reason) for leg in legs] == [
+        (INTENT_ID, 0, "otc", "failed", "last_look_rejected"),
+        (INTENT_ID, 1, "localdex", "filled", None),
+    ]
+    assert (legs[1].realised_out, legs[1].realised_slippage_bps) == (149_600_000, Decimal("6.68"))
+    [trade] = await _rows(store, records.trades)
+    assert (trade.intent_id, trade.leg_index, trade.venue, trade.amount_out) == (
+        INTENT_ID, 1, "localdex", 149_600_000,
+    )  # fmt: skip
+    assert trade.price == Decimal("149.6")
+    [intent] = await _rows(store, records.intents)
+    assert (intent.status, intent.amount_out) == ("filled", 149_600_000)
+    assert [e.status for e in await _rows(store, records.events)] == ["accepted", "filled"]
+    recorded = await store.read(records.get_submission, "directory", "claim-1")
+    assert recorded is not None
+    assert (recorded.status, recorded.intent_id, recorded.result) == (
+        "filled", INTENT_ID, rendered.outcome.result,
+    )  # fmt: skip
+
+
+async def test_rendered_rejection_keeps_a_short_detail(store: Store) -> None:
+    """A rejection writes only its submission row, with the detail cut at 2000 characters."""
+    plan = Plan(
+        kind=PlanKind.REJECT,
+        submission=Submission("directory", "claim-2", "b.json", b"junk", 1_750_000_000.0),
+        mode="paper",
+        reason=Reason.BAD_SIGNATURE,
+        detail="x" * 2500,
+    )
+    final = Final(Status.REJECTED, Reason.BAD_SIGNATURE, "x" * 2500, writes_intent=False)
+    await store.write(records.insert_rows, render(plan, final, 1_750_000_001.0).rows)
+    [row] = await _rows(store, records.submissions)
+    assert (row.ref, row.status, row.reason, len(row.detail)) == (
+        "claim-2", "rejected", "bad_signature", 2000,
+    )  # fmt: skip
+    assert await _count(store, records.intents) == 0
+
 
 # OTC books
 
@@ -383,115 +480,76 @@ async def test_insert_quotes_records_candidates_and_misses(store: Store) -> None
 async def test_seed_otc_pool_is_idempotent(store: Store) -> None:
     """Seeding again after a fill (a restart) keeps the inventory, target and fill count."""
     await _seed_otc(store)
-    async with store.transaction() as connection:
-        assert await books.take_otc_fill(connection, POOL, Side.SELL_BASE, 10, 50)
+    moved = OtcInventory(base=1_010, quote=4_950)
+    await store.write(books.save_otc_books, {POOL: moved}, {POOL: 1})
     await _seed_otc(store, OtcInventory(base=7, quote=7))
     book = await _otc_book(store)
-    assert book.inventory == OtcInventory(base=1_010, quote=4_950)
+    assert book.inventory == moved
     assert book.target == START
     assert (book.fills, book.last_look_rejects) == (1, 0)
 
 
-# (side, amount_in, amount_out, inventory after) from START = 1000 base / 5000 quote.
-FILLS = [
-    (Side.SELL_BASE, 10, 50, OtcInventory(base=1_010, quote=4_950)),
-    (Side.BUY_BASE, 50, 10, OtcInventory(base=990, quote=5_050)),
-    (Side.SELL_BASE, 1, 5_000, OtcInventory(base=1_001, quote=0)),  # the whole paying side
-    (Side.BUY_BASE, 5_000, 1_000, OtcInventory(base=0, quote=10_000)),
-]
-
-# (side, amount_out) that the paying side of START cannot cover.
-SHORT = [(Side.SELL_BASE, 5_001), (Side.BUY_BASE, 1_001)]
-
-
-async def test_take_otc_fill_moves_the_right_sides(store: Store) -> None:
-    """A fill adds amount_in to the side the pool receives and pays amount_out from the other."""
-    for side, amount_in, amount_out, after in FILLS:
-        await _seed_otc(store)
-        async with store.transaction() as connection:
-            returned = await books.take_otc_fill(connection, POOL, side, amount_in, amount_out)
-        book = await _otc_book(store)
-        assert returned == after, side
-        assert book.inventory == after
-        assert book.fills == 1
-        async with store.transaction() as connection:  # back to START for the next row
-            await connection.execute(delete(OtcPoolRow.__table__))
-
-
-async def test_take_otc_fill_refuses_when_the_paying_side_is_short(store: Store) -> None:
-    """A fill the paying side cannot cover (or on an unknown pool) returns None, changes nothing."""
+async def test_lock_otc_books_reads_only_the_asked_pools(store: Store) -> None:
+    """lock_otc_books gives each asked pool's inventory; unknown ids are simply absent."""
     await _seed_otc(store)
-    async with store.transaction() as connection:
-        for side, amount_out in SHORT:
-            assert await books.take_otc_fill(connection, POOL, side, 1, amount_out) is None
-        assert await books.take_otc_fill(connection, "no-such-pool", Side.SELL_BASE, 1, 1) is None
-    book = await _otc_book(store)
-    assert book.inventory == START
-    assert book.fills == 0
+    await _seed_otc(store, OtcInventory(3, 4), OTHER_POOL)
+    assert await store.write(books.lock_otc_books, [POOL, POOL, "no-such-pool"]) == {POOL: START}
+    assert await store.write(books.lock_otc_books, [OTHER_POOL, POOL]) == {
+        POOL: START,
+        OTHER_POOL: OtcInventory(3, 4),
+    }
+    assert await store.write(books.lock_otc_books, []) == {}
 
 
-async def test_concurrent_otc_fills_never_overdraw(store: Store) -> None:
-    """Many concurrent fills each paying 300 quote from 5000: 16 succeed, the sums are exact."""
+async def test_save_otc_books_writes_inventories_and_adds_fills(store: Store) -> None:
+    """save_otc_books sets the given inventories and adds the fill counts; other pools stay put."""
     await _seed_otc(store)
-
-    async def fill() -> OtcInventory | None:
-        async with store.transaction() as connection:
-            return await books.take_otc_fill(connection, POOL, Side.SELL_BASE, 7, 300)
-
-    results = await asyncio.gather(*(fill() for _ in range(40)))
-    taken = [r for r in results if r is not None]
-    book = await _otc_book(store)
-    assert len(taken) == 16
-    assert book.inventory == OtcInventory(base=1_000 + 16 * 7, quote=5_000 - 16 * 300)
-    assert book.fills == 16
-    assert all(r.quote >= 0 for r in taken)
-    assert sorted(r.quote for r in taken) == [5_000 - n * 300 for n in range(16, 0, -1)]
+    await _seed_otc(store, OtcInventory(3, 4), OTHER_POOL)
+    await store.write(books.save_otc_books, {POOL: OtcInventory(1_001, 0)}, {POOL: 2})
+    await store.write(books.save_otc_books, {POOL: OtcInventory(0, 10_000)}, {POOL: 3})
+    await store.write(books.save_otc_books, {POOL: OtcInventory(5, 5)}, {})  # a replenish
+    await store.write(books.save_otc_books, {}, {})
+    book, other = await _otc_book(store), await _otc_book(store, OTHER_POOL)
+    assert (book.inventory, book.fills, book.target) == (OtcInventory(5, 5), 5, START)
+    assert (other.inventory, other.fills) == (OtcInventory(3, 4), 0)
 
 
-async def test_set_otc_inventory_is_compare_and_set(store: Store) -> None:
-    """The inventory is replaced only when it still equals what the caller read."""
+async def test_count_otc_rejects(store: Store) -> None:
+    """Last-look rejects are added per pool without touching inventory or fills."""
     await _seed_otc(store)
-    new = OtcInventory(base=1_100, quote=4_500)
-    async with store.transaction() as connection:
-        assert (
-            await books.set_otc_inventory(connection, POOL, OtcInventory(1_000, 4_999), new)
-            is False
-        )
-    assert (await _otc_book(store)).inventory == START
-    async with store.transaction() as connection:
-        assert await books.set_otc_inventory(connection, POOL, START, new) is True
-        assert await books.set_otc_inventory(connection, POOL, START, START) is False
-    assert (await _otc_book(store)).inventory == new
-
-
-async def test_count_last_look_reject(store: Store) -> None:
-    """Each last-look reject is counted on the pool without touching its inventory."""
-    await _seed_otc(store)
+    await _seed_otc(store, OtcInventory(3, 4), OTHER_POOL)
     for _ in range(3):
-        async with store.transaction() as connection:
-            await books.count_last_look_reject(connection, POOL)
-    book = await _otc_book(store)
+        await store.write(books.count_otc_rejects, {POOL: 1, OTHER_POOL: 0})
+    await store.write(books.count_otc_rejects, {OTHER_POOL: 2})
+    await store.write(books.count_otc_rejects, {})
+    book, other = await _otc_book(store), await _otc_book(store, OTHER_POOL)
     assert (book.last_look_rejects, book.fills, book.inventory) == (3, 0, START)
+    assert (other.last_look_rejects, other.fills, other.inventory) == (2, 0, OtcInventory(3, 4))
 
 
 # local DEX reserves
 
 
-async def test_localdex_lock_and_versioned_update(store: Store) -> None:
-    """update_localdex applies only at the version lock_localdex read, and bumps it."""
-    async with store.transaction() as connection:
-        await books.seed_localdex_pool(connection, "amm", "BASE", "QUOTE", 1_000, 150_000, 5)
-        await books.seed_localdex_pool(connection, "amm", "BASE", "QUOTE", 1, 1, 5)  # kept
-    async with store.transaction() as connection:
-        read = await books.lock_localdex(connection, "amm")
-        assert read == books.AmmReserves("amm", 1_000, 150_000, 0)
-        assert await books.update_localdex(connection, "amm", 1_010, 148_515, read.version)
-    async with store.transaction() as connection:
-        assert not await books.update_localdex(connection, "amm", 5, 5, read.version)  # stale
-        assert await books.lock_localdex(connection, "amm") == books.AmmReserves(
-            "amm", 1_010, 148_515, 1
-        )
-    async with store.reading() as connection:
-        assert await books.load_localdex_pools(connection) == {
-            "amm": books.AmmReserves("amm", 1_010, 148_515, 1)
-        }
+async def test_localdex_lock_and_versioned_save(store: Store) -> None:
+    """save_localdex_pools applies only at the version lock_localdex_pools read, and bumps it."""
+
+    def seed(connection: Connection) -> None:
+        books.seed_localdex_pool(connection, "amm", "BASE", "QUOTE", 1_000, 150_000, 5)
+        books.seed_localdex_pool(connection, "amm", "BASE", "QUOTE", 1, 1, 5)  # kept
+        books.seed_localdex_pool(connection, "amm-2", "BASE", "QUOTE", 10, 20, 5)
+
+    await store.write(seed)
+    read = await store.write(books.lock_localdex_pools, ["amm", "no-such-pool"])
+    assert read == {"amm": books.AmmReserves("amm", 1_000, 150_000, 0)}
+    moved = {"amm": books.AmmReserves("amm", 1_010, 148_515, 0)}
+    await store.write(books.save_localdex_pools, read, moved)
+    stale = {"amm": books.AmmReserves("amm", 5, 5, 0)}
+    await store.write(books.save_localdex_pools, read, stale)  # read before the first save
+    assert await store.write(books.lock_localdex_pools, ["amm"]) == {
+        "amm": books.AmmReserves("amm", 1_010, 148_515, 1)
+    }
+    await store.write(books.save_localdex_pools, {}, {})
+    assert await store.read(books.load_localdex_pools) == {
+        "amm": books.AmmReserves("amm", 1_010, 148_515, 1),
+        "amm-2": books.AmmReserves("amm-2", 10, 20, 0),
+    }

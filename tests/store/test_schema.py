@@ -54,67 +54,58 @@ def _revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+def _insert_snapshot(connection: Connection, usd: Decimal, when: datetime) -> int:
+    return connection.execute(
+        insert(snapshots)
+        .values(symbol="SOL", usd=usd, source="static", observed_at=when)
+        .returning(snapshots.c.id)
+    ).scalar_one()
+
+
+def _snapshot_column(connection: Connection, column: str, row_id: int) -> object:
+    return connection.execute(
+        select(snapshots.c[column]).where(snapshots.c.id == row_id)
+    ).scalar_one()
+
+
 async def _store_decimal(store: Store, value: Decimal) -> Decimal:
-    async with store.transaction() as connection:
-        row_id = (
-            await connection.execute(
-                insert(snapshots)
-                .values(symbol="SOL", usd=value, source="static", observed_at=WHEN)
-                .returning(snapshots.c.id)
-            )
-        ).scalar_one()
-    async with store.reading() as connection:
-        return (
-            await connection.execute(select(snapshots.c.usd).where(snapshots.c.id == row_id))
-        ).scalar_one()
+    row_id = await store.write(_insert_snapshot, value, WHEN)
+    return await store.read(_snapshot_column, "usd", row_id)  # type: ignore[return-value]
 
 
 async def _store_time(store: Store, when: datetime) -> datetime:
-    async with store.transaction() as connection:
-        row_id = (
-            await connection.execute(
-                insert(snapshots)
-                .values(symbol="SOL", usd=Decimal(1), source="static", observed_at=when)
-                .returning(snapshots.c.id)
-            )
-        ).scalar_one()
-    async with store.reading() as connection:
-        return (
-            await connection.execute(
-                select(snapshots.c.observed_at).where(snapshots.c.id == row_id)
-            )
-        ).scalar_one()
+    row_id = await store.write(_insert_snapshot, Decimal(1), when)
+    return await store.read(_snapshot_column, "observed_at", row_id)  # type: ignore[return-value]
+
+
+def _count_rows(connection: Connection) -> int:
+    return connection.execute(select(func.count()).select_from(snapshots)).scalar_one()
 
 
 async def _count_snapshots(store: Store) -> int:
-    async with store.reading() as connection:
-        return (await connection.execute(select(func.count()).select_from(snapshots))).scalar_one()
+    return await store.read(_count_rows)
 
 
 async def test_upgrade_creates_every_model_table(store: Store) -> None:
     """Migrating an empty database creates every model's table and stamps the head revision."""
-    async with store.reading() as connection:
-        tables = await connection.run_sync(_tables)
-        revision = await connection.run_sync(_revision)
+    tables = await store.read(_tables)
+    revision = await store.read(_revision)
     assert set(Base.metadata.tables) | {"alembic_version"} == tables
     assert revision == _head()
 
 
 async def test_models_match_the_migrated_schema(store: Store) -> None:
     """Autogenerate finds no difference between the ORM metadata and the migrated database."""
-    async with store.reading() as connection:
-        differences = await connection.run_sync(_diff)
-    assert differences == []
+    assert await store.read(_diff) == []
 
 
 async def test_upgrade_twice_is_a_no_op(store: Store) -> None:
     """A second upgrade keeps the revision, the tables and the rows already written."""
     await _store_decimal(store, Decimal("150.25"))
     await store.upgrade()
-    async with store.reading() as connection:
-        tables = await connection.run_sync(_tables)
-        revision = await connection.run_sync(_revision)
-        differences = await connection.run_sync(_diff)
+    tables = await store.read(_tables)
+    revision = await store.read(_revision)
+    differences = await store.read(_diff)
     assert set(Base.metadata.tables) | {"alembic_version"} == tables
     assert revision == _head()
     assert differences == []
@@ -201,10 +192,11 @@ AMOUNT_COLUMNS = ("base_inventory", "quote_inventory", "target_base", "target_qu
 
 async def test_big_integer_amounts_round_trip(store: Store) -> None:
     """BIGINT amount columns keep every integer up to 2**63 - 1 exactly (no float on the way)."""
-    async with store.transaction() as connection:
+
+    def write(connection: Connection) -> None:
         for index, amount in enumerate(AMOUNTS):
             amounts = dict.fromkeys(AMOUNT_COLUMNS, amount)
-            await connection.execute(
+            connection.execute(
                 insert(otc_pools).values(
                     id=f"pool-{index}",
                     base_mint="b",
@@ -214,8 +206,11 @@ async def test_big_integer_amounts_round_trip(store: Store) -> None:
                     **amounts,
                 )
             )
-    async with store.reading() as connection:
-        rows = (await connection.execute(select(otc_pools).order_by(otc_pools.c.id))).all()
+
+    await store.write(write)
+    rows = await store.read(
+        lambda connection: connection.execute(select(otc_pools).order_by(otc_pools.c.id)).all()
+    )
     for row, amount in zip(rows, AMOUNTS, strict=True):
         values = tuple(getattr(row, column) for column in AMOUNT_COLUMNS)
         assert values == (amount,) * len(AMOUNT_COLUMNS)
@@ -224,14 +219,35 @@ async def test_big_integer_amounts_round_trip(store: Store) -> None:
 
 async def test_model_defaults_fill_timestamps_and_text(store: Store) -> None:
     """Columns with Python defaults get them on a Core insert: aware timestamps, empty strings."""
-    async with store.transaction() as connection:
-        await connection.execute(
+    await store.write(
+        lambda connection: connection.execute(
             insert(wallets).values(
                 pubkey="W", max_notional_usd=Decimal(1), daily_notional_usd=Decimal(2)
             )
         )
-    async with store.reading() as connection:
-        row = (await connection.execute(select(wallets))).one()
+    )
+    row = await store.read(lambda connection: connection.execute(select(wallets)).one())
     assert (row.keypair_path, row.pairs, row.source) == ("", "", "cli")
     assert row.created_at.utcoffset() == timedelta(0)
     assert abs(datetime.now(UTC) - row.created_at) < timedelta(minutes=5)
+
+
+async def test_migrate_upgrade_runs_on_a_given_connection(database_url: str) -> None:
+    """migrate.upgrade() runs in the caller's transaction: rolled back with it, committed with it."""
+    store = Store.from_url(database_url)
+    try:
+        assert await store.read(_tables) == set()
+
+        def upgrade_then_fail(connection: Connection) -> None:
+            migrate.upgrade(connection)
+            assert _revision(connection) == _head()
+            raise RuntimeError("abandon the migration")
+
+        with pytest.raises(RuntimeError):
+            await store.write(upgrade_then_fail)
+        assert await store.read(_tables) == set()  # DDL is transactional on both backends
+        await store.write(migrate.upgrade)
+        assert await store.read(_revision) == _head()
+        assert await store.read(_diff) == []
+    finally:
+        await store.aclose()

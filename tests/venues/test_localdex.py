@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import Connection
 
 from agent.config import AgentConfig
 from agent.domain.amm import constant_product_out, rebalance_towards, slippage_threshold
@@ -75,8 +77,22 @@ async def only_quote(venue: LocalDexVenue, asked: QuoteRequest) -> Quote:
 
 
 async def sql_reserves(store: Store, pool_id: str = POOL) -> books.AmmReserves:
-    async with store.reading() as connection:
-        return (await books.load_localdex_pools(connection))[pool_id]
+    return (await store.read(books.load_localdex_pools))[pool_id]
+
+
+def fill_in(
+    connection: Connection, venue: LocalDexVenue, quote: Quote
+) -> tuple[books.AmmReserves, int]:
+    """What the recorder does for one fill: lock the pool, apply the quote, save the reserves."""
+    before = venue.lock(connection, [quote.source])
+    after, realised = venue.apply(before[quote.source], quote)
+    venue.save(connection, before, {quote.source: after}, {quote.source: 1}, {})
+    return after, realised
+
+
+async def fill(store: Store, venue: LocalDexVenue, quote: Quote) -> tuple[books.AmmReserves, int]:
+    """One committed fill; the venue's cache is left for the caller to update."""
+    return await store.write(fill_in, venue, quote)
 
 
 def _swap(sell: str, amount: int) -> int:
@@ -141,22 +157,20 @@ async def test_fill_moves_reserves_and_committed_updates_the_cache(
     """A fill pays the quoted output, moves the SQL reserves, and committed() updates the cache."""
     venue = await started(config, tokens, store)
     quote = await only_quote(venue, request(tokens, "SOL", "USDC", 10 * SOL))
-    async with store.transaction() as connection:
-        fill = await venue.fill(connection, quote)
-    after = books.AmmReserves(POOL, RESERVES[0] + 10 * SOL, RESERVES[1] - SELL_SOL, 1)
-    assert fill.realised_out == quote.expected_out == SELL_SOL
-    assert fill.state_after == after
-    assert await sql_reserves(store) == after
+    after, realised = await fill(store, venue, quote)
+    assert realised == quote.expected_out == SELL_SOL
+    assert after == books.AmmReserves(POOL, RESERVES[0] + 10 * SOL, RESERVES[1] - SELL_SOL, 0)
+    saved = books.AmmReserves(POOL, RESERVES[0] + 10 * SOL, RESERVES[1] - SELL_SOL, 1)
+    assert await sql_reserves(store) == saved  # the save bumped the version
     assert venue.reserves[POOL] == books.AmmReserves(POOL, *RESERVES, 0)
-    venue.committed(fill)
-    assert venue.reserves[POOL] == after
+    venue.committed({POOL: after})
+    assert venue.reserves[POOL] == saved
 
     back = await only_quote(venue, request(tokens, "USDC", "SOL", SELL_SOL))
-    async with store.transaction() as connection:
-        venue.committed(await venue.fill(connection, back))
+    venue.committed({POOL: (await fill(store, venue, back))[0]})
     reserves = await sql_reserves(store)
     assert (reserves.base, reserves.quote, reserves.version) == (
-        after.base - back.expected_out, RESERVES[1], 2,
+        saved.base - back.expected_out, RESERVES[1], 2,
     )  # fmt: skip
     assert back.expected_out < 10 * SOL  # the round trip paid two fees
     assert venue.reserves[POOL] == reserves
@@ -175,23 +189,80 @@ async def test_fill_meets_the_pool_as_it_is(
     asked = request(tokens, "SOL", "USDC", 100 * SOL, slippage_bps=slippage)
     first, second = await only_quote(venue, asked), await only_quote(venue, asked)
     assert first == second
-    async with store.transaction() as connection:
-        venue.committed(await venue.fill(connection, first))
+    venue.committed({POOL: (await fill(store, venue, first))[0]})
     moved = await sql_reserves(store)
     expected_second = constant_product_out(moved.base, moved.quote, 100 * SOL, FEE_BPS)
     if second_fills:
-        async with store.transaction() as connection:
-            fill = await venue.fill(connection, second)
-        assert fill.realised_out == expected_second.expected_out
-        assert second.guaranteed_out <= fill.realised_out < second.expected_out
+        _, realised = await fill(store, venue, second)
+        assert realised == expected_second.expected_out
+        assert second.guaranteed_out <= realised < second.expected_out
         assert (await sql_reserves(store)).version == 2
     else:
         with pytest.raises(LegFailed) as failed:
-            async with store.transaction() as connection:
-                await venue.fill(connection, second)
+            await fill(store, venue, second)
         assert failed.value.reason is Reason.SLIPPAGE_EXCEEDED
         assert expected_second.expected_out < second.guaranteed_out
         assert await sql_reserves(store) == moved
+
+
+@pytest.mark.parametrize(("slippage", "second_fills"), RACES)
+async def test_apply_in_sequence_to_one_book(
+    config: AgentConfig, tokens: TokenRegistry, store: Store, slippage: int, second_fills: bool
+) -> None:
+    """Two quotes taken at one state, applied in turn to one book: the second meets the moved pool."""
+    venue = await started(config, tokens, store)
+    asked = request(tokens, "SOL", "USDC", 100 * SOL, slippage_bps=slippage)
+    first, second = await only_quote(venue, asked), await only_quote(venue, asked)
+    book = venue.reserves[POOL]
+    moved, realised = venue.apply(book, first)
+    assert realised == first.expected_out
+    assert (moved.base, moved.quote, moved.version) == (
+        RESERVES[0] + 100 * SOL, RESERVES[1] - first.expected_out, book.version,
+    )  # fmt: skip
+    at_moved = constant_product_out(moved.base, moved.quote, 100 * SOL, FEE_BPS).expected_out
+    if second_fills:
+        final, paid = venue.apply(moved, second)
+        assert paid == at_moved < second.expected_out
+        assert (final.base, final.quote) == (moved.base + 100 * SOL, moved.quote - paid)
+    else:
+        with pytest.raises(LegFailed) as failed:
+            venue.apply(moved, second)
+        assert failed.value.reason is Reason.SLIPPAGE_EXCEEDED
+        assert str(second.guaranteed_out) in failed.value.detail
+    assert venue.apply(book, second) == (moved, first.expected_out)  # the book is a value
+
+
+async def test_apply_buys_base_with_quote(
+    config: AgentConfig, tokens: TokenRegistry, store: Store
+) -> None:
+    """Selling the quote token adds it to the quote reserve and pays out of the base reserve."""
+    venue = await started(config, tokens, store)
+    quote = await only_quote(venue, request(tokens, "USDC", "SOL", 1_500 * USDC))
+    after, realised = venue.apply(venue.reserves[POOL], quote)
+    assert realised == SELL_USDC
+    assert after == books.AmmReserves(POOL, RESERVES[0] - SELL_USDC, RESERVES[1] + 1_500 * USDC, 0)
+
+
+async def test_concurrent_fills_serialise_on_the_pool(
+    config: AgentConfig, tokens: TokenRegistry, store: Store, database_url: str
+) -> None:
+    """20 concurrent lock→apply→save writes from two stores each see the last: version 20, no loss."""
+    venue = await started(config, tokens, store)
+    quote = await only_quote(venue, request(tokens, "SOL", "USDC", 10 * SOL, slippage_bps=500))
+    other = Store.from_url(database_url)  # a second daemon on the same database
+    try:
+        results = await asyncio.gather(
+            *((store, other)[n % 2].write(fill_in, venue, quote) for n in range(20))
+        )
+    finally:
+        await other.aclose()
+    expected = books.AmmReserves(POOL, *RESERVES, 0)
+    for _ in range(20):
+        expected, _paid = venue.apply(expected, quote)
+    reserves = await sql_reserves(store)
+    assert (reserves.base, reserves.quote, reserves.version) == (expected.base, expected.quote, 20)
+    assert sorted(r.version for r, _ in results) == list(range(20))
+    assert sum(paid for _, paid in results) == RESERVES[1] - reserves.quote
 
 
 async def test_rebalance_pulls_the_price_toward_the_oracle(
@@ -201,8 +272,7 @@ async def test_rebalance_pulls_the_price_toward_the_oracle(
     venue = await started(config, tokens, store)
     pool = venue.pools[POOL]
     quote = await only_quote(venue, request(tokens, "SOL", "USDC", 2_000 * SOL))
-    async with store.transaction() as connection:
-        venue.committed(await venue.fill(connection, quote))
+    venue.committed({POOL: (await fill(store, venue, quote))[0]})
     displaced = await sql_reserves(store)
     oracle = Decimal("0.15")  # 150 USDC per SOL in micro-USDC per lamport
     await venue.rebalance(store)
@@ -233,7 +303,6 @@ async def test_restart_keeps_the_traded_reserves(
     """A venue started again on the same database loads the traded reserves, not the config's."""
     venue = await started(config, tokens, store)
     quote = await only_quote(venue, request(tokens, "SOL", "USDC", 10 * SOL))
-    async with store.transaction() as connection:
-        fill = await venue.fill(connection, quote)
+    after, _ = await fill(store, venue, quote)
     restarted = await started(config, tokens, store)
-    assert restarted.reserves[POOL] == fill.state_after
+    assert restarted.reserves[POOL] == books.AmmReserves(POOL, after.base, after.quote, 1)

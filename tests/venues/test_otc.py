@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import Connection
 
 from agent.config import AgentConfig
 from agent.domain.otc_pricing import OtcInventory, Side, quote_otc
@@ -99,8 +101,24 @@ async def only_quote(venue: OtcVenue, asked: QuoteRequest, now: float = NOW) -> 
 
 
 async def sql_book(store: Store, pool_id: str = POOL) -> books.OtcBook:
-    async with store.reading() as connection:
-        return (await books.load_otc_pools(connection))[pool_id]
+    return (await store.read(books.load_otc_pools))[pool_id]
+
+
+def fill_in(connection: Connection, venue: OtcVenue, quote: Quote) -> tuple[OtcInventory, int]:
+    """What the recorder does for one fill: lock the pool, apply the quote, save the book."""
+    before = venue.lock(connection, [quote.source])
+    after, realised = venue.apply(before[quote.source], quote)
+    venue.save(connection, before, {quote.source: after}, {quote.source: 1}, {})
+    return after, realised
+
+
+async def fill(store: Store, venue: OtcVenue, quote: Quote) -> tuple[OtcInventory, int]:
+    """One committed fill; the venue's cache is left for the caller to update."""
+    return await store.write(fill_in, venue, quote)
+
+
+async def set_inventory(store: Store, inventory: OtcInventory, pool_id: str = POOL) -> None:
+    await store.write(books.save_otc_books, {pool_id: inventory}, {})
 
 
 # prepare() needs no books: a firm quote as the pool would give it.
@@ -177,10 +195,7 @@ async def test_quotes_miss_when_the_books_are_short_or_not_loaded(
     await venue.start(store)
     assert await venue.quote(request(tokens, "SOL", "RAY", 10 * SOL), NOW) == []
     start = venue.pools[POOL].start
-    async with store.transaction() as connection:
-        assert await books.set_otc_inventory(
-            connection, POOL, start, OtcInventory(start.base, USDC)
-        )
+    await set_inventory(store, OtcInventory(start.base, USDC))
     await venue.refresh(store)
     [miss] = await venue.quote(asked, NOW)
     assert isinstance(miss, QuoteMiss)
@@ -239,29 +254,67 @@ async def test_prepare_awaits_the_execution_delay(
     assert sleep.delays == delays
 
 
+# A firm quote on a pool holding START: (side, amount_in, amount_out, inventory after).
+START = OtcInventory(base=1_000, quote=5_000)
+FILLS = [
+    (Side.SELL_BASE, 10, 50, OtcInventory(base=1_010, quote=4_950)),
+    (Side.BUY_BASE, 50, 10, OtcInventory(base=990, quote=5_050)),
+    (Side.SELL_BASE, 1, 5_000, OtcInventory(base=1_001, quote=0)),  # the whole paying side
+    (Side.BUY_BASE, 5_000, 1_000, OtcInventory(base=0, quote=10_000)),
+]
+
+# (side, amount_out) that the paying side of START cannot cover.
+SHORT = [(Side.SELL_BASE, 5_001), (Side.BUY_BASE, 1_001)]
+
+
+def firm(side: Side, amount_in: int, amount_out: int) -> Quote:
+    return replace(FIRM, amount_in=amount_in, expected_out=amount_out, guaranteed_out=amount_out,
+                   details={"side": side.value, "mid": "150"})  # fmt: skip
+
+
+def test_apply_moves_the_right_sides(
+    make_config: Callable[..., AgentConfig], tokens: TokenRegistry
+) -> None:
+    """apply() adds amount_in to the side the pool receives and pays amount_out from the other."""
+    venue = make_venue(make_config(), tokens)
+    for side, amount_in, amount_out, after in FILLS:
+        assert venue.apply(START, firm(side, amount_in, amount_out)) == (after, amount_out), side
+
+
+def test_apply_refuses_when_the_paying_side_is_short(
+    make_config: Callable[..., AgentConfig], tokens: TokenRegistry
+) -> None:
+    """A fill the paying side cannot cover raises LegFailed(inventory_exhausted)."""
+    venue = make_venue(make_config(), tokens)
+    for side, amount_out in SHORT:
+        with pytest.raises(LegFailed) as failed:
+            venue.apply(START, firm(side, 1, amount_out))
+        assert failed.value.reason is Reason.INVENTORY_EXHAUSTED, side
+        assert POOL in failed.value.detail
+
+
 async def test_fill_moves_sql_inventory_and_committed_updates_the_cache(
     config: AgentConfig, tokens: TokenRegistry, store: Store
 ) -> None:
-    """fill() moves the SQL book inside the transaction; committed() then updates the cache."""
+    """lock→apply→save moves the SQL book in the transaction; committed() then updates the cache."""
     venue = await started(config, tokens, store)
     start = venue.pools[POOL].start
     sell = await only_quote(venue, request(tokens, "SOL", "USDC", 10 * SOL))
-    async with store.transaction() as connection:
-        fill = await venue.fill(connection, sell)
-    after_sell = OtcInventory(start.base + 10 * SOL, start.quote - sell.expected_out)
-    assert fill.realised_out == sell.expected_out
-    assert fill.state_after == after_sell
+    after_sell, realised = await fill(store, venue, sell)
+    assert after_sell == OtcInventory(start.base + 10 * SOL, start.quote - sell.expected_out)
+    assert realised == sell.expected_out
     assert (await sql_book(store)).inventory == after_sell
+    assert (await sql_book(store)).fills == 1
     assert venue.books[POOL].inventory == start  # not until the commit is known
-    venue.committed(fill)
+    venue.committed({POOL: after_sell})
     assert venue.books[POOL].inventory == after_sell
-    assert venue.books[POOL].fills == 1
+    assert venue.books[POOL].target == start
 
     buy = await only_quote(venue, request(tokens, "USDC", "SOL", 3_000 * USDC))
-    async with store.transaction() as connection:
-        fill = await venue.fill(connection, buy)
-    venue.committed(fill)
-    after_buy = OtcInventory(after_sell.base - buy.expected_out, after_sell.quote + 3_000 * USDC)
+    after_buy, _ = await fill(store, venue, buy)
+    venue.committed({POOL: after_buy})
+    assert after_buy == OtcInventory(after_sell.base - buy.expected_out,
+                                     after_sell.quote + 3_000 * USDC)  # fmt: skip
     assert (await sql_book(store)).inventory == after_buy == venue.books[POOL].inventory
     assert (await sql_book(store)).fills == 2
 
@@ -272,11 +325,15 @@ async def test_a_rolled_back_fill_leaves_the_inventory(
     """When the recording transaction fails, the fill's inventory move is rolled back with it."""
     venue = await started(config, tokens, store)
     quote = await only_quote(venue, request(tokens, "SOL", "USDC", 10 * SOL))
+
+    def fill_then_fail(connection: Connection) -> None:
+        fill_in(connection, venue, quote)
+        raise RuntimeError("recording failed")
+
     with pytest.raises(RuntimeError):
-        async with store.transaction() as connection:
-            await venue.fill(connection, quote)
-            raise RuntimeError("recording failed")
-    assert (await sql_book(store)).inventory == venue.pools[POOL].start
+        await store.write(fill_then_fail)
+    book = await sql_book(store)
+    assert (book.inventory, book.fills) == (venue.pools[POOL].start, 0)
 
 
 async def test_two_daemons_never_sell_the_same_inventory(
@@ -287,39 +344,86 @@ async def test_two_daemons_never_sell_the_same_inventory(
     second = await started(config, tokens, store)
     start = first.pools[POOL].start
     # Leave the pool just enough USDC for one 2000 SOL sale.
-    async with store.transaction() as connection:
-        await books.set_otc_inventory(
-            connection, POOL, start, OtcInventory(start.base, 400_000 * USDC)
-        )
+    await set_inventory(store, OtcInventory(start.base, 400_000 * USDC))
     await first.refresh(store)
     await second.refresh(store)
     asked = request(tokens, "SOL", "USDC", 2_000 * SOL)
     quotes = [await only_quote(first, asked), await only_quote(second, asked)]
-    async with store.transaction() as connection:
-        first.committed(await first.fill(connection, quotes[0]))
+    after, _ = await fill(store, first, quotes[0])
+    first.committed({POOL: after})
     with pytest.raises(LegFailed) as failed:
-        async with store.transaction() as connection:
-            await second.fill(connection, quotes[1])
+        await fill(store, second, quotes[1])
     assert failed.value.reason is Reason.INVENTORY_EXHAUSTED
     book = await sql_book(store)
-    assert book.inventory == OtcInventory(
-        start.base + 2_000 * SOL, 400_000 * USDC - quotes[0].expected_out
+    assert (
+        book.inventory
+        == after
+        == OtcInventory(start.base + 2_000 * SOL, 400_000 * USDC - quotes[0].expected_out)
     )
     assert book.fills == 1
 
 
-async def test_record_failure_counts_only_last_look_rejects(
+async def test_one_book_refuses_a_second_fill_of_the_same_inventory(
     config: AgentConfig, tokens: TokenRegistry, store: Store
 ) -> None:
-    """A last-look reject is counted on the pool; other failures are not."""
+    """Two quotes taken at one state, applied in turn to one book: the second is exhausted."""
     venue = await started(config, tokens, store)
-    quote = await only_quote(venue, request(tokens, "SOL", "USDC", 10 * SOL))
-    async with store.transaction() as connection:
-        await venue.record_failure(connection, quote, Reason.LAST_LOOK_REJECTED)
-        await venue.record_failure(connection, quote, Reason.QUOTE_EXPIRED)
-        await venue.record_failure(connection, quote, Reason.LAST_LOOK_REJECTED)
+    start = venue.pools[POOL].start
+    await set_inventory(store, OtcInventory(start.base, 400_000 * USDC))
+    await venue.refresh(store)
+    asked = request(tokens, "SOL", "USDC", 2_000 * SOL)
+    first, second = await only_quote(venue, asked), await only_quote(venue, asked)
+    assert first == second
+    book = venue.books[POOL].inventory
+    after, _ = venue.apply(book, first)
+    with pytest.raises(LegFailed) as failed:
+        venue.apply(after, second)
+    assert failed.value.reason is Reason.INVENTORY_EXHAUSTED
+    assert venue.apply(book, second) == (after, second.expected_out)  # the book is a value
+
+
+async def test_concurrent_fills_never_overdraw(
+    config: AgentConfig, tokens: TokenRegistry, store: Store, database_url: str
+) -> None:
+    """40 concurrent lock→apply→save writes from two stores: exactly 16 fill, the sums are exact."""
+    venue = await started(config, tokens, store)
+    quote = await only_quote(venue, request(tokens, "SOL", "USDC", 2 * SOL))
+    paid = quote.expected_out
+    start = OtcInventory(venue.pools[POOL].start.base, 16 * paid + paid - 1)
+    await set_inventory(store, start)
+
+    def attempt(connection: Connection) -> OtcInventory | None:
+        try:
+            return fill_in(connection, venue, quote)[0]
+        except LegFailed as failed:
+            assert failed.reason is Reason.INVENTORY_EXHAUSTED
+            return None
+
+    other = Store.from_url(database_url)  # a second daemon on the same database
+    try:
+        results = await asyncio.gather(*((store, other)[n % 2].write(attempt) for n in range(40)))
+    finally:
+        await other.aclose()
+    taken = [r for r in results if r is not None]
     book = await sql_book(store)
-    assert (book.last_look_rejects, book.fills) == (2, 0)
+    assert len(taken) == 16
+    assert book.inventory == OtcInventory(start.base + 16 * 2 * SOL, paid - 1)
+    assert book.fills == 16
+    # Each fill saw the one before it: no two wrote from the same state.
+    assert sorted(r.quote for r in taken) == [start.quote - n * paid for n in range(16, 0, -1)]
+
+
+async def test_save_counts_last_look_declines(
+    config: AgentConfig, tokens: TokenRegistry, store: Store
+) -> None:
+    """Declines handed to save() are counted on their pool; inventory and fills stay put."""
+    venue = await started(config, tokens, store)
+    start = venue.pools[POOL].start
+    await store.write(venue.save, {}, {}, {}, {POOL: 2})
+    await store.write(venue.save, {}, {}, {}, {POOL: 0, "otc-usdc-usdt": 1})
+    book = await sql_book(store)
+    assert (book.last_look_rejects, book.fills, book.inventory) == (2, 0, start)
+    assert (await sql_book(store, "otc-usdc-usdt")).last_look_rejects == 1
 
 
 async def test_replenish_moves_inventory_part_way_back_to_target(
@@ -329,8 +433,7 @@ async def test_replenish_moves_inventory_part_way_back_to_target(
     venue = await started(config, tokens, store)
     pool = venue.pools[POOL]
     quote = await only_quote(venue, request(tokens, "SOL", "USDC", 1_000 * SOL))
-    async with store.transaction() as connection:
-        venue.committed(await venue.fill(connection, quote))
+    venue.committed({POOL: (await fill(store, venue, quote))[0]})
     base, quote_side = pool.start.base + 1_000 * SOL, pool.start.quote - quote.expected_out
     assert pool.replenish_fraction == Decimal("0.1")
     for _ in range(3):
@@ -341,6 +444,7 @@ async def test_replenish_moves_inventory_part_way_back_to_target(
         assert venue.books[POOL].inventory == OtcInventory(base, quote_side)
     assert pool.start.base < base < pool.start.base + 1_000 * SOL
     assert pool.start.quote - quote.expected_out < quote_side < pool.start.quote
+    assert (await sql_book(store)).fills == 1  # replenishing is not a fill
     untouched = await sql_book(store, "otc-usdc-usdt")
     assert untouched.inventory == venue.pools["otc-usdc-usdt"].start
 
@@ -351,8 +455,8 @@ async def test_restart_keeps_the_traded_inventory(
     """A venue started again on the same database loads the traded book, not the config's."""
     venue = await started(config, tokens, store)
     quote = await only_quote(venue, request(tokens, "SOL", "USDC", 10 * SOL))
-    async with store.transaction() as connection:
-        fill = await venue.fill(connection, quote)
+    after, _ = await fill(store, venue, quote)
     restarted = await started(config, tokens, store)
-    assert restarted.books[POOL].inventory == fill.state_after
+    assert restarted.books[POOL].inventory == after
     assert restarted.books[POOL].target == venue.pools[POOL].start
+    assert restarted.books[POOL].fills == 1
