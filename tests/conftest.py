@@ -7,6 +7,7 @@ server cannot be reached.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -88,6 +89,16 @@ def drop_postgres_database(base_url: str, test_url: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{make_url(test_url).database}" WITH (FORCE)')
 
 
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    base = postgres_base_url()
+    url = create_postgres_database(base)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(base, url)
+
+
 def postgres_base_url() -> str:
     url = os.environ.get(POSTGRES_ENV)
     if not url:
@@ -101,12 +112,8 @@ def _database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
-    base = postgres_base_url()
-    url = create_postgres_database(base)
-    try:
+    with fresh_postgres_database() as url:
         yield url
-    finally:
-        drop_postgres_database(base, url)
 
 
 @pytest.fixture(name="sqlite_url")
@@ -130,9 +137,5 @@ def _make_config(tmp_path: Path, config_dir: Path) -> Callable[..., AgentConfig]
 @pytest.fixture(name="postgres_url")
 def _postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test (skips without OTC_AGENT_TEST_POSTGRES_URL)."""
-    base = postgres_base_url()
-    url = create_postgres_database(base)
-    try:
+    with fresh_postgres_database() as url:
         yield url
-    finally:
-        drop_postgres_database(base, url)
