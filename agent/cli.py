@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the daemon")
     run.add_argument("--once", action="store_true", help="process what is pending, then exit")
+    run.add_argument(
+        "--allow-mainnet-send",
+        action="store_true",
+        help="with execution.allow_mainnet_send, permit send mode on mainnet-beta",
+    )
 
     demo = commands.add_parser("demo", help="run the daemon on a generated mix of intents")
     demo.add_argument("--duration", type=float, default=60, help="seconds; 0 runs until Ctrl-C")
@@ -138,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, config: AgentConfig) -> int:
     command = args.command
     if command == "run":
-        return asyncio.run(_run(config, once=args.once))
+        return asyncio.run(_run(config, once=args.once, allow_mainnet_send=args.allow_mainnet_send))
     if command == "demo":
         from agent.demo import run_demo
 
@@ -162,19 +167,23 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_mode(config: AgentConfig) -> None:
-    if config.execution.mode != "paper":
+def _check_mode(config: AgentConfig, *, allow_mainnet_send: bool) -> None:
+    """Sending on mainnet takes two switches: the config flag and the command-line flag."""
+    execution = config.execution
+    mainnet_send = config.cluster.name == "mainnet-beta" and execution.mode == "send"
+    if mainnet_send and not (execution.allow_mainnet_send and allow_mainnet_send):
         raise ConfigError(
             config.source_dir,
-            "execution.mode",
-            f"{config.execution.mode!r} needs the on-chain executor, which this build lacks; use paper",
+            "execution.allow_mainnet_send",
+            "send mode on mainnet-beta needs execution.allow_mainnet_send = true "
+            "and --allow-mainnet-send",
         )
 
 
-async def _run(config: AgentConfig, *, once: bool) -> int:
+async def _run(config: AgentConfig, *, once: bool, allow_mainnet_send: bool = False) -> int:
     from agent.daemon import Daemon
 
-    _check_mode(config)
+    _check_mode(config, allow_mainnet_send=allow_mainnet_send)
     runtime = build_runtime(config, registry=CollectorRegistry())
     daemon = Daemon(runtime, serve_metrics=not once)
     if not once:

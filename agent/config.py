@@ -76,8 +76,23 @@ class ExecutionConfig:
     allow_mainnet_send: bool = False
     # Real RFQ makers hold a quote for a moment before filling; paper mode waits that long too.
     honour_execution_delay: bool = True
+    # Settlement transactions: compute-unit limit and priority price (micro-lamports per unit).
+    compute_unit_limit: int = 200_000
+    compute_unit_price_micro_lamports: int = 0
+    max_compute_unit_price_micro_lamports: int = 1_000_000
 
     def check(self) -> None:
+        if not 1_000 <= self.compute_unit_limit <= 1_400_000:
+            raise InvalidValue("compute_unit_limit", "must be between 1000 and 1400000")
+        if (
+            not 0
+            <= self.compute_unit_price_micro_lamports
+            <= self.max_compute_unit_price_micro_lamports
+        ):
+            raise InvalidValue(
+                "compute_unit_price_micro_lamports",
+                "must be between 0 and max_compute_unit_price_micro_lamports",
+            )
         if not 1 <= self.max_workers <= 1024:
             raise InvalidValue(
                 "max_workers", f"must be between 1 and 1024 (got {self.max_workers})"

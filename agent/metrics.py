@@ -63,6 +63,18 @@ class Metrics:
             buckets=SLIPPAGE_BUCKETS,
             registry=registry,
         )
+        self.executions = Counter(
+            "otc_agent_transaction_executions_total",
+            "Settlement transactions simulated (dry-run) or sent (send), by result.",
+            ["mode", "result"],
+            registry=registry,
+        )
+        self.compute_units = Histogram(
+            "otc_agent_transaction_compute_units",
+            "Compute units the settlement transactions consumed.",
+            buckets=(5_000, 10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 640_000, 1_400_000),
+            registry=registry,
+        )
         self.otc_inventory = Gauge(
             "otc_agent_otc_inventory_base_units",
             "OTC pool inventory in base units of each side's token.",

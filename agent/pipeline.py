@@ -26,6 +26,7 @@ from agent.domain.policy import check_trade, micros, resolve_tokens
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.routing import Decision, decide_single_venue
 from agent.domain.tokens import Token, TokenRegistry
+from agent.executor import ChainExecutor, PreparedLeg
 from agent.metrics import Metrics
 from agent.pricing.oracle import PriceOracle, PriceUnavailable
 from agent.recorder import Recorder
@@ -63,8 +64,10 @@ class Pipeline:
         venues: Sequence[Venue],
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
+        executor: ChainExecutor | None = None,
     ) -> None:
         self.settings = settings
+        self.executor = executor
         self.store = store
         self.tokens = tokens
         self.wallets = wallets
@@ -73,7 +76,27 @@ class Pipeline:
         self.metrics = metrics
         self.clock = clock
         self.recorder = Recorder(store, self.venues, clock=clock)
+        if executor is not None:
+            self.attach_executor(executor)
         self._sol = tokens.by_symbol("SOL")
+
+    def attach_executor(self, executor: ChainExecutor) -> None:
+        """Dry-run and send: fills are reserved, then simulated or sent (see _settle)."""
+        self.executor = executor
+        self.recorder.attach_preparer(self._prepare)
+
+    def _prepare(self, plan: Plan, realised_out: int) -> PreparedLeg:
+        """Runs in the recorder's transaction: sign the settlement of the fill just reserved."""
+        assert self.executor is not None and plan.intent is not None and plan.candidate is not None
+        return self.executor.prepare(
+            intent_id=plan.intent.id,
+            wallet=plan.intent.wallet,
+            quote=plan.candidate.quote,
+            realised_out=realised_out,
+            sell_mint=plan.intent.sell_mint,
+            buy_mint=plan.intent.buy_mint,
+            blockhash=plan.blockhash,
+        )
 
     async def aclose(self) -> None:
         await self.recorder.aclose()
@@ -223,14 +246,53 @@ class Pipeline:
                 plan.failures.append((candidate, declined))
                 continue
             plan.kind, plan.candidate = PlanKind.FILL, candidate
+            if self.executor is not None:
+                plan.blockhash = await self.executor.blockhash()
             result = await self.recorder.submit(plan)
             if isinstance(result, Outcome):
+                if result.status is Status.EXECUTING:
+                    return await self._settle(plan, result)
                 return result
             plan.failures.append((candidate, result))
         last = plan.failures[-1][1]
         plan.kind, plan.candidate = PlanKind.ROUTED, None
         plan.reason, plan.detail = last.reason, last.detail
         return await self._record(plan)
+
+    async def _settle(self, plan: Plan, executing: Outcome) -> Outcome:
+        """Simulate or send the reserved fill's transaction, then record what happened."""
+        assert self.executor is not None and plan.intent is not None and plan.candidate is not None
+        leg = executing.legs[-1]
+        assert leg.chain is not None and leg.realised_out is not None
+        planned_out = leg.realised_out
+        prepared = self.executor.reload(leg.chain, plan.intent.wallet, plan.candidate, plan.terms)
+        report = await self.executor.execute(prepared, planned_out)
+        chain = {
+            **leg.chain,
+            "units_consumed": report.units_consumed,
+            "slot": report.slot,
+            "error": report.error,
+            "logs": "\n".join(report.logs),
+        }
+        self.metrics.executions.labels(self.settings.mode, "ok" if report.ok else "failed").inc()
+        if report.units_consumed is not None:
+            self.metrics.compute_units.observe(report.units_consumed)
+        if report.ok:
+            final = Final(
+                Status.FILLED,
+                None,
+                "",
+                writes_intent=True,
+                realised_out=report.realised_out,
+                chain=chain,
+            )
+        else:
+            assert report.reason is not None
+            plan.failures.append((plan.candidate, LegFailed(report.reason, report.error or "")))
+            final = Final(
+                Status.FAILED, report.reason, report.error or "", writes_intent=True, chain=chain
+            )
+        return await self.recorder.finish(plan, final, planned_out)
 
     async def _record(self, plan: Plan) -> Outcome:
         """Commit an outcome that involves no fill (those cannot be refused)."""

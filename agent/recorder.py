@@ -51,8 +51,11 @@ class Recorder:
         *,
         max_batch: int = 256,
         clock: Callable[[], float] = time.time,
+        prepare: Callable[[Plan, int], Any] | None = None,
     ) -> None:
         self._store = store
+        # Dry-run and send: builds and signs the settlement once the book has taken the fill.
+        self._prepare = prepare
         self._venues = dict(venues)
         self._max_batch = max_batch
         self._clock = clock
@@ -132,6 +135,66 @@ class Recorder:
             results.append(rendered.outcome)
         intent_rows.insert_rows(connection, rows)
         return results, afters
+
+    def attach_preparer(self, prepare: Callable[[Plan, int], Any]) -> None:
+        self._prepare = prepare
+
+    def _filled(self, plan: Plan, realised: int) -> Final:
+        if self._prepare is None:
+            return Final(Status.FILLED, None, "", writes_intent=True, realised_out=realised)
+        prepared = self._prepare(plan, realised)
+        return Final(
+            Status.EXECUTING,
+            None,
+            "",
+            writes_intent=True,
+            realised_out=realised,
+            chain=_chain_fields(prepared),
+        )
+
+    async def finish(self, plan: Plan, final: Final, planned_out: int) -> Outcome:
+        """Record what became of an EXECUTING fill; a failure gives the books and usage back."""
+        outcome, afters = await self._store.write(
+            self._finish_in_thread, plan, final, planned_out, self._clock()
+        )
+        for venue_name, after in afters.items():
+            self._venues[venue_name].committed(after)
+        return outcome
+
+    def _finish_in_thread(
+        self, connection: Connection, plan: Plan, final: Final, planned_out: int, now: float
+    ) -> tuple[Outcome, dict[str, dict[str, Any]]]:
+        assert plan.intent is not None and plan.candidate is not None
+        rendered = render(plan, final, now)
+        leg = rendered.outcome.legs[-1]
+        intent_rows.finish_execution(
+            connection,
+            plan.intent.id,
+            intent={
+                "status": final.status.value,
+                "reason": final.reason.value if final.reason else None,
+                "detail": final.detail[:2000],
+                "amount_out": rendered.rows["intents"][0]["amount_out"],
+            },
+            leg=leg.row(plan.intent.id),
+            rows={
+                "events": rendered.rows["events"][-1:],
+                "trades": rendered.rows.get("trades", []),
+                "submissions": rendered.rows["submissions"],
+            },
+        )
+        afters: dict[str, dict[str, Any]] = {}
+        if final.status is Status.FAILED:
+            quote = plan.candidate.quote
+            venue = self._venues[quote.venue]
+            before = venue.lock(connection, [quote.source])
+            after = {quote.source: venue.revert(before[quote.source], quote, planned_out)}
+            venue.save(connection, before, after, {quote.source: -1}, {})
+            afters[quote.venue] = after
+            key = (plan.intent.wallet, plan.day)
+            used = usage_rows.lock_usage(connection, [key])
+            usage_rows.save_usage(connection, {key: used[key] - plan.notional_micros})
+        return rendered.outcome, afters
 
     def _screen(self, connection: Connection, plans: list[Plan]) -> list[Final | LegFailed | None]:
         """Replays are refused here; everything else is settled by the later steps."""
@@ -216,15 +279,14 @@ class Recorder:
                 if book is None:
                     raise LegFailed(Reason.INVENTORY_EXHAUSTED, f"{quote.source} has no book")
                 new_book, realised = venue.apply(book, quote)
+                final = self._filled(plan, realised)
             except LegFailed as refused:
                 finals[index] = refused
                 used[(plan.intent.wallet, plan.day)] -= plan.notional_micros  # type: ignore[union-attr]
                 continue
             books[quote.source] = new_book
             fills[quote.venue][quote.source] += 1
-            finals[index] = Final(
-                Status.FILLED, None, "", writes_intent=True, realised_out=realised
-            )
+            finals[index] = final
         declines: dict[str, Counter[str]] = defaultdict(Counter)
         for plan, final in zip(plans, finals, strict=True):
             if isinstance(final, Final) and final.writes_intent:
@@ -240,6 +302,15 @@ class Recorder:
                 declines[venue_name],
             )
         return {name: books for name, books in afters.items() if books}
+
+
+def _chain_fields(prepared: Any) -> dict[str, Any]:
+    return {
+        "transaction": prepared.transaction,
+        "signature": prepared.signature,
+        "last_valid_block_height": prepared.last_valid_block_height,
+        "fee_lamports": prepared.fee_lamports,
+    }
 
 
 def _replay(reason: Reason, detail: str) -> Final:

@@ -9,7 +9,7 @@ or the daily limit can still turn it down, a book can refuse the fill) and calls
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
@@ -72,6 +72,7 @@ class Plan:
     latency_s: float = 0.0
     failures: list[tuple[Candidate, LegFailed]] = field(default_factory=list)
     candidate: Candidate | None = None  # what FILL fills
+    blockhash: Any = None  # dry-run and send: the blockhash the settlement is built on
 
     @property
     def status(self) -> Status:
@@ -91,6 +92,8 @@ class Final:
     detail: str
     writes_intent: bool  # the intent row (and its id and nonce) is consumed
     realised_out: int | None = None
+    # Dry-run and send: the prepared transaction (EXECUTING), then what the cluster said.
+    chain: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +131,18 @@ def _legs(plan: Plan, final: Final) -> list[LegReport]:
         LegReport.failed(i, c.quote, failed.reason, failed.detail)
         for i, (c, failed) in enumerate(plan.failures)
     ]
+    if final.chain is not None and final.status is Status.FAILED and legs:
+        # The last failure is the leg whose transaction was simulated or sent.
+        legs[-1] = replace(legs[-1], chain=final.chain)
     if (
-        final.status is Status.FILLED
+        final.status in (Status.FILLED, Status.EXECUTING)
         and plan.candidate is not None
         and final.realised_out is not None
     ):
-        legs.append(LegReport.filled(len(legs), plan.candidate.quote, final.realised_out))
+        leg = LegReport.filled(len(legs), plan.candidate.quote, final.realised_out)
+        if final.status is Status.EXECUTING:
+            leg = replace(leg, status="executing", realised_slippage_bps=None)
+        legs.append(replace(leg, chain=final.chain))
     return legs
 
 
@@ -158,8 +167,10 @@ def render(plan: Plan, final: Final, now: float) -> Rendered:
         amount_out=amount_out,
         claimed_intent_id=intent_id,
     )
-    rows: dict[str, list[dict[str, Any]]] = {
-        "submissions": [
+    rows: dict[str, list[dict[str, Any]]] = {}
+    if final.status.terminal:
+        # A submission is recorded once, when it ends; an EXECUTING one is not finished yet.
+        rows["submissions"] = [
             {
                 "source": submission.source,
                 "ref": submission.ref,
@@ -174,7 +185,6 @@ def render(plan: Plan, final: Final, now: float) -> Rendered:
                 "finished_at": _ts(now),
             }
         ]
-    }
     if final.writes_intent:
         assert intent is not None and terms is not None and plan.min_out is not None
         _intent_rows(rows, plan, final, legs, now)

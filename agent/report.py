@@ -82,6 +82,18 @@ def build_report(connection: Connection) -> dict[str, Any]:
     ):
         if row.realised_slippage_bps is not None:
             slippage.setdefault(row.venue, []).append(Decimal(row.realised_slippage_bps))
+    chain: dict[str, dict[str, int]] = {}
+    for row in connection.execute(
+        select(
+            legs.c.venue,
+            func.count(legs.c.units_consumed).label("n"),
+            func.sum(legs.c.units_consumed).label("units"),
+            func.sum(legs.c.fee_lamports).label("fees"),
+        )
+        .where(legs.c.status == "filled", legs.c.units_consumed.is_not(None))
+        .group_by(legs.c.venue)
+    ):
+        chain[row.venue] = {"n": row.n, "units": int(row.units or 0), "fees": int(row.fees or 0)}
     leg_status = {
         f"{row.venue}:{row.status}": row.n
         for row in connection.execute(
@@ -113,6 +125,15 @@ def build_report(connection: Connection) -> dict[str, Any]:
             }
             for venue, values in sorted(slippage.items())
         },
+        "transactions": {
+            venue: {
+                "count": totals["n"],
+                "compute_units_avg": totals["units"] // totals["n"],
+                "fee_lamports_avg": totals["fees"] // totals["n"],
+            }
+            for venue, totals in sorted(chain.items())
+            if totals["n"]
+        },
     }
 
 
@@ -135,13 +156,16 @@ def render_table(report: dict[str, Any]) -> str:
     lines.append(f"Fills by venue: {report['routes']['filled']}")
     lines.append(
         f"  {'venue':<12}{'fills':>8}{'share':>9}{'volume USD':>18}{'slip avg':>10}{'p95':>8}"
+        f"{'CU avg':>9}{'fee':>8}"
     )
     for venue, row in sorted(report["routes"]["by_venue"].items()):
         slip = report["realised_slippage_bps"].get(venue, {})
+        tx = report["transactions"].get(venue, {})
         share = f"{Decimal(row['share']) * 100:.1f}%"
         lines.append(
             f"  {venue:<12}{row['count']:>8}{share:>9}{row['volume_usd']:>18}"
             f"{slip.get('avg') or '-':>10}{slip.get('p95') or '-':>8}"
+            f"{tx.get('compute_units_avg', '-'):>9}{tx.get('fee_lamports_avg', '-'):>8}"
         )
     savings = report["savings_bps"]
     lines.append("Average savings (bps of net output):")

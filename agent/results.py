@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["RESULT_VERSION", "LegReport", "result_document"]
 
 RESULT_VERSION = 1
+CHAIN_COLUMNS = ("transaction", "signature", "last_valid_block_height", "units_consumed",
+                 "fee_lamports", "slot", "error", "logs")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,9 @@ class LegReport:
     detail: str
     realised_out: int | None
     realised_slippage_bps: Decimal | None
+    # The settlement transaction and what the cluster said about it (dry-run and send modes),
+    # keyed like the route_legs columns: transaction, signature, units_consumed, ...
+    chain: dict[str, Any] | None = None
 
     @classmethod
     def filled(cls, index: int, quote: Quote, realised_out: int) -> LegReport:
@@ -86,6 +91,7 @@ class LegReport:
             "reason": self.reason,
             "realised_out": self.realised_out,
             "realised_slippage_bps": self.realised_slippage_bps,
+            **{column: (self.chain or {}).get(column) for column in CHAIN_COLUMNS},
         }
 
     def document(self) -> dict[str, Any]:
@@ -102,6 +108,7 @@ class LegReport:
             "realised_slippage_bps": None
             if self.realised_slippage_bps is None
             else str(self.realised_slippage_bps),
+            "transaction": None if self.chain is None else dict(self.chain),
         }
 
 

@@ -8,10 +8,12 @@ from decimal import Decimal
 
 from prometheus_client import CollectorRegistry
 
+from agent.chain import PoolVaults, build_local_chain
 from agent.config import AgentConfig, ConfigError
 from agent.domain.otc_pricing import OtcInventory, OtcPoolParams
 from agent.domain.policy import WalletPolicy
 from agent.domain.tokens import Token, TokenRegistry, to_base_units
+from agent.executor import ChainExecutor
 from agent.metrics import Metrics
 from agent.pipeline import Pipeline, PipelineSettings
 from agent.pricing.oracle import PriceOracle, StaticPriceOracle
@@ -22,6 +24,7 @@ from agent.venues.localdex import LocalDexPool, LocalDexVenue
 from agent.venues.otc import OtcPool, OtcVenue
 from agent.wallets import WalletRegistry
 from onchain.derive import derive_keypair
+from onchain.transactions import ComputeBudget
 
 __all__ = ["Runtime", "build_runtime", "build_tokens"]
 
@@ -157,6 +160,44 @@ class Runtime:
             await self.otc.start(self.store)
         if self.localdex is not None:
             await self.localdex.start(self.store)
+        if self.config.execution.mode != "paper":
+            self.pipeline.attach_executor(await self._chain_executor())
+
+    async def _chain_executor(self) -> ChainExecutor:
+        """The cluster the configuration names, seeded from the books for the local one."""
+        config = self.config
+        if config.cluster.name != "local":
+            raise ConfigError(
+                config.source_dir,
+                "cluster.name",
+                f"{config.execution.mode} on {config.cluster.name} needs the RPC cluster, not in this build",
+            )
+        vaults = []
+        for pool_id, book in (self.otc.books if self.otc else {}).items():
+            pool = self.otc.pools[pool_id]  # type: ignore[union-attr]
+            vaults.append(
+                PoolVaults(
+                    pool_id, pool.base, book.inventory.base, pool.quote, book.inventory.quote
+                )
+            )
+        for pool_id, reserves in (self.localdex.reserves if self.localdex else {}).items():
+            pool = self.localdex.pools[pool_id]  # type: ignore[union-attr]
+            vaults.append(PoolVaults(pool_id, pool.base, reserves.base, pool.quote, reserves.quote))
+        prices = {
+            t.symbol: (await self.oracle.price(t)).usd for t in self.tokens if t.static_usd > 0
+        }
+        chain = build_local_chain(
+            tokens=self.tokens,
+            mint_seed=config.cluster.mint_seed,
+            keys_dir=config.home_path / "keys" / "pools",
+            vaults=vaults,
+            wallets=self.wallets.policies(),
+            prices=prices,
+        )
+        budget = ComputeBudget(
+            config.execution.compute_unit_limit, config.execution.compute_unit_price_micro_lamports
+        )
+        return ChainExecutor(chain, self.tokens, mode=config.execution.mode, budget=budget)
 
     async def aclose(self) -> None:
         await self.pipeline.aclose()

@@ -39,5 +39,8 @@ class WalletRegistry:
             policy = self._policies.get(pubkey)
         return policy
 
+    def policies(self) -> list[WalletPolicy]:
+        return list(self._policies.values())
+
     def __len__(self) -> int:
         return len(self._policies)

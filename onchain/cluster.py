@@ -18,6 +18,7 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 __all__ = [
+    "EXPIRED",
     "Blockhash",
     "Cluster",
     "ClusterBadResponse",
@@ -78,6 +79,10 @@ class Simulation:
         return self.err is None
 
 
+# Confirmation.err when the blockhash expired before the transaction was seen: it can never land.
+EXPIRED = "expired"
+
+
 @dataclass(frozen=True, slots=True)
 class Confirmation:
     signature: Signature
@@ -85,6 +90,10 @@ class Confirmation:
     err: str | None
     units_consumed: int | None = None
     logs: tuple[str, ...] = ()
+
+    @property
+    def expired(self) -> bool:
+        return self.err == EXPIRED
 
 
 class Cluster(Protocol):

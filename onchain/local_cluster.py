@@ -13,12 +13,13 @@ from solders.account import Account
 from solders.litesvm import LiteSVM
 from solders.pubkey import Pubkey
 from solders.signature import Signature
+from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.token.state import Mint, TokenAccount, TokenAccountState
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionErrorFieldless
 
 from onchain import spl
-from onchain.cluster import Blockhash, ClusterRejected, Confirmation, Simulation
+from onchain.cluster import EXPIRED, Blockhash, ClusterRejected, Confirmation, Simulation
 
 __all__ = ["LocalCluster"]
 
@@ -85,6 +86,12 @@ class LocalCluster:
         # A wrapped-SOL account holds its balance as lamports on top of rent.
         self._set(address, bytes(state), spl.TOKEN_PROGRAM_ID, rent + amount if native else rent)
         return address
+
+    def set_lamports(self, pubkey: Pubkey, lamports: int) -> None:
+        """Give a system account exactly this balance (seeding; no faucet limit)."""
+        self.svm.set_account(
+            pubkey, Account(lamports=lamports, data=b"", owner=SYSTEM_PROGRAM_ID, executable=False)
+        )
 
     def airdrop(self, pubkey: Pubkey, lamports: int) -> None:
         result = self.svm.airdrop(pubkey, lamports)
@@ -153,7 +160,8 @@ class LocalCluster:
         found = self._results.get(signature)
         if found is not None:
             return found
-        return Confirmation(signature, int(self.svm.get_clock().slot), "not_found")
+        # LiteSVM executes on send: a signature it never executed will never land.
+        return Confirmation(signature, int(self.svm.get_clock().slot), EXPIRED)
 
     async def aclose(self) -> None:
         return None

@@ -262,11 +262,24 @@ def test_run_once_then_report_json_counts_outcomes(cli, wallet_key) -> None:  # 
     assert code == 0 and "Fills by venue: 2" in out
 
 
-def test_paper_is_the_only_mode_this_build_runs(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    """Asking for dry-run before the on-chain executor exists is a configuration error, not a silent paper run."""
-    monkeypatch.setenv("OTC_AGENT__EXECUTION__MODE", "dry-run")
-    code, _, err = cli("run", "--once")
-    assert code == 2 and "execution.mode" in err
+@pytest.mark.parametrize(
+    ("config_flag", "cli_flag"),
+    [("false", False), ("true", False), ("false", True)],
+    ids=["neither", "config-only", "flag-only"],
+)
+def test_mainnet_send_needs_both_switches(
+    cli,
+    monkeypatch: pytest.MonkeyPatch,
+    config_flag: str,  # type: ignore[no-untyped-def]
+    cli_flag: bool,
+) -> None:
+    """send on mainnet-beta is refused unless the config flag and --allow-mainnet-send are both set."""
+    monkeypatch.setenv("OTC_AGENT__CLUSTER__NAME", "mainnet-beta")
+    monkeypatch.setenv("OTC_AGENT__CLUSTER__URL", "http://127.0.0.1:9/")
+    monkeypatch.setenv("OTC_AGENT__EXECUTION__MODE", "send")
+    monkeypatch.setenv("OTC_AGENT__EXECUTION__ALLOW_MAINNET_SEND", config_flag)
+    code, _, err = cli("run", "--once", *(["--allow-mainnet-send"] if cli_flag else []))
+    assert code == 2 and "allow_mainnet_send" in err
 
 
 def test_db_upgrade_creates_the_schema(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

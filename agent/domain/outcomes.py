@@ -14,13 +14,16 @@ __all__ = ["IntentRejected", "Reason", "Status"]
 
 class Status(StrEnum):
     ACCEPTED = "accepted"  # verified; id and nonce consumed; not yet terminal
+    EXECUTING = (
+        "executing"  # fill reserved in the books; its transaction is being simulated or sent
+    )
     FILLED = "filled"  # executed (paper fill, simulated or confirmed transaction)
     REJECTED = "rejected"  # refused before anything executed
     FAILED = "failed"  # accepted, but execution did not complete
 
     @property
     def terminal(self) -> bool:
-        return self is not Status.ACCEPTED
+        return self not in (Status.ACCEPTED, Status.EXECUTING)
 
 
 class Reason(StrEnum):
@@ -64,6 +67,11 @@ class Reason(StrEnum):
     SLIPPAGE_EXCEEDED = "slippage_exceeded"
     QUOTE_EXPIRED = "quote_expired"
     DEADLINE_PASSED = "deadline_passed"
+    SIMULATION_FAILED = "simulation_failed"
+    TRANSACTION_FAILED = "transaction_failed"
+    TRANSACTION_EXPIRED = "transaction_expired"
+    CLUSTER_UNAVAILABLE = "cluster_unavailable"
+    WALLET_KEY_MISSING = "wallet_key_missing"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from agent.store.models import (
     IntentEventRow,
@@ -25,6 +26,7 @@ from agent.store.models import (
 __all__ = [
     "SubmissionRecord",
     "existing_intents",
+    "finish_execution",
     "get_submission",
     "insert_rows",
     "slippage_bps",
@@ -108,3 +110,28 @@ def slippage_bps(expected: int, realised: int) -> Decimal:
     if expected <= 0:
         return Decimal(0)
     return (Decimal(expected - realised) * 10_000 / Decimal(expected)).quantize(Decimal("0.01"))
+
+
+def finish_execution(
+    connection: Connection,
+    intent_id: str,
+    *,
+    intent: dict[str, Any],
+    leg: dict[str, Any],
+    rows: dict[str, Sequence[dict[str, Any]]],
+) -> None:
+    """Close an EXECUTING intent: its row, the executed leg, and the terminal rows."""
+    now = datetime.now(UTC)
+    connection.execute(
+        update(intents).where(intents.c.id == intent_id).values(**intent, updated_at=now)
+    )
+    key = {"intent_id": intent_id, "leg_index": leg["leg_index"]}
+    values = {k: v for k, v in leg.items() if k not in key}
+    updated = connection.execute(
+        update(legs)
+        .where(legs.c.intent_id == intent_id, legs.c.leg_index == leg["leg_index"])
+        .values(**values, executed_at=now)
+    )
+    if updated.rowcount == 0:
+        connection.execute(insert(legs).values(**leg, executed_at=now))
+    insert_rows(connection, rows)

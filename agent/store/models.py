@@ -277,10 +277,19 @@ class RouteLegRow(Base):
     amount_in: Mapped[int] = mapped_column(BigInteger)
     expected_out: Mapped[int] = mapped_column(BigInteger)
     guaranteed_out: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16))  # "filled" | "failed"
+    status: Mapped[str] = mapped_column(String(16))  # "filled" | "failed" | "executing"
     reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     realised_out: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     realised_slippage_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    # The settlement transaction (dry-run and send modes): signed bytes, and what the cluster said.
+    transaction: Mapped[str | None] = mapped_column(Text, nullable=True)
+    signature: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    last_valid_block_height: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    units_consumed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    fee_lamports: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    slot: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    logs: Mapped[str | None] = mapped_column(Text, nullable=True)
     executed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
 
 

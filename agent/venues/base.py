@@ -41,6 +41,8 @@ class Venue(Protocol):
 
     def apply(self, book: Any, quote: Quote) -> tuple[Any, int]: ...
 
+    def revert(self, book: Any, quote: Quote, realised_out: int) -> Any: ...
+
     def save(
         self,
         connection: Connection,

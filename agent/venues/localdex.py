@@ -109,7 +109,8 @@ class LocalDexVenue:
                     price_impact_bps=swap.price_impact_bps.quantize(Decimal("0.0001")),
                     quoted_at=now,
                     expires_at=now + QUOTE_TTL_S,
-                    signatures=1,
+                    # Settled by the pool's vault authority and the taker: two signatures.
+                    signatures=2,
                     firm=False,
                     price_source="pool",
                     details={"sell_mint": request.sell_mint},
@@ -138,6 +139,17 @@ class LocalDexVenue:
         if sell_mint == pool.base.mint:
             return books.AmmReserves(pool.id, new_in, new_out, book.version), swap.expected_out
         return books.AmmReserves(pool.id, new_out, new_in, book.version), swap.expected_out
+
+    def revert(self, book: books.AmmReserves, quote: Quote, realised_out: int) -> books.AmmReserves:
+        """Undo a reserved swap whose transaction did not land (token amounts, exactly)."""
+        pool = self.pools[quote.source]
+        if quote.details["sell_mint"] == pool.base.mint:
+            return books.AmmReserves(
+                pool.id, book.base - quote.amount_in, book.quote + realised_out, book.version
+            )
+        return books.AmmReserves(
+            pool.id, book.base + realised_out, book.quote - quote.amount_in, book.version
+        )
 
     def save(
         self,

@@ -163,6 +163,12 @@ class OtcVenue:
             raise LegFailed(Reason.INVENTORY_EXHAUSTED, f"{quote.source} is short of base token")
         return OtcInventory(base=book.base - amount_out, quote=book.quote + amount_in), amount_out
 
+    def revert(self, book: OtcInventory, quote: Quote, realised_out: int) -> OtcInventory:
+        """Undo a reserved fill whose transaction did not land."""
+        if Side(quote.details["side"]) is Side.SELL_BASE:
+            return OtcInventory(base=book.base - quote.amount_in, quote=book.quote + realised_out)
+        return OtcInventory(base=book.base + realised_out, quote=book.quote - quote.amount_in)
+
     def save(
         self,
         connection: Connection,

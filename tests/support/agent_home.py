@@ -19,6 +19,7 @@ from agent.domain.policy import WalletPolicy
 from agent.intent_builder import write_intent
 from agent.runtime import Runtime, build_runtime
 from agent.store import wallets as wallet_rows
+from onchain.keys import write_keypair
 
 
 @dataclass
@@ -37,19 +38,28 @@ class AgentHome:
     def daemon(self, *, seed: int = 7) -> Daemon:
         return Daemon(self.runtime(seed=seed), serve_metrics=False)
 
-    async def register_wallets(self) -> None:
+    async def register_wallets(self, keys_dir: Path | None = None) -> None:
+        """Register the desk and treasury wallets; with keys_dir, their key files are held too."""
         runtime = self.runtime()
         await runtime.store.upgrade()
+        paths = {}
+        if keys_dir is not None:
+            for name, key in (("desk", self.desk), ("treasury", self.treasury)):
+                paths[name] = keys_dir / f"{name}.json"
+                if not paths[name].exists():
+                    write_keypair(key, paths[name])
         desk = WalletPolicy(
             pubkey=str(self.desk.pubkey()),
             max_notional_usd=Decimal(2_000_000),
             daily_notional_usd=Decimal(10**12),
+            keypair_path=str(paths.get("desk", "")),
         )
         treasury = WalletPolicy(
             pubkey=str(self.treasury.pubkey()),
             max_notional_usd=Decimal(50_000),
             daily_notional_usd=Decimal(10**9),
             pairs=frozenset({"SOL/USDC"}),
+            keypair_path=str(paths.get("treasury", "")),
         )
         for policy in (desk, treasury):
             await runtime.store.write(wallet_rows.upsert_wallet, policy, "test")

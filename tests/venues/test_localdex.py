@@ -130,7 +130,7 @@ async def test_quotes_both_directions_like_jupiter(
         assert quote.price_impact_bps == swap.price_impact_bps.quantize(Decimal("0.0001"))
         assert quote.fee_bps == Decimal(FEE_BPS)
         assert quote.firm is False
-        assert quote.signatures == 1
+        assert quote.signatures == 2  # the pool authority co-signs the settlement
         assert (quote.quoted_at, quote.expires_at) == (NOW, NOW + QUOTE_TTL_S)
         assert quote.details["sell_mint"] == tokens.require(sell).mint
     assert 1_490 * USDC < SELL_SOL < 1_500 * USDC

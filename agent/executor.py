@@ -1,0 +1,235 @@
+"""Turn a reserved fill into a real Solana transaction, then simulate it or send it.
+
+``prepare`` runs inside the recorder's transaction, right after the venue's book has
+accepted the fill, so the signed transaction (and its signature) is stored together with
+the reservation: after a crash, a sent transaction is found again by its signature before
+anything is rebuilt. ``execute`` runs outside the database: ``dry-run`` simulates (the
+realised output is read from the taker's token account in the simulated post-state);
+``send`` sends and confirms until the blockhash's last valid block height.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+
+from agent.chain import ChainContext
+from agent.domain.outcomes import Reason
+from agent.domain.policy import TradeTerms
+from agent.domain.quotes import Quote
+from agent.domain.routing import Candidate
+from agent.domain.tokens import TokenRegistry
+from agent.venues.base import LegFailed
+from onchain import spl
+from onchain.cluster import Blockhash, ClusterError, ClusterRejected, ClusterUnavailable
+from onchain.settlement import TokenLeg, settlement_instructions
+from onchain.transactions import (
+    ComputeBudget,
+    MissingSigner,
+    compile_v0,
+    fee_lamports,
+    sign,
+    signed_by,
+    to_base64,
+)
+
+__all__ = ["ChainExecutor", "ExecutionReport", "PreparedLeg"]
+
+LOG_LINES_KEPT = 8
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedLeg:
+    transaction: str  # base64 of the signed (or, in dry-run, partly signed) transaction
+    signature: str
+    last_valid_block_height: int
+    buy_account: str  # the taker's token account that receives the bought token
+    fee_lamports: int
+    fully_signed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    ok: bool
+    reason: Reason | None
+    error: str | None
+    realised_out: int | None
+    units_consumed: int | None
+    fee_lamports: int
+    slot: int | None
+    logs: tuple[str, ...]
+
+
+class ChainExecutor:
+    def __init__(
+        self, chain: ChainContext, tokens: TokenRegistry, *, mode: str, budget: ComputeBudget
+    ) -> None:
+        if mode not in ("dry-run", "send"):
+            raise ValueError(f"the chain executor runs dry-run or send, not {mode}")
+        self.chain = chain
+        self.tokens = tokens
+        self.mode = mode
+        self.budget = budget
+
+    async def blockhash(self) -> Blockhash:
+        return await self.chain.cluster.latest_blockhash()
+
+    def prepare(
+        self,
+        *,
+        intent_id: str,
+        wallet: str,
+        quote: Quote,
+        realised_out: int,
+        sell_mint: str,
+        buy_mint: str,
+        blockhash: Blockhash,
+    ) -> PreparedLeg:
+        """Build and sign the settlement of one fill (pure: no cluster call)."""
+        sell, buy = self.tokens.require(sell_mint), self.tokens.require(buy_mint)
+        taker = Pubkey.from_string(wallet)
+        authority = self.chain.authority(quote.source)
+        instructions = settlement_instructions(
+            taker=taker,
+            counterparty=authority.pubkey(),
+            sell=TokenLeg(Pubkey.from_string(sell.mint), sell.decimals, quote.amount_in),
+            buy=TokenLeg(Pubkey.from_string(buy.mint), buy.decimals, realised_out),
+            memo_text=f"otc-agent:{intent_id}",
+        )
+        message = compile_v0(taker, instructions, blockhash.blockhash, self.budget)
+        keys = [authority]
+        held = self.chain.wallet_keys.get(wallet)
+        if held is not None:
+            keys.append(held)
+        # Dry-run may simulate without the wallet's key (signature checks off); send may not.
+        try:
+            transaction = sign(message, keys, allow_unsigned=self.mode == "dry-run")
+        except MissingSigner as missing:
+            raise LegFailed(
+                Reason.WALLET_KEY_MISSING, f"no key held for {missing.signer}"
+            ) from None
+        return PreparedLeg(
+            transaction=to_base64(transaction),
+            signature=str(transaction.signatures[0]),
+            last_valid_block_height=blockhash.last_valid_block_height,
+            buy_account=str(spl.associated_token_address(taker, Pubkey.from_string(buy.mint))),
+            fee_lamports=fee_lamports(message, self.budget),
+            fully_signed=len(signed_by(transaction)) == message.header.num_required_signatures,
+        )
+
+    def reload(
+        self, chain: dict[str, Any], wallet: str, candidate: Candidate, terms: TradeTerms | None
+    ) -> PreparedLeg:
+        """The prepared leg again, from what the recorder stored with the reservation."""
+        assert terms is not None
+        transaction = VersionedTransaction.from_bytes(base64.b64decode(chain["transaction"]))
+        required = transaction.message.header.num_required_signatures
+        owner = Pubkey.from_string(wallet)
+        return PreparedLeg(
+            transaction=chain["transaction"],
+            signature=chain["signature"],
+            last_valid_block_height=chain["last_valid_block_height"],
+            buy_account=str(
+                spl.associated_token_address(owner, Pubkey.from_string(terms.buy.mint))
+            ),
+            fee_lamports=chain["fee_lamports"],
+            fully_signed=len(signed_by(transaction)) == required,
+        )
+
+    async def execute(self, leg: PreparedLeg, planned_out: int) -> ExecutionReport:
+        transaction = VersionedTransaction.from_bytes(base64.b64decode(leg.transaction))
+        try:
+            if self.mode == "dry-run":
+                return await self._simulate(transaction, leg)
+            return await self._send(transaction, leg, planned_out)
+        except ClusterUnavailable as exc:
+            return ExecutionReport(
+                False, Reason.CLUSTER_UNAVAILABLE, str(exc), None, None, leg.fee_lamports, None, ()
+            )
+
+    async def _simulate(
+        self, transaction: VersionedTransaction, leg: PreparedLeg
+    ) -> ExecutionReport:
+        cluster = self.chain.cluster
+        account = Pubkey.from_string(leg.buy_account)
+        (before,) = await cluster.get_accounts([account])
+        simulation = await cluster.simulate(
+            transaction, accounts=[account], sig_verify=leg.fully_signed
+        )
+        logs = simulation.logs[:LOG_LINES_KEPT]
+        if not simulation.ok:
+            return ExecutionReport(
+                False,
+                Reason.SIMULATION_FAILED,
+                simulation.err,
+                None,
+                simulation.units_consumed,
+                leg.fee_lamports,
+                None,
+                logs,
+            )
+        after = spl.token_amount(simulation.accounts[0]) or 0
+        realised = after - (spl.token_amount(before) or 0)
+        return ExecutionReport(
+            True, None, None, realised, simulation.units_consumed, leg.fee_lamports, None, logs
+        )
+
+    async def _send(
+        self, transaction: VersionedTransaction, leg: PreparedLeg, planned_out: int
+    ) -> ExecutionReport:
+        cluster = self.chain.cluster
+        signature = Signature.from_string(leg.signature)
+        try:
+            await cluster.send(transaction)
+        except ClusterRejected as rejected:
+            return ExecutionReport(
+                False,
+                Reason.TRANSACTION_FAILED,
+                rejected.reason,
+                None,
+                None,
+                leg.fee_lamports,
+                None,
+                rejected.logs[:LOG_LINES_KEPT],
+            )
+        return await self.confirm(signature, leg, planned_out)
+
+    async def confirm(
+        self, signature: Signature, leg: PreparedLeg, planned_out: int
+    ) -> ExecutionReport:
+        """Wait for the signature's fate; the transfer amounts are fixed, so a landed
+        settlement delivered exactly the planned output."""
+        try:
+            confirmation = await self.chain.cluster.confirm(signature, leg.last_valid_block_height)
+        except ClusterError as exc:
+            return ExecutionReport(
+                False, Reason.CLUSTER_UNAVAILABLE, str(exc), None, None, leg.fee_lamports, None, ()
+            )
+        logs = confirmation.logs[:LOG_LINES_KEPT]
+        if confirmation.err is None:
+            return ExecutionReport(
+                True,
+                None,
+                None,
+                planned_out,
+                confirmation.units_consumed,
+                leg.fee_lamports,
+                confirmation.slot,
+                logs,
+            )
+        reason = Reason.TRANSACTION_EXPIRED if confirmation.expired else Reason.TRANSACTION_FAILED
+        return ExecutionReport(
+            False,
+            reason,
+            confirmation.err,
+            None,
+            confirmation.units_consumed,
+            leg.fee_lamports,
+            confirmation.slot,
+            logs,
+        )

@@ -1,0 +1,618 @@
+"""The Cluster interface over Solana's JSON-RPC: devnet, mainnet-beta, any URL, or the localnet.
+
+Requests are solders' request types, the ones solana-py's ``AsyncClient`` builds, posted with
+one shared ``httpx.AsyncClient``. solana-py's client itself is not used for transport: it owns
+its own httpx session (so it cannot share or inject one), hides status codes and Retry-After
+behind a generic exception, and in 0.36 cannot ask ``simulateTransaction`` for post-state
+accounts or a replaced blockhash. Answers are parsed strictly here, field by field, so an
+unknown ``TransactionError`` variant on a newer node is still reported (as its RPC JSON)
+rather than failing a parser that predates it.
+
+What goes wrong, and what the caller sees (classification is by exception type, HTTP status
+and JSON-RPC code, never by message text):
+
+- Timeouts, refused or dropped connections, HTTP 408/429/5xx and the JSON-RPC codes of a
+  node that is not ready (-32005, -32016) are retried with jittered exponential backoff
+  (:class:`RetryPolicy`); a Retry-After is honoured, and one longer than the policy's longest
+  delay gives up at once instead of hammering or stalling. Then :class:`ClusterUnavailable`.
+  Retrying ``sendTransaction`` is safe: a signed transaction's signature is its id, and a
+  duplicate is dropped by the cluster.
+- A 200 answer that is not JSON, or not the documented shape: :class:`ClusterBadResponse`,
+  not retried. A garbled answer means a broken endpoint or something in the way; the caller
+  treats it as unavailable and alerts, and retrying would only hide it.
+- A JSON-RPC error on ``sendTransaction`` or ``simulateTransaction``: the cluster refused the
+  transaction, :class:`ClusterRejected` with the preflight's error and logs. On a read it
+  means the node does not accept what was asked (a bug or a misconfigured endpoint):
+  :class:`ClusterBadResponse`.
+
+Nothing here logs request bodies (signed transactions) or the URL (it may carry an API key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import itertools
+import json
+import logging
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal, NoReturn, TypeVar
+
+import httpx
+from solders.account import Account
+from solders.account_decoder import UiAccountEncoding
+from solders.commitment_config import CommitmentLevel
+from solders.hash import Hash, ParseHashError
+from solders.pubkey import Pubkey
+from solders.rpc.config import (
+    RpcAccountInfoConfig,
+    RpcContextConfig,
+    RpcSendTransactionConfig,
+    RpcSignatureStatusConfig,
+    RpcSimulateTransactionAccountsConfig,
+    RpcSimulateTransactionConfig,
+)
+from solders.rpc.requests import (
+    Body,
+    GetBlockHeight,
+    GetLatestBlockhash,
+    GetMultipleAccounts,
+    GetSignatureStatuses,
+    SendVersionedTransaction,
+    SimulateVersionedTransaction,
+)
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+
+from onchain import spl
+from onchain.cluster import (
+    Blockhash,
+    ClusterBadResponse,
+    ClusterError,
+    ClusterRejected,
+    ClusterUnavailable,
+    Confirmation,
+    Simulation,
+)
+
+__all__ = [
+    "MAX_ACCOUNTS_PER_REQUEST",
+    "Commitment",
+    "RetryPolicy",
+    "RpcCluster",
+    "error_text",
+    "retry_after_seconds",
+]
+
+log = logging.getLogger(__name__)
+
+Commitment = Literal["processed", "confirmed", "finalized"]
+T = TypeVar("T")
+
+# getMultipleAccounts takes at most this many keys per request.
+MAX_ACCOUNTS_PER_REQUEST = 100
+
+# JSON-RPC codes (agave rpc_custom_error.rs) that decide what the caller is told.
+_PREFLIGHT_FAILURE = -32002
+_SIGNATURE_VERIFICATION_FAILURE = -32003
+_NODE_UNHEALTHY = -32005
+_MIN_CONTEXT_SLOT_NOT_REACHED = -32016
+_TRANSIENT_RPC_CODES = frozenset({_NODE_UNHEALTHY, _MIN_CONTEXT_SLOT_NOT_REACHED})
+_RETRIED_STATUSES = frozenset({408, 429})
+
+_LEVELS = {
+    "processed": CommitmentLevel.Processed,
+    "confirmed": CommitmentLevel.Confirmed,
+    "finalized": CommitmentLevel.Finalized,
+}
+_LANDED = frozenset({"confirmed", "finalized"})
+_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+_DELTA_SECONDS = re.compile(r"\d{1,9}(\.\d{1,6})?")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently a call is retried when the cluster is unavailable."""
+
+    attempts: int = 4  # tries in all, the first included
+    base_delay_s: float = 0.25
+    max_delay_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"attempts must be at least 1, not {self.attempts}")
+        if not 0 <= self.base_delay_s <= self.max_delay_s:
+            raise ValueError(
+                f"need 0 <= base_delay_s <= max_delay_s, got {self.base_delay_s} and "
+                f"{self.max_delay_s}"
+            )
+
+    def backoff_s(self, retry: int) -> float:
+        """The pause before retry number ``retry`` (0 first): doubling, capped, jittered."""
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** min(retry, 32))
+        # Jitter in the upper half keeps clients apart without collapsing the pause to ~0.
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if unusable.
+
+    Fractional seconds are accepted as well, since some rate limiters send them.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if _DELTA_SECONDS.fullmatch(value):
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None  # an HTTP-date is always GMT; one without a zone is not one
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def error_text(err: Any) -> str:
+    """A TransactionError as text: the variant name when it has no fields, else its RPC JSON."""
+    return err if isinstance(err, str) else json.dumps(err, separators=(",", ":"))
+
+
+class _Retryable(Exception):
+    def __init__(self, detail: str, retry_after: float | None = None) -> None:
+        self.detail = detail
+        self.retry_after = retry_after
+        super().__init__(detail)
+
+
+class _RpcErrorAnswer(Exception):
+    """The node answered with a JSON-RPC error object."""
+
+    def __init__(self, code: int, message: str, data: Any) -> None:
+        self.code = code
+        self.message = message
+        self.data = data
+        super().__init__(f"JSON-RPC error {code}: {message}")
+
+
+class _Shape(Exception):
+    """An answer that is JSON but not the documented shape."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
+
+
+# strict readers of answer fields
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Shape(f"{what} is not an object")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _Shape(f"{what} is not an array")
+    return value
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Shape(f"{what} is not a non-negative integer")
+    return value
+
+
+def _str(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise _Shape(f"{what} is not a string")
+    return value
+
+
+def _logs(value: Any, what: str) -> tuple[str, ...]:
+    # null means execution never started.
+    if value is None:
+        return ()
+    return tuple(_str(line, f"{what}[]") for line in _list(value, what))
+
+
+def _err(value: Any, what: str) -> Any:
+    # A TransactionError is a variant name or a one-key object ({"InstructionError": [...]}).
+    if value is None or isinstance(value, str) or (isinstance(value, dict) and len(value) == 1):
+        return value
+    raise _Shape(f"{what} is not a transaction error")
+
+
+def _context_value(result: Any) -> tuple[int, Any]:
+    """The slot and value of an RpcResponse ({context: {slot}, value})."""
+    result = _obj(result, "result")
+    slot = _int(_obj(result.get("context"), "result.context").get("slot"), "context.slot")
+    if "value" not in result:
+        raise _Shape("result has no value")
+    return slot, result["value"]
+
+
+def _account(value: Any, what: str) -> Account | None:
+    if value is None:
+        return None
+    fields = _obj(value, what)
+    data = _list(fields.get("data"), f"{what}.data")
+    if len(data) != 2 or data[1] != "base64":
+        raise _Shape(f"{what}.data is not [data, 'base64']")
+    try:
+        raw = base64.b64decode(_str(data[0], f"{what}.data[0]"), validate=True)
+    except binascii.Error as exc:
+        raise _Shape(f"{what}.data is not base64") from exc
+    executable = fields.get("executable")
+    if not isinstance(executable, bool):
+        raise _Shape(f"{what}.executable is not a boolean")
+    space = fields.get("space")
+    if space is not None and _int(space, f"{what}.space") != len(raw):
+        raise _Shape(f"{what}.space does not match its data")
+    try:
+        return Account(
+            _int(fields.get("lamports"), f"{what}.lamports"),
+            raw,
+            Pubkey.from_string(_str(fields.get("owner"), f"{what}.owner")),
+            executable,
+            _int(fields.get("rentEpoch"), f"{what}.rentEpoch"),
+        )
+    except (ValueError, OverflowError) as exc:
+        raise _Shape(f"{what} does not make an account") from exc
+
+
+def _decode_json(content: bytes) -> Any:
+    def refuse(constant: str) -> NoReturn:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(content, parse_constant=refuse)
+
+
+class RpcCluster:
+    """A :class:`onchain.cluster.Cluster` over JSON-RPC at ``url``.
+
+    ``client`` is shared if given (and then left open by :meth:`aclose`); ``timeout_s`` applies
+    to every request (None: the client's own). ``commitment`` is used for reads, simulations
+    and preflight. ``poll_interval_s`` paces :meth:`confirm`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str = "rpc",
+        client: httpx.AsyncClient | None = None,
+        timeout_s: float | None = 10.0,
+        retry: RetryPolicy | None = None,
+        commitment: Commitment = "confirmed",
+        poll_interval_s: float = 0.5,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("the RPC URL must be http:// or https://")
+        if commitment not in _LEVELS:
+            raise ValueError(f"unknown commitment {commitment!r}")
+        if poll_interval_s <= 0:
+            raise ValueError("poll_interval_s must be positive")
+        self.name = name
+        self._url = url
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.AsyncClient()
+        self._timeout: httpx.Timeout | None = None if timeout_s is None else httpx.Timeout(timeout_s)
+        self.retry = retry or RetryPolicy()
+        self.commitment: Commitment = commitment
+        self._level = _LEVELS[commitment]
+        self.poll_interval_s = poll_interval_s
+        self._ids = itertools.count(1)
+
+    def __repr__(self) -> str:
+        # Not the URL: it may carry an API key.
+        return f"RpcCluster(name={self.name!r}, commitment={self.commitment!r})"
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> RpcCluster:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # transport
+
+    async def _call(self, method: str, build: Callable[[int], Body]) -> Any:
+        """The ``result`` of one JSON-RPC call, after retries; raises _RpcErrorAnswer for errors."""
+        request_id = next(self._ids)
+        body = build(request_id).to_json()
+        policy = self.retry
+        for attempt in range(policy.attempts):
+            try:
+                return await self._attempt(method, body, request_id)
+            except _Retryable as exc:
+                if attempt + 1 == policy.attempts:
+                    raise ClusterUnavailable(
+                        f"{self.name} {method}", f"{exc.detail} (after {policy.attempts} attempts)"
+                    ) from None
+                delay = policy.backoff_s(attempt)
+                if exc.retry_after is not None:
+                    if exc.retry_after > policy.max_delay_s:
+                        raise ClusterUnavailable(
+                            f"{self.name} {method}",
+                            f"{exc.detail}; asked to retry after {exc.retry_after:g} s",
+                        ) from None
+                    delay = max(delay, exc.retry_after)
+                log.warning(
+                    "rpc %s %s: %s; retry %d of %d in %.2f s",
+                    self.name, method, exc.detail, attempt + 1, policy.attempts - 1, delay,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _attempt(self, method: str, body: str, request_id: int) -> Any:
+        try:
+            if self._timeout is None:
+                response = await self._client.post(self._url, content=body, headers=_HEADERS)
+            else:
+                response = await self._client.post(
+                    self._url, content=body, headers=_HEADERS, timeout=self._timeout
+                )
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            # Refused, reset, or an HTTP exchange cut short: nothing usable came back.
+            raise _Retryable(type(exc).__name__) from exc
+        except httpx.DecodingError as exc:
+            raise ClusterBadResponse(method, "the body could not be decoded") from exc
+        status = response.status_code
+        if status in _RETRIED_STATUSES or status >= 500:
+            raise _Retryable(f"HTTP {status}", retry_after_seconds(response.headers.get("retry-after")))
+        try:
+            payload = _decode_json(response.content)
+        except ValueError as exc:
+            detail = "the body is not JSON" if status == 200 else f"HTTP {status}"
+            raise ClusterBadResponse(method, detail) from exc
+        try:
+            result = self._result(payload, request_id)
+        except _Shape as exc:
+            detail = exc.detail if status == 200 else f"HTTP {status}"
+            raise ClusterBadResponse(method, detail) from None
+        if status != 200:
+            # Some providers put a JSON-RPC error under a 4xx (handled above); a result never.
+            raise ClusterBadResponse(method, f"HTTP {status}")
+        return result
+
+    @staticmethod
+    def _result(payload: Any, request_id: int) -> Any:
+        payload = _obj(payload, "the answer")
+        if payload.get("jsonrpc") != "2.0":
+            raise _Shape("the answer is not JSON-RPC 2.0")
+        answered = payload.get("id")
+        if "error" in payload:
+            error = _obj(payload["error"], "error")
+            code, message = error.get("code"), error.get("message")
+            if isinstance(code, bool) or not isinstance(code, int) or not isinstance(message, str):
+                raise _Shape("error has no integer code and string message")
+            # A node that could not read the request answers with id null.
+            if answered not in (request_id, None):
+                raise _Shape("the error answers another request")
+            if code in _TRANSIENT_RPC_CODES:
+                raise _Retryable(f"JSON-RPC error {code}")
+            raise _RpcErrorAnswer(code, message, error.get("data"))
+        if answered != request_id:
+            raise _Shape("the answer is for another request")
+        if "result" not in payload:
+            raise _Shape("the answer has neither result nor error")
+        return payload["result"]
+
+    async def _read(self, method: str, build: Callable[[int], Body], parse: Callable[[Any], T]) -> T:
+        """A read-only call: any JSON-RPC error or odd shape is a bad response."""
+        try:
+            return parse(await self._call(method, build))
+        except _RpcErrorAnswer as exc:
+            raise ClusterBadResponse(method, str(exc)) from None
+        except _Shape as exc:
+            raise ClusterBadResponse(method, exc.detail) from None
+
+    @staticmethod
+    def _refusal(method: str, exc: _RpcErrorAnswer) -> ClusterError:
+        """What a JSON-RPC error on sendTransaction or simulateTransaction means."""
+        if exc.code == _PREFLIGHT_FAILURE:
+            try:
+                data = _obj(exc.data, "preflight failure data")
+                if "err" not in data:
+                    raise _Shape("preflight failure data has no err")
+                err = _err(data["err"], "preflight failure err")
+                logs = _logs(data.get("logs"), "preflight failure logs")
+            except _Shape as shape:
+                return ClusterBadResponse(method, shape.detail)
+            return ClusterRejected("preflight failed" if err is None else error_text(err), logs)
+        if exc.code == _SIGNATURE_VERIFICATION_FAILURE:
+            return ClusterRejected("SignatureFailure")
+        return ClusterRejected(str(exc))
+
+    # the Cluster interface
+
+    async def latest_blockhash(self) -> Blockhash:
+        def parse(result: Any) -> Blockhash:
+            value = _obj(_context_value(result)[1], "value")
+            try:
+                blockhash = Hash.from_string(_str(value.get("blockhash"), "value.blockhash"))
+            except (ParseHashError, ValueError) as exc:
+                raise _Shape("value.blockhash is not a hash") from exc
+            height = _int(value.get("lastValidBlockHeight"), "value.lastValidBlockHeight")
+            return Blockhash(blockhash, height)
+
+        config = RpcContextConfig(commitment=self._level)
+        return await self._read(
+            "getLatestBlockhash", lambda i: GetLatestBlockhash(config, id=i), parse
+        )
+
+    async def block_height(self) -> int:
+        config = RpcContextConfig(commitment=self._level)
+        return await self._read(
+            "getBlockHeight", lambda i: GetBlockHeight(config, id=i), lambda r: _int(r, "result")
+        )
+
+    async def get_accounts(self, pubkeys: Sequence[Pubkey]) -> list[Account | None]:
+        config = RpcAccountInfoConfig(encoding=UiAccountEncoding.Base64, commitment=self._level)
+        accounts: list[Account | None] = []
+        # Chunks run one after another: parallel chunks would not share a slot either, and
+        # sequential ones are kinder to rate limits.
+        for start in range(0, len(pubkeys), MAX_ACCOUNTS_PER_REQUEST):
+            chunk = list(pubkeys[start : start + MAX_ACCOUNTS_PER_REQUEST])
+
+            def parse(result: Any, size: int = len(chunk)) -> list[Account | None]:
+                value = _list(_context_value(result)[1], "value")
+                if len(value) != size:
+                    raise _Shape(f"{len(value)} accounts for {size} keys")
+                return [_account(item, "value[]") for item in value]
+
+            accounts += await self._read(
+                "getMultipleAccounts",
+                lambda i, keys=chunk: GetMultipleAccounts(keys, config, id=i),
+                parse,
+            )
+        return accounts
+
+    async def token_balances(self, accounts: Sequence[Pubkey]) -> list[int | None]:
+        """Balances of SPL token accounts, None where an account is missing or not one."""
+        return [spl.token_amount(account) for account in await self.get_accounts(accounts)]
+
+    async def simulate(
+        self,
+        transaction: VersionedTransaction,
+        *,
+        accounts: Sequence[Pubkey] = (),
+        sig_verify: bool = True,
+        replace_recent_blockhash: bool = False,
+    ) -> Simulation:
+        """Dry-run; a failing program is a Simulation with err, a refused request raises.
+
+        ``replace_recent_blockhash`` runs it against the newest blockhash (the RPC allows this
+        only without signature checks); post-state ``accounts`` come back in the order asked.
+        """
+        if sig_verify and replace_recent_blockhash:
+            raise ValueError("sig_verify cannot be combined with replace_recent_blockhash")
+        wanted = list(accounts)
+        config = RpcSimulateTransactionConfig(
+            sig_verify=sig_verify,
+            replace_recent_blockhash=replace_recent_blockhash,
+            commitment=self._level,
+            accounts=(
+                RpcSimulateTransactionAccountsConfig(wanted, UiAccountEncoding.Base64)
+                if wanted
+                else None
+            ),
+        )
+        method = "simulateTransaction"
+        try:
+            result = await self._call(
+                method, lambda i: SimulateVersionedTransaction(transaction, config, id=i)
+            )
+        except _RpcErrorAnswer as exc:
+            raise self._refusal(method, exc) from None
+        try:
+            return self._simulation(result, len(wanted))
+        except _Shape as exc:
+            raise ClusterBadResponse(method, exc.detail) from None
+
+    @staticmethod
+    def _simulation(result: Any, wanted: int) -> Simulation:
+        value = _obj(_context_value(result)[1], "value")
+        if "err" not in value:
+            raise _Shape("value has no err")
+        err = _err(value["err"], "value.err")
+        units = value.get("unitsConsumed")
+        post: tuple[Account | None, ...] = ()
+        if wanted:
+            states = _list(value.get("accounts"), "value.accounts")
+            if len(states) != wanted:
+                raise _Shape(f"{len(states)} accounts for {wanted} addresses")
+            post = tuple(_account(state, "value.accounts[]") for state in states)
+        return Simulation(
+            None if err is None else error_text(err),
+            0 if units is None else _int(units, "value.unitsConsumed"),
+            _logs(value.get("logs"), "value.logs"),
+            post,
+        )
+
+    async def send(self, transaction: VersionedTransaction) -> Signature:
+        """Submit with preflight; a resend of a transaction that already landed is harmless."""
+        signature = transaction.signatures[0]
+        config = RpcSendTransactionConfig(skip_preflight=False, preflight_commitment=self._level)
+        method = "sendTransaction"
+        try:
+            result = await self._call(
+                method, lambda i: SendVersionedTransaction(transaction, config, id=i)
+            )
+        except _RpcErrorAnswer as exc:
+            refusal = self._refusal(method, exc)
+            # AlreadyProcessed is the error value, not message text: this very transaction
+            # (its signature is its id) was processed; confirm() reports how it went.
+            if isinstance(refusal, ClusterRejected) and refusal.reason == "AlreadyProcessed":
+                return signature
+            raise refusal from None
+        try:
+            answered = Signature.from_string(_str(result, "result"))
+        except ValueError:
+            raise ClusterBadResponse(method, "the result is not a signature") from None
+        except _Shape as exc:
+            raise ClusterBadResponse(method, exc.detail) from None
+        if answered != signature:
+            raise ClusterBadResponse(method, "the node answered another transaction's signature")
+        return signature
+
+    async def _signature_status(
+        self, signature: Signature
+    ) -> tuple[int, tuple[int, Any, str] | None]:
+        """The context slot, and (slot, err, confirmation status) if the cluster knows it."""
+
+        def parse(result: Any) -> tuple[int, tuple[int, Any, str] | None]:
+            slot, value = _context_value(result)
+            statuses = _list(value, "value")
+            if len(statuses) != 1:
+                raise _Shape(f"{len(statuses)} statuses for 1 signature")
+            if statuses[0] is None:
+                return slot, None
+            status = _obj(statuses[0], "value[0]")
+            level = status.get("confirmationStatus")
+            if level is None:
+                # Older nodes: confirmations null means rooted (finalized).
+                level = "finalized" if status.get("confirmations") is None else "processed"
+            if level not in _LEVELS:
+                raise _Shape("value[0].confirmationStatus is not a commitment level")
+            err = _err(status.get("err"), "value[0].err")
+            return slot, (_int(status.get("slot"), "value[0].slot"), err, level)
+
+        config = RpcSignatureStatusConfig(search_transaction_history=False)
+        return await self._read(
+            "getSignatureStatuses",
+            lambda i: GetSignatureStatuses([signature], config, id=i),
+            parse,
+        )
+
+    async def confirm(self, signature: Signature, last_valid_block_height: int) -> Confirmation:
+        """Wait until the transaction lands (or fails), or its blockhash expires: err="expired".
+
+        The height is read before the status, so a transaction that landed before the height
+        passed its limit is always seen and never reported as expired.
+        """
+        while True:
+            height = await self.block_height()
+            slot, status = await self._signature_status(signature)
+            if status is not None:
+                landed_slot, err, level = status
+                if err is not None or level in _LANDED:
+                    return Confirmation(
+                        signature, landed_slot, None if err is None else error_text(err)
+                    )
+            if height > last_valid_block_height:
+                return Confirmation(signature, slot, "expired")
+            await asyncio.sleep(self.poll_interval_s)

@@ -1,0 +1,110 @@
+"""dry-run and send on the in-process LiteSVM cluster, through the real daemon."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+from agent.config import AgentConfig
+from agent.intake import files
+from agent.store.models import IntentRow, LocalDexPoolRow, OtcPoolRow, RouteLegRow, TradeRow
+from onchain import spl
+from onchain.local_cluster import LocalCluster
+from tests.support.agent_home import AgentHome
+
+
+async def _home(make_config: Callable[..., AgentConfig], sqlite_url: str, mode: str) -> AgentHome:
+    config = make_config(
+        sqlite_url, execution__honour_execution_delay="false", execution__mode=mode
+    )
+    desk, treasury = Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32)
+    home = AgentHome(config, desk, treasury)
+    await home.register_wallets(keys_dir=config.home_path / "keys")
+    files.IntakeLayout(home.root).ensure()
+    return home
+
+
+async def test_dry_run_simulates_every_fill_and_changes_no_balance(make_config, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    """In dry-run each fill is a real simulated transaction: units, fee and realised output recorded."""
+    home = await _home(make_config, sqlite_url, "dry-run")
+    home.feed(80, invalid_share=0.0, seed=12)
+    daemon = home.daemon()
+    stats = await daemon.run(once=True)
+    assert stats.filled > 40
+    legs = [leg for leg in await home.rows(RouteLegRow.__table__) if leg.status == "filled"]
+    assert len(legs) == stats.filled
+    assert all(leg.units_consumed and leg.units_consumed > 1_000 for leg in legs)
+    assert all(leg.fee_lamports == 10_000 and leg.signature and leg.transaction for leg in legs)
+    trades = {t.intent_id: t for t in await home.rows(TradeRow.__table__)}
+    assert all(trades[leg.intent_id].amount_out == leg.realised_out for leg in legs)
+    assert {t.mode for t in trades.values()} == {"dry-run"}
+    cluster = daemon.runtime.pipeline.executor.chain.cluster  # type: ignore[union-attr]
+    usdc = Pubkey.from_string(daemon.runtime.tokens.require("USDC").mint)
+    desk_usdc = cluster.token_balance(home.desk.pubkey(), usdc)
+    assert desk_usdc is not None and desk_usdc % 10**6 == 0  # untouched funding, whole dollars
+    some = next(iter(trades))
+    result = json.loads((home.root / "out" / f"{some}.result.json").read_text())
+    transaction = result["legs"][-1]["transaction"]
+    assert transaction["units_consumed"] > 0 and transaction["signature"]
+
+
+async def test_send_moves_real_tokens_and_the_books_balance(make_config, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    """In send mode every vault on chain equals its pool's book in SQL, to the base unit."""
+    home = await _home(make_config, sqlite_url, "send")
+    home.feed(120, invalid_share=0.1, seed=13)
+    daemon = home.daemon()
+    stats = await daemon.run(once=True)
+    assert stats.filled > 60
+    executor = daemon.runtime.pipeline.executor
+    assert executor is not None
+    cluster: LocalCluster = executor.chain.cluster  # type: ignore[assignment]
+    tokens = daemon.runtime.tokens
+    mints = {t.mint: Pubkey.from_string(t.mint) for t in tokens}
+    for pool in await home.rows(OtcPoolRow.__table__):
+        authority = executor.chain.authority(pool.id).pubkey()
+        assert cluster.token_balance(authority, mints[pool.base_mint]) == pool.base_inventory
+        assert cluster.token_balance(authority, mints[pool.quote_mint]) == pool.quote_inventory
+    for pool in await home.rows(LocalDexPoolRow.__table__):
+        authority = executor.chain.authority(pool.id).pubkey()
+        assert cluster.token_balance(authority, mints[pool.base_mint]) == pool.base_reserve
+        assert cluster.token_balance(authority, mints[pool.quote_mint]) == pool.quote_reserve
+    trades = await home.rows(TradeRow.__table__)
+    assert len(trades) == stats.filled and {t.mode for t in trades} == {"send"}
+    bought: Counter[str] = Counter()
+    for trade in trades:
+        bought[trade.buy_mint] += trade.amount_out
+    native = str(spl.NATIVE_MINT)
+    # Bought SOL stays wrapped in the desk's token account: exactly what the trades delivered.
+    assert cluster.token_balance(home.desk.pubkey(), spl.NATIVE_MINT) == bought[native]
+    intents = await home.rows(IntentRow.__table__)
+    assert not [i for i in intents if i.status == "executing"]
+
+
+@pytest.mark.parametrize("mode", ["dry-run", "send"])
+async def test_a_wallet_whose_key_is_not_held(make_config, sqlite_url, mode: str) -> None:  # type: ignore[no-untyped-def]
+    """Without the wallet's key, dry-run still simulates (signatures unchecked); send fails the leg."""
+    from decimal import Decimal
+
+    from agent.domain.policy import WalletPolicy
+    from agent.store import wallets as wallet_rows
+
+    home = await _home(make_config, sqlite_url, mode)
+    runtime = home.runtime()
+    await runtime.store.upgrade()
+    await runtime.store.write(
+        wallet_rows.upsert_wallet,
+        WalletPolicy(str(home.desk.pubkey()), Decimal(10**7), Decimal(10**12)),  # no keypair path
+        "test",
+    )
+    await runtime.aclose()
+    home.feed(6, invalid_share=0.0, seed=14)
+    stats = await home.daemon().run(once=True)
+    if mode == "dry-run":
+        assert stats.filled >= 4
+    else:
+        assert stats.filled == 0 and stats.failed >= 4
