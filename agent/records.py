@@ -258,32 +258,12 @@ def _intent_rows(
             "at": at,
         },
     ]
-    if decision is None:
-        return
-    rows["quotes"] = _quote_rows(intent.id, decision)
-    chosen = decision.chosen
-    if chosen is None:
-        return
-    final_candidate = plan.candidate or chosen
-    runner_up = decision.runner_up
-    rows["routes"] = [
-        {
-            "intent_id": intent.id,
-            "kind": "single",
-            "venues": final_candidate.quote.venue,
-            "expected_out": final_candidate.quote.expected_out,
-            "guaranteed_out": final_candidate.quote.guaranteed_out,
-            "net_out": final_candidate.net_out,
-            "runner_up_net_out": runner_up.net_out if runner_up else None,
-            "savings_vs_runner_up_bps": savings_bps(final_candidate.net_out, runner_up.net_out)
-            if runner_up and final_candidate is chosen
-            else None,
-            "savings_vs_best_single_bps": savings_bps(final_candidate.net_out, chosen.net_out),
-            "decision_latency_s": Decimal(f"{plan.latency_s:.6f}"),
-            "decided_at": at,
-        }
-    ]
-    rows["legs"] = [{**leg.row(intent.id), "executed_at": at} for leg in legs]
+    if decision is not None:
+        rows["quotes"] = _quote_rows(intent.id, decision)
+        if decision.chosen is not None:
+            rows["routes"] = [_route_row(plan, decision, at)]
+    if legs:
+        rows["legs"] = [{**leg.row(intent.id), "executed_at": at} for leg in legs]
     if final.status is Status.FILLED:
         assert final.realised_out is not None and plan.candidate is not None
         quote = plan.candidate.quote
@@ -304,10 +284,34 @@ def _intent_rows(
                 "price": price.quantize(Decimal("1e-12")),
                 "notional_usd_micros": plan.notional_micros,
                 "mode": plan.mode,
-                "tx_signature": None,
+                "tx_signature": (final.chain or {}).get("signature")
+                if plan.mode == "send"
+                else None,
                 "executed_at": at,
             }
         ]
+
+
+def _route_row(plan: Plan, decision: Decision, at: datetime) -> dict[str, Any]:
+    chosen = decision.chosen
+    assert chosen is not None and plan.intent is not None
+    final_candidate = plan.candidate or chosen
+    runner_up = decision.runner_up
+    return {
+        "intent_id": plan.intent.id,
+        "kind": "single",
+        "venues": final_candidate.quote.venue,
+        "expected_out": final_candidate.quote.expected_out,
+        "guaranteed_out": final_candidate.quote.guaranteed_out,
+        "net_out": final_candidate.net_out,
+        "runner_up_net_out": runner_up.net_out if runner_up else None,
+        "savings_vs_runner_up_bps": savings_bps(final_candidate.net_out, runner_up.net_out)
+        if runner_up and final_candidate is chosen
+        else None,
+        "savings_vs_best_single_bps": savings_bps(final_candidate.net_out, chosen.net_out),
+        "decision_latency_s": Decimal(f"{plan.latency_s:.6f}"),
+        "decided_at": at,
+    }
 
 
 def _quote_rows(intent_id: str, decision: Decision) -> list[dict[str, Any]]:

@@ -45,6 +45,8 @@ class LegReport:
     # The settlement transaction and what the cluster said about it (dry-run and send modes),
     # keyed like the route_legs columns: transaction, signature, units_consumed, ...
     chain: dict[str, Any] | None = None
+    # The venue's own data from the quote (pool side, sold mint): what undoing the fill needs.
+    details: dict[str, str] | None = None
 
     @classmethod
     def filled(cls, index: int, quote: Quote, realised_out: int) -> LegReport:
@@ -60,6 +62,7 @@ class LegReport:
             "",
             realised_out,
             slippage_bps(quote.expected_out, realised_out),
+            details=dict(quote.details),
         )
 
     @classmethod
@@ -76,6 +79,7 @@ class LegReport:
             detail,
             None,
             None,
+            details=dict(quote.details),
         )
 
     def row(self, intent_id: str) -> dict[str, Any]:
@@ -92,6 +96,7 @@ class LegReport:
             "realised_out": self.realised_out,
             "realised_slippage_bps": self.realised_slippage_bps,
             **{column: (self.chain or {}).get(column) for column in CHAIN_COLUMNS},
+            "quote_details": json.dumps(self.details or {}, sort_keys=True),
         }
 
     def document(self) -> dict[str, Any]:

@@ -160,8 +160,16 @@ class Runtime:
             await self.otc.start(self.store)
         if self.localdex is not None:
             await self.localdex.start(self.store)
-        if self.config.execution.mode != "paper":
-            self.pipeline.attach_executor(await self._chain_executor())
+        mode = self.config.execution.mode
+        if mode == "paper":
+            return
+        in_process = self.config.cluster.name == "local"
+        if mode == "send" and in_process:
+            # The in-process chain did not survive the restart: transactions in flight are lost.
+            # Give their reservations back before the new chain is seeded from the books.
+            await self.pipeline.settle_leftovers(abandon=True)
+        self.pipeline.attach_executor(await self._chain_executor())
+        await self.pipeline.settle_leftovers(abandon=False)
 
     async def _chain_executor(self) -> ChainExecutor:
         """The cluster the configuration names, seeded from the books for the local one."""

@@ -68,6 +68,9 @@ MAX_SIGNATURE_STATUSES = 256
 # Plenty for a batch of transactions; anything bigger is refused before it is read.
 MAX_BODY_BYTES = 1 << 20
 MAX_HEAD_BYTES = 16 << 10
+# Statuses remembered for getSignatureStatuses; the oldest are forgotten first, as a
+# validator's status cache forgets old slots, so a long-lived localnet stays bounded.
+MAX_TRACKED_STATUSES = 100_000
 
 _COMMITMENTS = frozenset({"processed", "confirmed", "finalized"})
 _REASONS = {
@@ -337,9 +340,14 @@ class LocalnetServer:
         # Python 3.11's wait_closed does not wait for open connections: end them here.
         for writer in list(self._writers):
             writer.transport.abort()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        # An aborted transport ends its connection's task by itself (the reader sees EOF).
+        # Cancelling a task that start_server made is the last resort: on 3.11 asyncio logs
+        # a spurious error for it.
+        if self._connections:
+            _, pending = await asyncio.wait(list(self._connections), timeout=1.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def __aenter__(self) -> LocalnetServer:
         await self.start()
@@ -667,10 +675,10 @@ class LocalnetServer:
         slot = self._slot()
         result = self.cluster.svm.send_transaction(transaction)
         if isinstance(result, TransactionMetadata):
-            self._statuses[signature] = (slot, None)
+            self._remember(signature, slot, None)
         elif self.cluster.svm.get_transaction(signature) is not None:
             # It failed in execution but landed (the fee was charged), like on a validator.
-            self._statuses[signature] = (slot, error_json(result.err()))
+            self._remember(signature, slot, error_json(result.err()))
         # Otherwise it was dropped before execution (bad signature, unknown blockhash, a
         # duplicate): a validator answers with the signature and it never shows a status.
         return str(signature)
@@ -688,6 +696,11 @@ class LocalnetServer:
             "context": self._context(),
             "value": [self._status(signature) for signature in signatures],
         }
+
+    def _remember(self, signature: Signature, slot: int, err: Any) -> None:
+        self._statuses[signature] = (slot, err)
+        while len(self._statuses) > MAX_TRACKED_STATUSES:
+            del self._statuses[next(iter(self._statuses))]
 
     def _status(self, signature: Signature) -> dict[str, Any] | None:
         found = self._statuses.get(signature)

@@ -16,7 +16,8 @@ and JSON-RPC code, never by message text):
   (:class:`RetryPolicy`); a Retry-After is honoured, and one longer than the policy's longest
   delay gives up at once instead of hammering or stalling. Then :class:`ClusterUnavailable`.
   Retrying ``sendTransaction`` is safe: a signed transaction's signature is its id, and a
-  duplicate is dropped by the cluster.
+  duplicate is dropped by the cluster. ClusterUnavailable from ``send`` therefore does not
+  mean the transaction did not land: ``confirm`` with its signature says whether it did.
 - A 200 answer that is not JSON, or not the documented shape: :class:`ClusterBadResponse`,
   not retried. A garbled answer means a broken endpoint or something in the way; the caller
   treats it as unavailable and alerts, and retrying would only hide it.
@@ -72,6 +73,7 @@ from solders.transaction import VersionedTransaction
 
 from onchain import spl
 from onchain.cluster import (
+    EXPIRED,
     Blockhash,
     ClusterBadResponse,
     ClusterError,
@@ -304,7 +306,9 @@ class RpcCluster:
         self._url = url
         self._owns_client = client is None
         self._client = client if client is not None else httpx.AsyncClient()
-        self._timeout: httpx.Timeout | None = None if timeout_s is None else httpx.Timeout(timeout_s)
+        self._timeout: httpx.Timeout | None = (
+            None if timeout_s is None else httpx.Timeout(timeout_s)
+        )
         self.retry = retry or RetryPolicy()
         self.commitment: Commitment = commitment
         self._level = _LEVELS[commitment]
@@ -372,7 +376,9 @@ class RpcCluster:
             raise ClusterBadResponse(method, "the body could not be decoded") from exc
         status = response.status_code
         if status in _RETRIED_STATUSES or status >= 500:
-            raise _Retryable(f"HTTP {status}", retry_after_seconds(response.headers.get("retry-after")))
+            raise _Retryable(
+                f"HTTP {status}", retry_after_seconds(response.headers.get("retry-after"))
+            )
         try:
             payload = _decode_json(response.content)
         except ValueError as exc:
@@ -411,7 +417,9 @@ class RpcCluster:
             raise _Shape("the answer has neither result nor error")
         return payload["result"]
 
-    async def _read(self, method: str, build: Callable[[int], Body], parse: Callable[[Any], T]) -> T:
+    async def _read(
+        self, method: str, build: Callable[[int], Body], parse: Callable[[Any], T]
+    ) -> T:
         """A read-only call: any JSON-RPC error or odd shape is a bad response."""
         try:
             return parse(await self._call(method, build))
@@ -614,5 +622,5 @@ class RpcCluster:
                         signature, landed_slot, None if err is None else error_text(err)
                     )
             if height > last_valid_block_height:
-                return Confirmation(signature, slot, "expired")
+                return Confirmation(signature, slot, EXPIRED)
             await asyncio.sleep(self.poll_interval_s)

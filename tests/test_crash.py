@@ -20,11 +20,12 @@ from agent.store.models import OtcPoolRow, SubmissionRow, TradeRow
 from tests.support.agent_home import AgentHome
 
 
-def _spawn(config_dir, home_dir, log, *args: str) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
+def _spawn(config_dir, home_dir, log, *args: str, mode: str = "paper") -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
     env = {
         **os.environ,
         "OTC_AGENT__EXECUTION__HONOUR_EXECUTION_DELAY": "false",
         "OTC_AGENT__METRICS__ENABLED": "false",
+        "OTC_AGENT__EXECUTION__MODE": mode,
     }
     return subprocess.Popen(
         [
@@ -46,21 +47,23 @@ def _spawn(config_dir, home_dir, log, *args: str) -> subprocess.Popen[bytes]:  #
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mode", ["paper", "dry-run", "send"])
 async def test_sigkill_at_random_points_loses_and_repeats_nothing(
     make_config: Callable[..., AgentConfig],
-    config_dir,
+    config_dir,  # type: ignore[no-untyped-def]
     tmp_path,  # type: ignore[no-untyped-def]
+    mode: str,
 ) -> None:
     """Five SIGKILLs mid-stream during 600 intents; after a final run every file is terminal exactly once."""
     config = make_config()
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
-    await home.register_wallets()
+    await home.register_wallets(keys_dir=config.home_path / "keys")
     files.IntakeLayout(home.root).ensure()
     home.feed(600, invalid_share=0.15, seed=21)
     log_path = tmp_path / "daemon.log"
     with log_path.open("ab") as log:
         for jitter in (0.0, 0.03, 0.011, 0.05, 0.007):
-            process = _spawn(config_dir, config.home_path, log)
+            process = _spawn(config_dir, config.home_path, log, mode=mode)
             # Kill only once this run is visibly mid-stream: results appearing, work in flight.
             before = len(home.files("out"))
             for _ in range(3000):
@@ -70,7 +73,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
             await asyncio.sleep(jitter)
             process.send_signal(signal.SIGKILL)
             assert process.wait(timeout=10) == -signal.SIGKILL
-        final = _spawn(config_dir, config.home_path, log, "--once")
+        final = _spawn(config_dir, config.home_path, log, "--once", mode=mode)
         assert final.wait(timeout=120) == 0, log_path.read_text()[-2000:]
 
     assert home.files("inbox") == [] and home.files("work") == []
@@ -87,7 +90,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
         submissions = list(connection.execute(select(SubmissionRow.__table__)))
         trades = list(connection.execute(select(TradeRow.__table__)))
         stuck = connection.execute(
-            text("SELECT count(*) FROM intents WHERE status = 'accepted'")
+            text("SELECT count(*) FROM intents WHERE status IN ('accepted', 'executing')")
         ).scalar()
         pools = list(connection.execute(select(OtcPoolRow.__table__)))
     engine.dispose()
@@ -95,6 +98,14 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
     assert stuck == 0
     assert len(trades) == len({t.intent_id for t in trades})
     assert all(p.base_inventory >= 0 and p.quote_inventory >= 0 for p in pools)
+    for pool in pools:  # the books move by exactly the recorded fills, reverts included
+        base, quote = pool.target_base, pool.target_quote
+        for trade in (t for t in trades if t.source == pool.id):
+            if trade.sell_mint == pool.base_mint:
+                base, quote = base + trade.amount_in, quote - trade.amount_out
+            else:
+                base, quote = base - trade.amount_out, quote + trade.amount_in
+        assert (pool.base_inventory, pool.quote_inventory) == (base, quote), pool.id
     for submission in submissions:
         name = (
             submission.intent_id

@@ -24,7 +24,9 @@ from agent.store.models import (
 )
 
 __all__ = [
+    "ExecutingIntent",
     "SubmissionRecord",
+    "executing_intents",
     "existing_intents",
     "finish_execution",
     "get_submission",
@@ -135,3 +137,21 @@ def finish_execution(
     if updated.rowcount == 0:
         connection.execute(insert(legs).values(**leg, executed_at=now))
     insert_rows(connection, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutingIntent:
+    """An intent whose fill was reserved but whose transaction's fate was never recorded."""
+
+    intent: Any
+    legs: list[Any]
+
+
+def executing_intents(connection: Connection) -> list[ExecutingIntent]:
+    found = []
+    for row in connection.execute(select(intents).where(intents.c.status == "executing")):
+        leg_rows = connection.execute(
+            select(legs).where(legs.c.intent_id == row.id).order_by(legs.c.leg_index)
+        )
+        found.append(ExecutingIntent(row, list(leg_rows)))
+    return found

@@ -290,6 +290,7 @@ class RouteLegRow(Base):
     slot: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     logs: Mapped[str | None] = mapped_column(Text, nullable=True)
+    quote_details: Mapped[str] = mapped_column(Text, default="{}")
     executed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
 
 

@@ -101,9 +101,14 @@ class RpcFaultProxy:
             self._server = None
         for writer in list(self._writers):
             writer.transport.abort()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        # An aborted transport ends its connection's task by itself (the reader sees EOF).
+        # Cancelling a task that start_server made is the last resort: on 3.11 asyncio logs
+        # a spurious error for it.
+        if self._connections:
+            _, pending = await asyncio.wait(list(self._connections), timeout=1.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         await self._upstream.aclose()
 
     async def __aenter__(self) -> RpcFaultProxy:
@@ -121,7 +126,13 @@ class RpcFaultProxy:
         try:
             while await self._one(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        except (
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,  # a request head it cannot read
+            httpx.HTTPError,  # the upstream is gone: the client sees a dropped connection
+        ):
             pass
         finally:
             self._writers.discard(writer)
@@ -155,7 +166,11 @@ class RpcFaultProxy:
         )
         if fault.kind == "lost":
             return False
-        content = answer.content[: len(answer.content) // 2] if fault.kind == "truncated" else answer.content
+        content = (
+            answer.content[: len(answer.content) // 2]
+            if fault.kind == "truncated"
+            else answer.content
+        )
         await _respond(writer, answer.status_code, content, "application/json")
         return True
 

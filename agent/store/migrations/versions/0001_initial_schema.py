@@ -287,6 +287,7 @@ def upgrade() -> None:
         sa.Column("slot", sa.BigInteger(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("logs", sa.Text(), nullable=True),
+        sa.Column("quote_details", sa.Text(), nullable=False),
         sa.Column("executed_at", agent.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["intent_id"], ["routes.intent_id"], name=op.f("fk_route_legs_intent_id_routes")
