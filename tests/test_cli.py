@@ -205,7 +205,7 @@ def test_tokens_json_lists_mints_and_decimals(cli) -> None:  # type: ignore[no-u
 def test_bad_config_exits_2_naming_file_and_key(config_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     """An invalid value in the config stops the program with exit code 2, naming the file and key."""
     local = config_dir / "local.toml"
-    local.write_text(local.read_text().replace('mode = "paper"', 'mode = "fast"'))
+    local.write_text(local.read_text().replace('mode = "dry-run"', 'mode = "fast"'))
     assert main(["--config", str(local), "--home", str(tmp_path), "tokens"]) == 2
     err = capsys.readouterr().err
     assert str(local) in err and "execution.mode" in err and "'fast'" in err

@@ -46,7 +46,7 @@ def test_local_config_loads(make_config: Callable[..., AgentConfig], config_dir:
     config = make_config()
     assert (config.cluster.name, config.execution.mode, config.execution.max_workers) == (
         "local",
-        "paper",
+        "dry-run",
         16,
     )
     assert (config.venues.jupiter.enabled, config.prices.sources, config.wallets) == (
@@ -370,7 +370,7 @@ def test_malformed_override_names(config_dir: Path, tmp_path: Path, name: str) -
 
 LOCAL_ERRORS = [
     pytest.param(
-        'mode = "paper"',
+        'mode = "dry-run"',
         'mode = "fast"',
         "execution.mode",
         "must be one of paper, dry-run, send (got 'fast')",

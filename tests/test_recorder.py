@@ -29,7 +29,7 @@ DAY = "2026-11-24"
 
 @pytest.fixture(name="runtime")
 async def _runtime(make_config: Callable[..., AgentConfig], database_url: str):  # type: ignore[no-untyped-def]
-    runtime = build_runtime(make_config(database_url))
+    runtime = build_runtime(make_config(database_url, execution__mode="paper"))
     await runtime.start()
     yield runtime
     await runtime.aclose()
