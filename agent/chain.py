@@ -24,7 +24,7 @@ from onchain.derive import derive_keypair
 from onchain.keys import generate_keypair_file, load_keypair
 from onchain.local_cluster import LocalCluster
 
-__all__ = ["ChainContext", "PoolVaults", "build_local_chain", "pool_authority"]
+__all__ = ["ChainContext", "PoolVaults", "build_local_chain", "held_wallet_keys", "pool_authority"]
 
 # What each registered wallet holds on a fresh local cluster, per token, in USD.
 LOCAL_WALLET_FUNDING_USD = Decimal(50_000_000)
@@ -58,7 +58,7 @@ def pool_authority(keys_dir: Path, pool_id: str) -> Keypair:
     return load_keypair(path) if path.exists() else generate_keypair_file(path)
 
 
-def _held_keys(wallets: Iterable[WalletPolicy]) -> dict[str, Keypair]:
+def held_wallet_keys(wallets: Iterable[WalletPolicy]) -> dict[str, Keypair]:
     held = {}
     for wallet in wallets:
         if wallet.keypair_path:
@@ -103,5 +103,5 @@ def build_local_chain(
                 cluster.set_lamports(owner, amount + LAMPORTS_FOR_FEES)
             else:
                 cluster.set_token_balance(owner, Pubkey.from_string(token.mint), amount)
-    context.wallet_keys = _held_keys(wallet_list)
+    context.wallet_keys = held_wallet_keys(wallet_list)
     return context

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from agent.logging import configure_logging
 from agent.runtime import build_runtime, build_tokens
 from agent.store.database import Store, StoreUnavailable
 from agent.verification import verify_submission
+from onchain.cluster import ClusterUnavailable
 from onchain.keys import KeyFileError, generate_keypair_file, load_keypair
 
 __all__ = ["main"]
@@ -113,6 +115,13 @@ def _parser() -> argparse.ArgumentParser:
     show = intent.add_parser("show", help="pretty-print an intent file")
     show.add_argument("file", type=Path)
 
+    localnet = commands.add_parser(
+        "localnet",
+        help="serve the local cluster over JSON-RPC on loopback (a small test validator)",
+    )
+    localnet.add_argument("--port", type=int, default=8899)
+    localnet.add_argument("--host", default="127.0.0.1")
+
     tokens = commands.add_parser("tokens", help="the configured cluster's tokens")
     tokens.add_argument("--json", action="store_true")
 
@@ -138,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreUnavailable as exc:
         print(f"otc-agent: cannot reach the database ({exc})", file=sys.stderr)
         return 3
+    except ClusterUnavailable as exc:
+        print(f"otc-agent: cannot reach the cluster ({exc})", file=sys.stderr)
+        return 3
 
 
 def _dispatch(args: argparse.Namespace, config: AgentConfig) -> int:
@@ -154,6 +166,8 @@ def _dispatch(args: argparse.Namespace, config: AgentConfig) -> int:
         return asyncio.run(_wallet(config, args))
     if command == "intent":
         return _intent(config, args)
+    if command == "localnet":
+        return asyncio.run(_localnet(config, args.host, args.port))
     if command == "tokens":
         return _tokens(config, as_json=args.json)
     if command == "db":
@@ -316,6 +330,31 @@ def _intent_new(config: AgentConfig, args: argparse.Namespace) -> int:
     intent_id, envelope = sign_intent(keypair, draft)
     out = args.out or (config.intake_root / "inbox")
     print(write_intent(out, intent_id, envelope))
+    return 0
+
+
+async def _localnet(config: AgentConfig, host: str, port: int) -> int:
+    """Seed a LiteSVM from the books and wallets in SQL, as the daemon would, and serve it."""
+    from onchain.localnet import LocalnetServer
+
+    runtime = build_runtime(config, registry=CollectorRegistry())
+    await runtime.start_books()
+    chain = await runtime.local_chain()
+    await runtime.aclose()
+    # The clock ticks so that blockhashes age and confirmations can expire, as on a validator.
+    server = LocalnetServer(chain.cluster, host, port, slot_time_s=0.4)  # type: ignore[arg-type]
+    await server.start()
+    print(
+        f"localnet on {server.url} (Ctrl-C to stop); point the daemon at it with "
+        f"OTC_AGENT__CLUSTER__URL={server.url}",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.aclose()
     return 0
 
 

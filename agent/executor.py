@@ -26,7 +26,13 @@ from agent.domain.routing import Candidate
 from agent.domain.tokens import TokenRegistry
 from agent.venues.base import LegFailed
 from onchain import spl
-from onchain.cluster import Blockhash, ClusterError, ClusterRejected, ClusterUnavailable
+from onchain.cluster import (
+    Blockhash,
+    ClusterError,
+    ClusterRejected,
+    ClusterUnavailable,
+    Confirmation,
+)
 from onchain.settlement import TokenLeg, settlement_instructions
 from onchain.transactions import (
     ComputeBudget,
@@ -199,6 +205,32 @@ class ChainExecutor:
             )
         return await self.confirm(signature, leg, planned_out)
 
+    async def settle_leftover(self, leg: PreparedLeg, planned_out: int) -> ExecutionReport:
+        """A transaction signed before a crash: look it up by signature first; resend it only
+        while its blockhash is still valid (the same bytes, so it can never land twice)."""
+        cluster = self.chain.cluster
+        try:
+            # A last valid height of 0 asks for the status as it is now, without waiting.
+            status = await cluster.confirm(Signature.from_string(leg.signature), 0)
+            height = await cluster.block_height()
+        except ClusterError as exc:
+            return self._unavailable(exc, leg)
+        if not status.expired:
+            return self._report(status, leg, planned_out)
+        if height > leg.last_valid_block_height:
+            return ExecutionReport(
+                False,
+                Reason.TRANSACTION_EXPIRED,
+                "never landed before its blockhash expired",
+                None,
+                None,
+                leg.fee_lamports,
+                None,
+                (),
+            )
+        transaction = VersionedTransaction.from_bytes(base64.b64decode(leg.transaction))
+        return await self._send(transaction, leg, planned_out)
+
     async def confirm(
         self, signature: Signature, leg: PreparedLeg, planned_out: int
     ) -> ExecutionReport:
@@ -207,9 +239,17 @@ class ChainExecutor:
         try:
             confirmation = await self.chain.cluster.confirm(signature, leg.last_valid_block_height)
         except ClusterError as exc:
-            return ExecutionReport(
-                False, Reason.CLUSTER_UNAVAILABLE, str(exc), None, None, leg.fee_lamports, None, ()
-            )
+            return self._unavailable(exc, leg)
+        return self._report(confirmation, leg, planned_out)
+
+    @staticmethod
+    def _unavailable(exc: Exception, leg: PreparedLeg) -> ExecutionReport:
+        return ExecutionReport(
+            False, Reason.CLUSTER_UNAVAILABLE, str(exc), None, None, leg.fee_lamports, None, ()
+        )
+
+    @staticmethod
+    def _report(confirmation: Confirmation, leg: PreparedLeg, planned_out: int) -> ExecutionReport:
         logs = confirmation.logs[:LOG_LINES_KEPT]
         if confirmation.err is None:
             return ExecutionReport(

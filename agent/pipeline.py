@@ -19,7 +19,6 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from solders.signature import Signature
 from sqlalchemy import Connection
 
 from agent.domain.costs import LAMPORTS_PER_SIGNATURE, lamports_in_token_units
@@ -36,10 +35,11 @@ from agent.recorder import Recorder
 from agent.records import Final, Outcome, Plan, PlanKind, Submission, render, result_name
 from agent.results import CHAIN_COLUMNS
 from agent.store import intents as intent_rows
-from agent.store.database import Store, StoreUnavailable
+from agent.store.database import Store
 from agent.venues.base import LegFailed, Venue
 from agent.verification import verify_submission
 from agent.wallets import WalletRegistry
+from onchain.cluster import ClusterUnavailable
 
 __all__ = ["Outcome", "Pipeline", "PipelineSettings", "Submission"]
 
@@ -389,11 +389,12 @@ class Pipeline:
         assert self.executor is not None and plan.intent is not None and plan.candidate is not None
         if self.settings.mode == "send":
             prepared = self.executor.reload(chain, plan.intent.wallet, plan.candidate, plan.terms)
-            report = await self.executor.confirm(
-                Signature.from_string(prepared.signature), prepared, planned_out
-            )
+            report = await self.executor.settle_leftover(prepared, planned_out)
             if not report.ok and report.reason is Reason.CLUSTER_UNAVAILABLE:
-                raise StoreUnavailable(RuntimeError("cluster unavailable while confirming"))
+                # Its fate must be known before anything else runs; the operator retries later.
+                raise ClusterUnavailable(
+                    "settling a transaction sent before a restart", report.error or ""
+                )
             return await self._record_report(plan, chain, report, planned_out)
         plan.blockhash = await self.executor.blockhash()
         prepared = self._prepare(plan, planned_out)

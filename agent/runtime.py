@@ -8,7 +8,13 @@ from decimal import Decimal
 
 from prometheus_client import CollectorRegistry
 
-from agent.chain import PoolVaults, build_local_chain
+from agent.chain import (
+    ChainContext,
+    PoolVaults,
+    build_local_chain,
+    held_wallet_keys,
+    pool_authority,
+)
 from agent.config import AgentConfig, ConfigError
 from agent.domain.otc_pricing import OtcInventory, OtcPoolParams
 from agent.domain.policy import WalletPolicy
@@ -24,6 +30,7 @@ from agent.venues.localdex import LocalDexPool, LocalDexVenue
 from agent.venues.otc import OtcPool, OtcVenue
 from agent.wallets import WalletRegistry
 from onchain.derive import derive_keypair
+from onchain.rpc_cluster import RpcCluster
 from onchain.transactions import ComputeBudget
 
 __all__ = ["Runtime", "build_runtime", "build_tokens"]
@@ -151,6 +158,20 @@ class Runtime:
         return [v for v in (self.otc, self.localdex) if v is not None]
 
     async def start(self) -> None:
+        """Migrate, load wallets and books, then the chain for dry-run and send."""
+        await self.start_books()
+        mode = self.config.execution.mode
+        if mode == "paper":
+            return
+        in_process = self.config.cluster.name == "local" and not self.config.cluster.url
+        if mode == "send" and in_process:
+            # The in-process chain did not survive the restart: transactions in flight are lost.
+            # Give their reservations back before the new chain is seeded from the books.
+            await self.pipeline.settle_leftovers(abandon=True)
+        self.pipeline.attach_executor(await self._chain_executor())
+        await self.pipeline.settle_leftovers(abandon=False)
+
+    async def start_books(self) -> None:
         """Migrate, register configured wallets, load the books. Raises StoreUnavailable."""
         await self.store.upgrade()
         for policy in wallet_policies(self.config):
@@ -160,26 +181,37 @@ class Runtime:
             await self.otc.start(self.store)
         if self.localdex is not None:
             await self.localdex.start(self.store)
-        mode = self.config.execution.mode
-        if mode == "paper":
-            return
-        in_process = self.config.cluster.name == "local"
-        if mode == "send" and in_process:
-            # The in-process chain did not survive the restart: transactions in flight are lost.
-            # Give their reservations back before the new chain is seeded from the books.
-            await self.pipeline.settle_leftovers(abandon=True)
-        self.pipeline.attach_executor(await self._chain_executor())
-        await self.pipeline.settle_leftovers(abandon=False)
 
     async def _chain_executor(self) -> ChainExecutor:
-        """The cluster the configuration names, seeded from the books for the local one."""
+        """The cluster the configuration names: in-process, or over JSON-RPC when a URL is set."""
         config = self.config
-        if config.cluster.name != "local":
-            raise ConfigError(
-                config.source_dir,
-                "cluster.name",
-                f"{config.execution.mode} on {config.cluster.name} needs the RPC cluster, not in this build",
-            )
+        keys_dir = config.home_path / "keys" / "pools"
+        if config.cluster.url:
+            chain = ChainContext(cluster=RpcCluster(config.cluster.url, name=config.cluster.name))
+            for pool_id in self._pool_ids():
+                if not (keys_dir / f"{pool_id}.json").exists() and config.cluster.name != "local":
+                    raise ConfigError(
+                        config.source_dir,
+                        "cluster.name",
+                        f"no authority key for pool {pool_id}: put it at {keys_dir}/{pool_id}.json (0600)",
+                    )
+                chain.authorities[pool_id] = pool_authority(keys_dir, pool_id)
+            chain.wallet_keys = held_wallet_keys(self.wallets.policies())
+        else:
+            chain = await self.local_chain()
+        budget = ComputeBudget(
+            config.execution.compute_unit_limit, config.execution.compute_unit_price_micro_lamports
+        )
+        return ChainExecutor(chain, self.tokens, mode=config.execution.mode, budget=budget)
+
+    def _pool_ids(self) -> list[str]:
+        return [
+            *(self.otc.pools if self.otc else {}),
+            *(self.localdex.pools if self.localdex else {}),
+        ]
+
+    async def local_chain(self) -> ChainContext:
+        """A fresh LiteSVM whose vaults hold what the books say (also served by `localnet`)."""
         vaults = []
         for pool_id, book in (self.otc.books if self.otc else {}).items():
             pool = self.otc.pools[pool_id]  # type: ignore[union-attr]
@@ -194,21 +226,19 @@ class Runtime:
         prices = {
             t.symbol: (await self.oracle.price(t)).usd for t in self.tokens if t.static_usd > 0
         }
-        chain = build_local_chain(
+        return build_local_chain(
             tokens=self.tokens,
-            mint_seed=config.cluster.mint_seed,
-            keys_dir=config.home_path / "keys" / "pools",
+            mint_seed=self.config.cluster.mint_seed,
+            keys_dir=self.config.home_path / "keys" / "pools",
             vaults=vaults,
             wallets=self.wallets.policies(),
             prices=prices,
         )
-        budget = ComputeBudget(
-            config.execution.compute_unit_limit, config.execution.compute_unit_price_micro_lamports
-        )
-        return ChainExecutor(chain, self.tokens, mode=config.execution.mode, budget=budget)
 
     async def aclose(self) -> None:
         await self.pipeline.aclose()
+        if self.pipeline.executor is not None:
+            await self.pipeline.executor.chain.cluster.aclose()
         await self.store.aclose()
 
 
