@@ -34,6 +34,7 @@ async def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--invalid-share", type=float, default=0.1)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--mode", default="paper", choices=["paper", "dry-run", "send"])
     args = parser.parse_args()
 
     from agent.logging import configure_logging
@@ -45,6 +46,7 @@ async def main() -> None:
 
     home_dir = Path(tempfile.mkdtemp(prefix="otc-bench-"))
     environ = {
+        "OTC_AGENT__EXECUTION__MODE": args.mode,
         "OTC_AGENT__EXECUTION__HONOUR_EXECUTION_DELAY": "false",
         "OTC_AGENT__EXECUTION__MAX_WORKERS": str(args.workers),
     }
@@ -52,7 +54,7 @@ async def main() -> None:
         environ["DATABASE_URL"] = args.database_url
     config = load_config(REPO / "configs" / "local.toml", home=str(home_dir), environ=environ)
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
-    await home.register_wallets()
+    await home.register_wallets(keys_dir=home_dir / "keys")
     files.IntakeLayout(home.root).ensure()
     home.feed(args.intents, invalid_share=args.invalid_share, seed=99)
 
@@ -74,9 +76,9 @@ async def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print("| backend | intents | workers | seconds | intents/s | filled | rejected | failed |")
+    print("| backend | mode | intents | workers | seconds | intents/s | filled | rejected | failed |")
     print(
-        f"| {backend} | {stats.processed} | {args.workers} | {elapsed:.2f} | "
+        f"| {backend} | {args.mode} | {stats.processed} | {args.workers} | {elapsed:.2f} | "
         f"{stats.processed / elapsed:.0f} | {stats.filled} | {stats.rejected} | {stats.failed} |"
     )
 
