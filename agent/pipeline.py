@@ -10,36 +10,33 @@ an earlier run is looked up first and, if recorded, only reported again: nothing
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import structlog
 from sqlalchemy import Connection
 
 from agent.domain.costs import LAMPORTS_PER_SIGNATURE, lamports_in_token_units
-from agent.domain.intent import IntentMessage, check_timing, parse_json_object, parse_message
+from agent.domain.intent import IntentMessage, check_timing
 from agent.domain.outcomes import IntentRejected, Reason, Status
-from agent.domain.policy import TradeTerms, check_trade, micros, resolve_tokens
+from agent.domain.policy import check_trade, micros, resolve_tokens
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
-from agent.domain.routing import Candidate, Decision, Verdict, decide_single_venue
+from agent.domain.routing import Decision, decide_single_venue
 from agent.domain.tokens import Token, TokenRegistry
-from agent.executor import ChainExecutor, ExecutionReport, PreparedLeg
+from agent.executor import ChainExecutor
 from agent.metrics import Metrics
 from agent.pricing.oracle import PriceOracle, PriceUnavailable
 from agent.recorder import Recorder
 from agent.records import Final, Outcome, Plan, PlanKind, Submission, render, result_name
-from agent.results import CHAIN_COLUMNS
+from agent.settling import Settler
 from agent.store import intents as intent_rows
 from agent.store.database import Store
 from agent.venues.base import LegFailed, Venue
 from agent.verification import verify_submission
 from agent.wallets import WalletRegistry
-from onchain.cluster import ClusterUnavailable
 
 __all__ = ["Outcome", "Pipeline", "PipelineSettings", "Submission"]
 
@@ -80,27 +77,21 @@ class Pipeline:
         self.metrics = metrics
         self.clock = clock
         self.recorder = Recorder(store, self.venues, clock=clock)
+        self.settler = Settler(
+            recorder=self.recorder, store=store, tokens=tokens, metrics=metrics, mode=settings.mode
+        )
         if executor is not None:
             self.attach_executor(executor)
         self._sol = tokens.by_symbol("SOL")
 
     def attach_executor(self, executor: ChainExecutor) -> None:
-        """Dry-run and send: fills are reserved, then simulated or sent (see _settle)."""
+        """Dry-run and send: fills are reserved with their signed settlement, then settled."""
         self.executor = executor
-        self.recorder.attach_preparer(self._prepare)
+        self.settler.executor = executor
+        self.recorder.attach_preparer(self.settler.prepare)
 
-    def _prepare(self, plan: Plan, realised_out: int) -> PreparedLeg:
-        """Runs in the recorder's transaction: sign the settlement of the fill just reserved."""
-        assert self.executor is not None and plan.intent is not None and plan.candidate is not None
-        return self.executor.prepare(
-            intent_id=plan.intent.id,
-            wallet=plan.intent.wallet,
-            quote=plan.candidate.quote,
-            realised_out=realised_out,
-            sell_mint=plan.intent.sell_mint,
-            buy_mint=plan.intent.buy_mint,
-            blockhash=plan.blockhash,
-        )
+    async def settle_leftovers(self, *, abandon: bool) -> int:
+        return await self.settler.settle_leftovers(abandon=abandon)
 
     async def aclose(self) -> None:
         await self.recorder.aclose()
@@ -255,157 +246,13 @@ class Pipeline:
             result = await self.recorder.submit(plan)
             if isinstance(result, Outcome):
                 if result.status is Status.EXECUTING:
-                    return await self._settle(plan, result)
+                    return await self.settler.settle(plan, result)
                 return result
             plan.failures.append((candidate, result))
         last = plan.failures[-1][1]
         plan.kind, plan.candidate = PlanKind.ROUTED, None
         plan.reason, plan.detail = last.reason, last.detail
         return await self._record(plan)
-
-    async def _settle(self, plan: Plan, executing: Outcome) -> Outcome:
-        """Simulate or send the reserved fill's transaction, then record what happened."""
-        assert self.executor is not None and plan.intent is not None and plan.candidate is not None
-        leg = executing.legs[-1]
-        assert leg.chain is not None and leg.realised_out is not None
-        planned_out = leg.realised_out
-        prepared = self.executor.reload(leg.chain, plan.intent.wallet, plan.candidate, plan.terms)
-        report = await self.executor.execute(prepared, planned_out)
-        return await self._record_report(plan, leg.chain, report, planned_out)
-
-    async def _record_report(
-        self,
-        plan: Plan,
-        prepared: dict,
-        report: ExecutionReport,  # type: ignore[type-arg]
-        planned_out: int,
-    ) -> Outcome:
-        assert plan.candidate is not None
-        chain = {
-            **prepared,
-            "units_consumed": report.units_consumed,
-            "slot": report.slot,
-            "error": report.error,
-            "logs": "\n".join(report.logs),
-        }
-        self.metrics.executions.labels(self.settings.mode, "ok" if report.ok else "failed").inc()
-        if report.units_consumed is not None:
-            self.metrics.compute_units.observe(report.units_consumed)
-        if report.ok:
-            final = Final(
-                Status.FILLED,
-                None,
-                "",
-                writes_intent=True,
-                realised_out=report.realised_out,
-                chain=chain,
-            )
-        else:
-            assert report.reason is not None
-            plan.failures.append((plan.candidate, LegFailed(report.reason, report.error or "")))
-            final = Final(
-                Status.FAILED, report.reason, report.error or "", writes_intent=True, chain=chain
-            )
-        return await self.recorder.finish(plan, final, planned_out)
-
-    async def settle_leftovers(self, *, abandon: bool) -> int:
-        """Finish fills a crash left EXECUTING, before any new work starts.
-
-        With ``abandon`` (sending on the in-process cluster, which a restart rebuilt) their
-        transactions are gone: each fails and its books and usage are given back. Otherwise a
-        sent transaction is confirmed by its stored signature before anything is rebuilt, and
-        a dry-run is simply simulated again on a fresh blockhash.
-        """
-        leftovers = await self.store.read(intent_rows.executing_intents)
-        for leftover in leftovers:
-            plan, planned_out = self._plan_from_rows(leftover)
-            if abandon:
-                assert plan.candidate is not None
-                plan.failures.append(
-                    (
-                        plan.candidate,
-                        LegFailed(Reason.TRANSACTION_EXPIRED, "lost with the local chain"),
-                    )
-                )
-                final = Final(
-                    Status.FAILED,
-                    Reason.TRANSACTION_EXPIRED,
-                    "the local chain was rebuilt before the outcome was known",
-                    writes_intent=True,
-                    chain=plan.blockhash,
-                )
-                await self.recorder.finish(plan, final, planned_out)
-                continue
-            chain = plan.blockhash
-            plan.blockhash = None
-            await self._settle_stored(plan, chain, planned_out)
-        return len(leftovers)
-
-    def _plan_from_rows(self, leftover: intent_rows.ExecutingIntent) -> tuple[Plan, int]:
-        """Everything settling needs, rebuilt from SQL (the signed message is stored there)."""
-        row = leftover.intent
-        intent = parse_message(parse_json_object(row.message, "message"))
-        sell, buy = self.tokens.require(row.sell_mint), self.tokens.require(row.buy_mint)
-        terms = TradeTerms(
-            sell,
-            buy,
-            row.amount,
-            row.min_out,
-            row.slippage_bps,
-            Decimal(row.notional_usd_micros) / 1_000_000,
-            0,
-        )
-        submission = Submission(
-            row.submission_source, row.submission_ref, "", None, row.created_at.timestamp()
-        )
-        plan = Plan(
-            kind=PlanKind.FILL,
-            submission=submission,
-            mode=self.settings.mode,
-            intent=intent,
-            message=row.message,
-            signature=row.signature,
-            verified_at=row.created_at.timestamp(),
-            terms=terms,
-            min_out=row.min_out,
-            venues=tuple(v for v in row.venues.split(",") if v),
-            notional_micros=row.notional_usd_micros,
-            day=row.usage_day,
-        )
-        executed = None
-        for leg in leftover.legs:
-            candidate = _candidate_from_leg(leg)
-            if leg.status == "executing":
-                executed = leg
-                plan.candidate = candidate
-            else:
-                plan.failures.append((candidate, LegFailed(Reason(leg.reason), "")))
-        assert executed is not None and executed.realised_out is not None
-        # Carried in `blockhash` only until settled: the stored transaction's fields.
-        plan.blockhash = {column: getattr(executed, column) for column in CHAIN_COLUMNS}
-        return plan, executed.realised_out
-
-    async def _settle_stored(self, plan: Plan, chain: dict, planned_out: int) -> Outcome:  # type: ignore[type-arg]
-        assert self.executor is not None and plan.intent is not None and plan.candidate is not None
-        if self.settings.mode == "send":
-            prepared = self.executor.reload(chain, plan.intent.wallet, plan.candidate, plan.terms)
-            report = await self.executor.settle_leftover(prepared, planned_out)
-            if not report.ok and report.reason is Reason.CLUSTER_UNAVAILABLE:
-                # Its fate must be known before anything else runs; the operator retries later.
-                raise ClusterUnavailable(
-                    "settling a transaction sent before a restart", report.error or ""
-                )
-            return await self._record_report(plan, chain, report, planned_out)
-        plan.blockhash = await self.executor.blockhash()
-        prepared = self._prepare(plan, planned_out)
-        chain = {
-            **chain,
-            "transaction": prepared.transaction,
-            "signature": prepared.signature,
-            "last_valid_block_height": prepared.last_valid_block_height,
-        }
-        report = await self.executor.execute(prepared, planned_out)
-        return await self._record_report(plan, chain, report, planned_out)
 
     async def _record(self, plan: Plan) -> Outcome:
         """Commit an outcome that involves no fill (those cannot be refused)."""
@@ -453,22 +300,3 @@ def _record_once(connection: Connection, plan: Plan, final: Final, now: float) -
     rendered = render(plan, final, now)
     intent_rows.insert_rows(connection, rendered.rows)
     return rendered.outcome
-
-
-def _candidate_from_leg(leg: Any) -> Candidate:
-    """A stored leg as the candidate it was (enough to record, settle or undo it)."""
-    quote = Quote(
-        venue=leg.venue,
-        source=leg.source,
-        amount_in=leg.amount_in,
-        expected_out=leg.expected_out,
-        guaranteed_out=leg.guaranteed_out,
-        fee_bps=Decimal(0),
-        price_impact_bps=Decimal(0),
-        quoted_at=0.0,
-        expires_at=0.0,
-        signatures=2,
-        firm=leg.venue == "otc",
-        details=json.loads(leg.quote_details or "{}"),
-    )
-    return Candidate(quote, 0, leg.expected_out, Verdict.CHOSEN)
