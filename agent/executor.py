@@ -39,6 +39,7 @@ from onchain.transactions import (
     MissingSigner,
     compile_v0,
     fee_lamports,
+    limit_from_simulation,
     sign,
     signed_by,
     to_base64,
@@ -81,6 +82,19 @@ class ChainExecutor:
         self.tokens = tokens
         self.mode = mode
         self.budget = budget
+        # Compute units each venue's settlements consumed, as measured by the latest run: the
+        # limit of the next one is that plus a margin (the configured limit until measured).
+        self._measured_units: dict[str, int] = {}
+
+    def budget_for(self, venue: str) -> ComputeBudget:
+        measured = self._measured_units.get(venue)
+        if measured is None:
+            return self.budget
+        return ComputeBudget(limit_from_simulation(measured), self.budget.unit_price_micro_lamports)
+
+    def measured(self, venue: str, units: int | None) -> None:
+        if units:
+            self._measured_units[venue] = max(units, self._measured_units.get(venue, 0))
 
     async def blockhash(self) -> Blockhash:
         return await self.chain.cluster.latest_blockhash()
@@ -107,7 +121,8 @@ class ChainExecutor:
             buy=TokenLeg(Pubkey.from_string(buy.mint), buy.decimals, realised_out),
             memo_text=f"otc-agent:{intent_id}",
         )
-        message = compile_v0(taker, instructions, blockhash.blockhash, self.budget)
+        budget = self.budget_for(quote.venue)
+        message = compile_v0(taker, instructions, blockhash.blockhash, budget)
         keys = [authority]
         held = self.chain.wallet_keys.get(wallet)
         if held is not None:
@@ -124,7 +139,7 @@ class ChainExecutor:
             signature=str(transaction.signatures[0]),
             last_valid_block_height=blockhash.last_valid_block_height,
             buy_account=str(spl.associated_token_address(taker, Pubkey.from_string(buy.mint))),
-            fee_lamports=fee_lamports(message, self.budget),
+            fee_lamports=fee_lamports(message, budget),
             fully_signed=len(signed_by(transaction)) == message.header.num_required_signatures,
         )
 

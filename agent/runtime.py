@@ -163,6 +163,14 @@ class Runtime:
         mode = self.config.execution.mode
         if mode == "paper":
             return
+        if mode == "send":
+            for index, wallet in enumerate(self.config.wallets):
+                if not wallet.keypair:
+                    raise ConfigError(
+                        self.config.source_dir,
+                        f"wallets[{index}].keypair",
+                        "send mode signs for the wallet: its keypair file is required",
+                    )
         in_process = self.config.cluster.name == "local" and not self.config.cluster.url
         if mode == "send" and in_process:
             # The in-process chain did not survive the restart: transactions in flight are lost.

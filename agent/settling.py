@@ -86,6 +86,8 @@ class Settler:
             "logs": "\n".join(report.logs),
         }
         self.metrics.executions.labels(self.mode, "ok" if report.ok else "failed").inc()
+        if self.executor is not None:
+            self.executor.measured(plan.candidate.quote.venue, report.units_consumed)
         if report.units_consumed is not None:
             self.metrics.compute_units.observe(report.units_consumed)
         if report.ok:

@@ -10,6 +10,7 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from agent.chain import LOCAL_WALLET_FUNDING_USD
 from agent.config import AgentConfig
 from agent.intake import files
 from agent.store.models import IntentRow, LocalDexPoolRow, OtcPoolRow, RouteLegRow, TradeRow
@@ -32,10 +33,10 @@ async def _home(make_config: Callable[..., AgentConfig], sqlite_url: str, mode: 
 async def test_dry_run_simulates_every_fill_and_changes_no_balance(make_config, sqlite_url) -> None:  # type: ignore[no-untyped-def]
     """In dry-run each fill is a real simulated transaction: units, fee and realised output recorded."""
     home = await _home(make_config, sqlite_url, "dry-run")
-    home.feed(80, invalid_share=0.0, seed=12)
+    home.feed(200, invalid_share=0.0, seed=12)
     daemon = home.daemon()
     stats = await daemon.run(once=True)
-    assert stats.filled > 40
+    assert stats.filled > 120
     legs = [leg for leg in await home.rows(RouteLegRow.__table__) if leg.status == "filled"]
     assert len(legs) == stats.filled
     assert all(leg.units_consumed and leg.units_consumed > 1_000 for leg in legs)
@@ -56,10 +57,10 @@ async def test_dry_run_simulates_every_fill_and_changes_no_balance(make_config, 
 async def test_send_moves_real_tokens_and_the_books_balance(make_config, sqlite_url) -> None:  # type: ignore[no-untyped-def]
     """In send mode every vault on chain equals its pool's book in SQL, to the base unit."""
     home = await _home(make_config, sqlite_url, "send")
-    home.feed(120, invalid_share=0.1, seed=13)
+    home.feed(200, invalid_share=0.1, seed=13)
     daemon = home.daemon()
     stats = await daemon.run(once=True)
-    assert stats.filled > 60
+    assert stats.filled > 120
     executor = daemon.runtime.pipeline.executor
     assert executor is not None
     cluster: LocalCluster = executor.chain.cluster  # type: ignore[assignment]
@@ -76,8 +77,16 @@ async def test_send_moves_real_tokens_and_the_books_balance(make_config, sqlite_
     trades = await home.rows(TradeRow.__table__)
     assert len(trades) == stats.filled and {t.mode for t in trades} == {"send"}
     bought: Counter[str] = Counter()
+    sold: Counter[str] = Counter()
     for trade in trades:
         bought[trade.buy_mint] += trade.amount_out
+        sold[trade.sell_mint] += trade.amount_in
+    for token in tokens:
+        if token.mint == str(spl.NATIVE_MINT):
+            continue
+        funded = int((LOCAL_WALLET_FUNDING_USD / token.static_usd).scaleb(token.decimals))
+        held = cluster.token_balance(home.desk.pubkey(), mints[token.mint])
+        assert held == funded + bought[token.mint] - sold[token.mint], token.symbol
     native = str(spl.NATIVE_MINT)
     # Bought SOL stays wrapped in the desk's token account: exactly what the trades delivered.
     assert cluster.token_balance(home.desk.pubkey(), spl.NATIVE_MINT) == bought[native]

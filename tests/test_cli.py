@@ -287,3 +287,16 @@ def test_db_upgrade_creates_the_schema(cli, tmp_path: Path) -> None:  # type: ig
     code, out, _ = cli("db", "upgrade")
     assert code == 0 and "latest schema" in out
     assert (tmp_path / "home" / "otc-agent.db").exists()
+
+
+def test_send_mode_without_a_configured_wallets_key_is_a_configuration_error(
+    config_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """send signs for every configured wallet: one without a keypair stops the start with exit 2."""
+    local = config_dir / "local.toml"
+    local.write_text(
+        local.read_text().replace('mode = "dry-run"', 'mode = "send"')
+        + '\n[[wallets]]\npubkey = "11111111111111111111111111111112"\n'
+    )
+    assert main(["--config", str(local), "--home", str(tmp_path / "h"), "run", "--once"]) == 2
+    assert "wallets[0].keypair" in capsys.readouterr().err
