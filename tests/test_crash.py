@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
@@ -18,32 +15,11 @@ from agent.config import AgentConfig
 from agent.intake import files
 from agent.store.models import OtcPoolRow, SubmissionRow, TradeRow
 from tests.support.agent_home import AgentHome
+from tests.support.processes import spawn_agent
 
 
-def _spawn(config_dir, home_dir, log, *args: str, mode: str = "paper") -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
-    env = {
-        **os.environ,
-        "OTC_AGENT__EXECUTION__HONOUR_EXECUTION_DELAY": "false",
-        "OTC_AGENT__METRICS__ENABLED": "false",
-        "OTC_AGENT__EXECUTION__MODE": mode,
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agent.cli",
-            "--config",
-            str(config_dir / "local.toml"),
-            "--home",
-            str(home_dir),
-            "--log-json",
-            "run",
-            *args,
-        ],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
+def _spawn(config_dir, home_dir, log, *args: str, mode: str = "paper"):  # type: ignore[no-untyped-def]
+    return spawn_agent(config_dir, home_dir, log, "run", *args, mode=mode)
 
 
 @pytest.mark.slow

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from onchain import spl
 from onchain.localnet import LocalnetServer
 from onchain.rpc_cluster import RpcCluster
 from tests.support.agent_home import AgentHome
+from tests.support.processes import spawn_agent
 
 
 def _free_port() -> int:
@@ -95,29 +93,7 @@ async def test_daemon_executes_over_json_rpc_against_an_in_process_localnet(
 
 
 def _spawn(args: list[str], home: Path, config_dir: Path, log, mode: str, url: str):  # type: ignore[no-untyped-def]
-    env = {
-        **os.environ,
-        "OTC_AGENT__EXECUTION__HONOUR_EXECUTION_DELAY": "false",
-        "OTC_AGENT__METRICS__ENABLED": "false",
-        "OTC_AGENT__EXECUTION__MODE": mode,
-        "OTC_AGENT__CLUSTER__URL": url,
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agent.cli",
-            "--config",
-            str(config_dir / "local.toml"),
-            "--home",
-            str(home),
-            "--log-json",
-            *args,
-        ],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
+    return spawn_agent(config_dir, home, log, *args, mode=mode, url=url)
 
 
 @pytest.mark.slow
