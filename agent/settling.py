@@ -117,7 +117,7 @@ class Settler:
         """
         leftovers = await self.store.read(intent_rows.executing_intents)
         for leftover in leftovers:
-            plan, planned_out = self._plan_from_rows(leftover)
+            plan, chain, planned_out = self._plan_from_rows(leftover)
             if abandon:
                 assert plan.candidate is not None
                 plan.failures.append(
@@ -131,16 +131,16 @@ class Settler:
                     Reason.TRANSACTION_EXPIRED,
                     "the local chain was rebuilt before the outcome was known",
                     writes_intent=True,
-                    chain=plan.blockhash,
+                    chain=chain,
                 )
                 await self.recorder.finish(plan, final, planned_out)
                 continue
-            chain = plan.blockhash
-            plan.blockhash = None
             await self._settle_stored(plan, chain, planned_out)
         return len(leftovers)
 
-    def _plan_from_rows(self, leftover: intent_rows.ExecutingIntent) -> tuple[Plan, int]:
+    def _plan_from_rows(
+        self, leftover: intent_rows.ExecutingIntent
+    ) -> tuple[Plan, dict[str, Any], int]:
         """Everything settling needs, rebuilt from SQL (the signed message is stored there)."""
         row = leftover.intent
         intent = parse_message(parse_json_object(row.message, "message"))
@@ -180,11 +180,10 @@ class Settler:
             else:
                 plan.failures.append((candidate, LegFailed(Reason(leg.reason), "")))
         assert executed is not None and executed.realised_out is not None
-        # Carried in `blockhash` only until settled: the stored transaction's fields.
-        plan.blockhash = {column: getattr(executed, column) for column in CHAIN_COLUMNS}
-        return plan, executed.realised_out
+        chain = {column: getattr(executed, column) for column in CHAIN_COLUMNS}
+        return plan, chain, executed.realised_out
 
-    async def _settle_stored(self, plan: Plan, chain: dict, planned_out: int) -> Outcome:  # type: ignore[type-arg]
+    async def _settle_stored(self, plan: Plan, chain: dict[str, Any], planned_out: int) -> Outcome:
         assert self.executor is not None and plan.intent is not None and plan.candidate is not None
         if self.mode == "send":
             prepared = self.executor.reload(chain, plan.intent.wallet, plan.candidate, plan.terms)

@@ -117,3 +117,64 @@ async def test_a_wallet_whose_key_is_not_held(make_config, sqlite_url, mode: str
         assert stats.filled >= 4
     else:
         assert stats.filled == 0 and stats.failed >= 4
+
+
+class _Crash(Exception):
+    """Stands for the process dying between the reservation and the settlement."""
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "reason"),
+    [("dry-run", "filled", None), ("send", "failed", "transaction_expired")],
+    ids=["dry-run-simulates-again", "send-in-process-gives-back"],
+)
+async def test_fills_left_executing_are_settled_at_the_next_start(
+    make_config,
+    sqlite_url,
+    mode: str,
+    status: str,
+    reason: str | None,  # type: ignore[no-untyped-def]
+) -> None:
+    """A fill reserved before a crash is settled at start: re-simulated, or given back in-process."""
+    from agent.records import Submission
+    from agent.store.models import SubmissionRow
+
+    home = await _home(make_config, sqlite_url, mode)
+    kinds = home.feed(1, invalid_share=0.0, seed=41)
+    (name,) = kinds
+    runtime = home.runtime()
+    await runtime.start()
+    books_before = {k: b.inventory for k, b in runtime.otc.books.items()}  # type: ignore[union-attr]
+    reserves_before = {k: (r.base, r.quote) for k, r in runtime.localdex.reserves.items()}  # type: ignore[union-attr]
+
+    async def crash(plan, executing):  # type: ignore[no-untyped-def]
+        raise _Crash
+
+    runtime.pipeline.settler.settle = crash  # type: ignore[method-assign]
+    raw = (home.root / "inbox" / name).read_bytes()
+    with pytest.raises(_Crash):
+        await runtime.pipeline.process(Submission("directory", "claim-1", name, raw, 0.0))
+    await runtime.aclose()
+    (row,) = await home.rows(IntentRow.__table__)
+    assert row.status == "executing"
+
+    restarted = home.runtime()
+    await restarted.start()
+    await restarted.aclose()
+    (row,) = await home.rows(IntentRow.__table__)
+    assert (row.status, row.reason) == (status, reason)
+    (submission,) = await home.rows(SubmissionRow.__table__)
+    assert submission.ref == "claim-1" and submission.status == status
+    trades = await home.rows(TradeRow.__table__)
+    assert len(trades) == (1 if status == "filled" else 0)
+    if status == "failed":
+        books = {
+            p.id: (p.base_inventory, p.quote_inventory)
+            for p in await home.rows(OtcPoolRow.__table__)
+        }
+        reserves = {
+            p.id: (p.base_reserve, p.quote_reserve)
+            for p in await home.rows(LocalDexPoolRow.__table__)
+        }
+        assert books == {k: (v.base, v.quote) for k, v in books_before.items()}
+        assert reserves == reserves_before
