@@ -19,7 +19,7 @@ from solders.pubkey import Pubkey
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.domain.outcomes import IntentRejected
 from agent.domain.policy import WalletPolicy
-from agent.domain.tokens import to_base_units
+from agent.domain.tokens import from_base_units, to_base_units
 from agent.intent_builder import IntentDraft, new_nonce, sign_intent, write_intent
 from agent.logging import configure_logging
 from agent.runtime import build_runtime, build_tokens
@@ -302,7 +302,18 @@ def _intent(config: AgentConfig, args: argparse.Namespace) -> int:
     if args.intent_command == "verify":
         print(f"ok: intent {intent.id} signed by {intent.wallet}")
         return 0
-    print(json.dumps({"signature": signature, "message": json.loads(message)}, indent=2))
+    document: dict[str, Any] = {"signature": signature, "message": json.loads(message)}
+    tokens = build_tokens(config)
+    sell, buy = tokens.by_mint(intent.sell_mint), tokens.by_mint(intent.buy_mint)
+    if sell is not None and buy is not None:
+        # The same amounts in token units, for people; the signed message keeps base units.
+        document["readable"] = {
+            "sell": f"{from_base_units(intent.amount, sell.decimals)} {sell.symbol}",
+            "min_out": None
+            if intent.min_out is None
+            else f"{from_base_units(intent.min_out, buy.decimals)} {buy.symbol}",
+        }
+    print(json.dumps(document, indent=2))
     return 0
 
 

@@ -133,12 +133,14 @@ def test_intent_new_verify_show_round_trip(cli, wallet_key, tmp_path: Path) -> N
     code, out, _ = cli("intent", "verify", str(written))
     assert code == 0 and pubkey in out
     code, out, _ = cli("intent", "show", str(written))
-    message = json.loads(out)["message"]
+    shown = json.loads(out)
+    message = shown["message"]
     assert (message["amount"], message["nonce"], message["max_slippage_bps"]) == (
         "2500000000",
         42,
         75,
     )
+    assert shown["readable"] == {"sell": "2.500000000 SOL", "min_out": None}
 
 
 def test_intent_verify_fails_with_reason_for_a_tampered_file(
