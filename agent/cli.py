@@ -122,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
     localnet.add_argument("--port", type=int, default=8899)
     localnet.add_argument("--host", default="127.0.0.1")
 
+    prices = commands.add_parser(
+        "prices", help="USD prices from the configured sources, with failover"
+    )
+    prices.add_argument("--json", action="store_true")
+
     tokens = commands.add_parser("tokens", help="the configured cluster's tokens")
     tokens.add_argument("--json", action="store_true")
 
@@ -168,6 +173,8 @@ def _dispatch(args: argparse.Namespace, config: AgentConfig) -> int:
         return _intent(config, args)
     if command == "localnet":
         return asyncio.run(_localnet(config, args.host, args.port))
+    if command == "prices":
+        return asyncio.run(_prices(config, as_json=args.json))
     if command == "tokens":
         return _tokens(config, as_json=args.json)
     if command == "db":
@@ -366,6 +373,47 @@ async def _localnet(config: AgentConfig, host: str, port: int) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.aclose()
+    return 0
+
+
+async def _prices(config: AgentConfig, *, as_json: bool) -> int:
+    """One refresh through the configured sources, then what the oracle would serve."""
+    import httpx
+
+    from agent.runtime import build_oracle
+
+    tokens = build_tokens(config)
+    async with httpx.AsyncClient(follow_redirects=False) as http:
+        oracle = build_oracle(config, tokens, http)
+        await oracle.refresh()
+        rows = []
+        for token in tokens:
+            point = await oracle.price(token)
+            change = getattr(point, "change_24h", None)
+            rows.append(
+                {
+                    "token": token.symbol,
+                    "usd": str(point.usd),
+                    "source": point.source,
+                    "change_24h_pct": None if change is None else str(change),
+                    "age_s": round(time.time() - point.observed_at, 1),
+                    "stale": bool(getattr(point, "stale", False)),
+                }
+            )
+        snapshot = oracle.snapshot()
+        await oracle.aclose()
+    health = {name: state.status for name, state in snapshot.sources.items()}
+    if as_json:
+        print(json.dumps({"prices": rows, "sources": health}, indent=2))
+        return 0
+    print(f"{'token':<6} {'USD':>14} {'24h %':>8}  {'source':<10} {'age s':>8}")
+    for row in rows:
+        change = row["change_24h_pct"] or "-"
+        print(
+            f"{row['token']:<6} {row['usd']:>14} {change:>8}  {row['source']:<10} {row['age_s']:>8}"
+            f"{'  stale' if row['stale'] else ''}"
+        )
+    print("sources: " + ", ".join(f"{name} {status}" for name, status in health.items()))
     return 0
 
 

@@ -146,12 +146,21 @@ class MetricsConfig:
 @dataclass(frozen=True)
 class PricesConfig:
     cache_ttl_s: int = 300
+    # The scheduler refreshes a little before the cache expires; CoinGecko's demo quota
+    # (about 10k calls a month) allows one batched call every ~4.5 minutes.
+    refresh_interval_s: float = 270.0
+    max_stale_s: float = 3600.0
+    coingecko_api_key: str = field(default="", repr=False)
+    pyth_api_key: str = field(default="", repr=False)
     sources: tuple[Literal["coingecko", "kraken", "binance", "jupiter", "pyth", "static"], ...] = (
         "static",
     )
 
     def check(self) -> None:
         _positive("cache_ttl_s", self.cache_ttl_s)
+        _positive("refresh_interval_s", self.refresh_interval_s)
+        if len(set(self.sources)) != len(self.sources):
+            raise InvalidValue("sources", "lists a source twice")
         if not self.sources:
             raise InvalidValue("sources", "must name at least one source")
 

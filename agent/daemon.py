@@ -294,7 +294,12 @@ class Daemon:
     def _start_jobs(self) -> None:
         config = self.runtime.config
         scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
-        jobs = [(self._refresh_wallets, 2.0), (self._update_gauges, 5.0), (self._snapshot, 60.0)]
+        jobs = [
+            (self._refresh_wallets, 2.0),
+            (self._update_gauges, 5.0),
+            (self._snapshot, 60.0),
+            (self.runtime.oracle.refresh, config.prices.refresh_interval_s),
+        ]
         if self.runtime.otc is not None:
             jobs.append((self._replenish, config.venues.otc.replenish_interval_s))
         if self.runtime.localdex is not None:

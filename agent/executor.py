@@ -82,13 +82,15 @@ class ChainExecutor:
         self.tokens = tokens
         self.mode = mode
         self.budget = budget
-        # Compute units each venue's settlements consumed, as measured by the latest run: the
-        # limit of the next one is that plus a margin (the configured limit until measured).
+        # The most compute units each venue's settlements have needed. The limit is the
+        # configured one, raised to that plus a margin when a settlement needed more: never
+        # lowered, because the first fill for a wallet (creating its token accounts) costs more
+        # than the ones measured before it, and running out of units fails the transaction.
         self._measured_units: dict[str, int] = {}
 
     def budget_for(self, venue: str) -> ComputeBudget:
         measured = self._measured_units.get(venue)
-        if measured is None:
+        if measured is None or limit_from_simulation(measured) <= self.budget.unit_limit:
             return self.budget
         return ComputeBudget(limit_from_simulation(measured), self.budget.unit_price_micro_lamports)
 

@@ -7,9 +7,14 @@ from an intent id, an address or a signature.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from agent import __version__
+from agent.pricing.failover import FailoverOracle
 
 __all__ = ["Metrics"]
 
@@ -17,9 +22,76 @@ SLIPPAGE_BUCKETS = (-50, -10, -5, 0, 5, 10, 25, 50, 100, 250, 500, 1000)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
+class PriceCollector(Collector):
+    """Price-oracle state read at scrape time, so the numbers are never older than the scrape."""
+
+    def __init__(self, oracle: FailoverOracle) -> None:
+        self._oracle = oracle
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        snapshot = self._oracle.snapshot()
+        price = GaugeMetricFamily(
+            "otc_agent_price_usd",
+            "Latest USD price per token and the source it came from.",
+            labels=["token", "source"],
+        )
+        active = GaugeMetricFamily(
+            "otc_agent_price_source_active",
+            "1 for the source each token's price currently comes from, 0 for the others.",
+            labels=["token", "source"],
+        )
+        age = GaugeMetricFamily(
+            "otc_agent_price_age_seconds", "Age of each token's cached price.", labels=["token"]
+        )
+        stale = GaugeMetricFamily(
+            "otc_agent_price_stale",
+            "1 while a token's price is past its cache TTL.",
+            labels=["token"],
+        )
+        names = [*snapshot.sources, "static"]
+        for symbol, state in snapshot.tokens.items():
+            if state.source is None or state.usd is None:
+                continue
+            price.add_metric([symbol, state.source], float(state.usd))
+            for name in names:
+                active.add_metric([symbol, name], 1.0 if name == state.source else 0.0)
+            if state.age_s is not None:
+                age.add_metric([symbol], state.age_s)
+            stale.add_metric([symbol], 1.0 if state.stale else 0.0)
+        failures = CounterMetricFamily(
+            "otc_agent_price_source_failures",
+            "Price-source failures by reason.",
+            labels=["source", "reason"],
+        )
+        up = GaugeMetricFamily(
+            "otc_agent_price_source_up",
+            "1 while a price source may be asked (not backing off, open or disabled).",
+            labels=["source"],
+        )
+        for name, source in snapshot.sources.items():
+            up.add_metric([name], 1.0 if source.status in ("up", "half_open") else 0.0)
+            for reason, count in source.failures.items():
+                failures.add_metric([name, reason], count)
+        hits = CounterMetricFamily(
+            "otc_agent_price_cache_lookups",
+            "Price lookups by whether the cache answered.",
+            labels=["result"],
+        )
+        hits.add_metric(["hit"], snapshot.cache_hits)
+        hits.add_metric(["miss"], snapshot.cache_misses)
+        yield from (price, active, age, stale, failures, up, hits)
+
+
 class Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, *, oracle: FailoverOracle | None = None
+    ) -> None:
         self.registry = registry
+        if oracle is not None:
+            registry.register(PriceCollector(oracle))
         self.intents = Counter(
             "otc_agent_intents_total",
             "Submissions that reached a terminal state, by intake source and outcome.",

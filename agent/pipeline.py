@@ -104,6 +104,14 @@ class Pipeline:
             )
             if recorded is not None:
                 return _recorded_outcome(submission, recorded)
+            if self.executor is not None:
+                executing = await self.store.read(
+                    intent_rows.executing_intents, submission.source, submission.ref
+                )
+                if executing:
+                    outcome = await self.settler.settle_one(executing[0], submission)
+                    self._count(outcome)
+                    return outcome
         plan = self._plan(submission)
         try:
             intent, plan.message, plan.signature = self._verify(submission)

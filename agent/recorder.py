@@ -165,6 +165,18 @@ class Recorder:
         self, connection: Connection, plan: Plan, final: Final, planned_out: int, now: float
     ) -> tuple[Outcome, dict[str, dict[str, Any]]]:
         assert plan.intent is not None and plan.candidate is not None
+        afters: dict[str, dict[str, Any]] = {}
+        if final.status is Status.FAILED:
+            # Locks first, in a batch's order (usage, then the venue's pools): no deadlock.
+            key = (plan.intent.wallet, plan.day)
+            used = usage_rows.lock_usage(connection, [key])
+            quote = plan.candidate.quote
+            venue = self._venues[quote.venue]
+            before = venue.lock(connection, [quote.source])
+            after = {quote.source: venue.revert(before[quote.source], quote, planned_out)}
+            venue.save(connection, before, after, {quote.source: -1}, {})
+            afters[quote.venue] = after
+            usage_rows.save_usage(connection, {key: used[key] - plan.notional_micros})
         rendered = render(plan, final, now)
         leg = rendered.outcome.legs[-1]
         intent_rows.finish_execution(
@@ -183,17 +195,6 @@ class Recorder:
                 "submissions": rendered.rows["submissions"],
             },
         )
-        afters: dict[str, dict[str, Any]] = {}
-        if final.status is Status.FAILED:
-            quote = plan.candidate.quote
-            venue = self._venues[quote.venue]
-            before = venue.lock(connection, [quote.source])
-            after = {quote.source: venue.revert(before[quote.source], quote, planned_out)}
-            venue.save(connection, before, after, {quote.source: -1}, {})
-            afters[quote.venue] = after
-            key = (plan.intent.wallet, plan.day)
-            used = usage_rows.lock_usage(connection, [key])
-            usage_rows.save_usage(connection, {key: used[key] - plan.notional_micros})
         return rendered.outcome, afters
 
     def _screen(self, connection: Connection, plans: list[Plan]) -> list[Final | LegFailed | None]:

@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
+import httpx
 from prometheus_client import CollectorRegistry
 
 from agent.chain import (
@@ -22,7 +23,8 @@ from agent.domain.tokens import Token, TokenRegistry, to_base_units
 from agent.executor import ChainExecutor
 from agent.metrics import Metrics
 from agent.pipeline import Pipeline, PipelineSettings
-from agent.pricing.oracle import PriceOracle, StaticPriceOracle
+from agent.pricing.failover import FailoverOracle, FailoverSettings
+from agent.pricing.sources import SourceKeys, build_sources
 from agent.store import wallets as wallet_rows
 from agent.store.database import Store
 from agent.venues.base import Venue
@@ -128,6 +130,24 @@ def build_localdex_pools(config: AgentConfig, tokens: TokenRegistry) -> list[Loc
     return pools
 
 
+def build_oracle(
+    config: AgentConfig, tokens: TokenRegistry, http: httpx.AsyncClient
+) -> FailoverOracle:
+    """The configured price sources in order, static last, over one shared HTTP client."""
+    prices = config.prices
+    keys = SourceKeys(
+        coingecko=prices.coingecko_api_key,
+        jupiter=config.venues.jupiter.api_key,
+        pyth=prices.pyth_api_key,
+    )
+    settings = FailoverSettings(
+        cache_ttl_s=float(prices.cache_ttl_s), max_stale_s=prices.max_stale_s
+    )
+    return FailoverOracle(
+        build_sources(prices.sources, http, keys=keys), list(tokens), settings=settings
+    )
+
+
 def wallet_policies(config: AgentConfig) -> list[WalletPolicy]:
     return [
         WalletPolicy(
@@ -146,12 +166,13 @@ class Runtime:
     config: AgentConfig
     store: Store
     tokens: TokenRegistry
-    oracle: PriceOracle
+    oracle: FailoverOracle
     metrics: Metrics
     wallets: WalletRegistry
     otc: OtcVenue | None
     localdex: LocalDexVenue | None
     pipeline: Pipeline
+    http: httpx.AsyncClient
 
     @property
     def venues(self) -> list[Venue]:
@@ -181,6 +202,7 @@ class Runtime:
 
     async def start_books(self) -> None:
         """Migrate, register configured wallets, load the books. Raises StoreUnavailable."""
+        await self.oracle.refresh()  # bounded: offline, every network source fails fast
         await self.store.upgrade()
         for policy in wallet_policies(self.config):
             await self.store.write(wallet_rows.upsert_wallet, policy, "config")
@@ -244,6 +266,8 @@ class Runtime:
         )
 
     async def aclose(self) -> None:
+        await self.oracle.aclose()
+        await self.http.aclose()
         await self.pipeline.aclose()
         if self.pipeline.executor is not None:
             await self.pipeline.executor.chain.cluster.aclose()
@@ -261,8 +285,9 @@ def build_runtime(
     store = store or Store.from_url(
         config.database_url, connect_timeout_s=config.database.connect_timeout_s
     )
-    oracle = StaticPriceOracle(list(tokens))
-    metrics = Metrics(registry or CollectorRegistry())
+    http = httpx.AsyncClient(follow_redirects=False)
+    oracle = build_oracle(config, tokens, http)
+    metrics = Metrics(registry or CollectorRegistry(), oracle=oracle)
     wallets = WalletRegistry(store)
     venues_config = config.venues
     otc = (
@@ -297,4 +322,4 @@ def build_runtime(
         venues=[v for v in (otc, localdex) if v is not None],
         metrics=metrics,
     )
-    return Runtime(config, store, tokens, oracle, metrics, wallets, otc, localdex, pipeline)
+    return Runtime(config, store, tokens, oracle, metrics, wallets, otc, localdex, pipeline, http)

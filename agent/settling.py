@@ -138,6 +138,14 @@ class Settler:
             await self._settle_stored(plan, chain, planned_out)
         return len(leftovers)
 
+    async def settle_one(
+        self, leftover: intent_rows.ExecutingIntent, submission: Submission
+    ) -> Outcome:
+        """A submission met again (after an outage) whose fill is still executing: settle it."""
+        plan, chain, planned_out = self._plan_from_rows(leftover)
+        plan.submission = submission
+        return await self._settle_stored(plan, chain, planned_out)
+
     def _plan_from_rows(
         self, leftover: intent_rows.ExecutingIntent
     ) -> tuple[Plan, dict[str, Any], int]:

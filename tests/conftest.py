@@ -55,6 +55,8 @@ def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
             "OTC_AGENT_CONFIG",
         ):
             monkeypatch.delenv(name, raising=False)
+    # Static prices only: the suite must not depend on whether a price API answers.
+    monkeypatch.setenv("OTC_AGENT__PRICES__SOURCES", '["static"]')
 
 
 @pytest.fixture(name="config_dir")
@@ -126,7 +128,9 @@ def _make_config(tmp_path: Path, config_dir: Path) -> Callable[..., AgentConfig]
     """Load configs/local.toml with a temporary home and optional environment overrides."""
 
     def make(database_url: str | None = None, **overrides: str) -> AgentConfig:
-        environ = {f"OTC_AGENT__{key.upper()}": value for key, value in overrides.items()}
+        # Static prices unless a test asks otherwise: no test depends on a price API answering.
+        environ = {"OTC_AGENT__PRICES__SOURCES": '["static"]'}
+        environ |= {f"OTC_AGENT__{key.upper()}": value for key, value in overrides.items()}
         if database_url is not None:
             environ["DATABASE_URL"] = database_url
         return load_config(config_dir / "local.toml", home=str(tmp_path / "home"), environ=environ)

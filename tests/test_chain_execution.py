@@ -178,3 +178,26 @@ async def test_fills_left_executing_are_settled_at_the_next_start(
         }
         assert books == {k: (v.base, v.quote) for k, v in books_before.items()}
         assert reserves == reserves_before
+
+
+@pytest.mark.parametrize(
+    ("measured", "expected"),
+    [(None, 200_000), (60_000, 200_000), (190_000, 209_001), (1_390_000, 1_400_000)],
+    ids=["unmeasured", "cheaper-never-lowers", "dearer-raises", "capped"],
+)
+def test_compute_limit_is_raised_by_measurements_but_never_lowered(measured, expected) -> None:  # type: ignore[no-untyped-def]
+    """A venue's limit grows to what its settlements needed plus 10 % (rounded up), never shrinks."""
+    from agent.chain import ChainContext
+    from agent.domain.tokens import TokenRegistry
+    from agent.executor import ChainExecutor
+    from onchain.transactions import ComputeBudget
+
+    executor = ChainExecutor(
+        ChainContext(cluster=LocalCluster()),
+        TokenRegistry([]),
+        mode="send",
+        budget=ComputeBudget(200_000, 5),
+    )
+    executor.measured("otc", measured)
+    budget = executor.budget_for("otc")
+    assert (budget.unit_limit, budget.unit_price_micro_lamports) == (expected, 5)

@@ -302,3 +302,13 @@ def test_send_mode_without_a_configured_wallets_key_is_a_configuration_error(
     )
     assert main(["--config", str(local), "--home", str(tmp_path / "h"), "run", "--once"]) == 2
     assert "wallets[0].keypair" in capsys.readouterr().err
+
+
+def test_prices_json_reports_each_token_with_its_source(cli) -> None:  # type: ignore[no-untyped-def]
+    """prices --json lists every token's USD price, the source it came from and its age."""
+    code, out, _ = cli("prices", "--json")
+    document = json.loads(out)
+    assert code == 0
+    by_token = {row["token"]: row for row in document["prices"]}
+    assert set(by_token) == {"SOL", "USDC", "USDT", "RAY"}
+    assert (by_token["SOL"]["usd"], by_token["SOL"]["source"]) == ("150", "static")

@@ -49,11 +49,9 @@ def test_local_config_loads(make_config: Callable[..., AgentConfig], config_dir:
         "dry-run",
         16,
     )
-    assert (config.venues.jupiter.enabled, config.prices.sources, config.wallets) == (
-        False,
-        ("static",),
-        (),
-    )
+    assert (config.venues.jupiter.enabled, config.wallets) == (False, ())
+    shipped = load_config(config_dir / "local.toml", environ={})
+    assert shipped.prices.sources == ("coingecko", "kraken", "binance", "static")
     assert config.source_dir == str(config_dir)
     assert config.tokens_config is not None and config.pools_config is not None
     assert [t.symbol for t in config.tokens_config.tokens] == ["SOL", "USDC", "USDT", "RAY"]
@@ -482,14 +480,14 @@ LOCAL_ERRORS = [
         id="port too large",
     ),
     pytest.param(
-        'sources = ["static"]',
+        'sources = ["coingecko", "kraken", "binance", "static"]',
         "sources = []",
         "prices.sources",
         "must name at least one source",
         id="no price source",
     ),
     pytest.param(
-        'sources = ["static"]',
+        'sources = ["coingecko", "kraken", "binance", "static"]',
         'sources = ["static", "oracle"]',
         "prices.sources[1]",
         "must be one of coingecko, kraken, binance, jupiter, pyth, static (got 'oracle')",

@@ -108,6 +108,13 @@ async def test_daemon_counts_outcomes_reasons_and_venues(
     )
     assert malformed == list(kinds.values()).count("malformed_json")
     assert registry.get_sample_value("otc_agent_decision_latency_seconds_count") >= stats.filled
+    assert (
+        registry.get_sample_value("otc_agent_price_usd", {"token": "SOL", "source": "static"})
+        == 150
+    )
+    active = {"token": "USDC", "source": "static"}
+    assert registry.get_sample_value("otc_agent_price_source_active", active) == 1
+    assert registry.get_sample_value("otc_agent_price_cache_lookups_total", {"result": "hit"}) > 0
 
 
 def test_secret_looking_keys_are_redacted_before_rendering() -> None:

@@ -147,9 +147,15 @@ class ExecutingIntent:
     legs: list[Any]
 
 
-def executing_intents(connection: Connection) -> list[ExecutingIntent]:
+def executing_intents(
+    connection: Connection, source: str | None = None, ref: str | None = None
+) -> list[ExecutingIntent]:
+    """Every executing intent, or the one a given submission left executing."""
+    query = select(intents).where(intents.c.status == "executing")
+    if source is not None and ref is not None:
+        query = query.where(intents.c.submission_source == source, intents.c.submission_ref == ref)
     found = []
-    for row in connection.execute(select(intents).where(intents.c.status == "executing")):
+    for row in connection.execute(query):
         leg_rows = connection.execute(
             select(legs).where(legs.c.intent_id == row.id).order_by(legs.c.leg_index)
         )
