@@ -1,0 +1,275 @@
+"""A fake Jupiter on loopback speaking the documented /swap/v1 and /swap/v2/build shapes.
+
+* Quotes follow a constant-product model per pair (``add_pair``), so a bigger amount gets a
+  worse price and a higher ``priceImpactPct`` (here: the fraction ``x / (reserve_in + x)``).
+  Unknown pairs answer 400 ``NO_ROUTES_FOUND``; ExactOut answers 400 ``NOT_SUPPORTED``.
+* /swap-instructions and /build answer the reference example's instructions with the
+  swapInstruction ``data`` re-encoded for the posted quote: ``shared_accounts_route`` (v1) or
+  ``shared_accounts_route_v2`` (build) with one MeteoraDlmm (tag 38) step, Borsh by hand
+  (struct), following the reference IDL. Accounts stay those of the example (for the
+  example's user, pool and a V1 account list): good enough for shape, not for simulation.
+* Faults are planned one per request (``plan``); an optional sliding-window limit answers
+  429 with ``x-ratelimit-*`` headers like Jupiter's gateway. Every request is logged with a
+  monotonic timestamp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
+
+__all__ = ["SOL", "USDC", "FakeJupiter", "Fault", "LoggedRequest", "Pool"]
+
+SOL = "So11111111111111111111111111111111111111112"
+USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jupiter"
+SHARED_ACCOUNTS_ROUTE = bytes.fromhex("c1209b3341d69c81")
+SHARED_ACCOUNTS_ROUTE_V2 = bytes.fromhex("d19853937cfed8e9")
+METEORA_DLMM = 38
+
+FaultKind = Literal[
+    "429", "429_reset", "500", "503", "html", "truncated", "hang", "401", "403", "ok"
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do with one request instead of answering it normally ("ok" = answer)."""
+
+    kind: FaultKind
+    retry_after: float | None = None  # Retry-After header (seconds) for 429/503
+    reset_in: float = 1.0  # for 429_reset: x-ratelimit-reset = now + reset_in
+
+
+@dataclass(frozen=True)
+class Pool:
+    reserve_in: int
+    reserve_out: int
+    fee_bps: int = 30
+    amm_key: str = "HXpGFJGCEEFdV31tDmjDBaJMEB1fKLiAoKoWr3Fnonid"
+    label: str = "Meteora DLMM"
+
+    def out_for(self, amount: int) -> tuple[int, int, str]:
+        """(out, fee, price impact as a decimal string) of an ExactIn swap of ``amount``."""
+        fee = amount * self.fee_bps // 10_000
+        x = amount - fee
+        out = self.reserve_out * x // (self.reserve_in + x)
+        return out, fee, f"{x / (self.reserve_in + x):.10f}"
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    t: float  # time.monotonic() when the head was read
+    status: int = 0
+
+
+@dataclass
+class FakeJupiter:
+    pools: dict[tuple[str, str], Pool] = field(default_factory=dict)
+    limit: int | None = None  # requests allowed per sliding window (None: unlimited)
+    window_s: float = 60.0
+    requests: list[LoggedRequest] = field(default_factory=list)
+    _faults: deque[Fault] = field(default_factory=deque)
+    _served: deque[float] = field(default_factory=deque)
+    _server: asyncio.Server | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def add_pair(
+        self, mint_a: str, mint_b: str, reserve_a: int, reserve_b: int, fee_bps: int = 30
+    ) -> None:
+        self.pools[(mint_a, mint_b)] = Pool(reserve_a, reserve_b, fee_bps)
+        self.pools[(mint_b, mint_a)] = Pool(reserve_b, reserve_a, fee_bps)
+
+    def plan(self, *faults: Fault | FaultKind) -> None:
+        """Use these faults for the next requests, one each, in order."""
+        self._faults.extend(f if isinstance(f, Fault) else Fault(f) for f in faults)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/swap/v1"
+
+    async def start(self) -> FakeJupiter:
+        self._server = await asyncio.start_server(self._on_connection, "127.0.0.1", 0)
+        return self
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await self._serve(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        t = time.monotonic()
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        url = urlsplit(target)
+        req = LoggedRequest(method, url.path, dict(parse_qsl(url.query)), headers, body, t)
+        self.requests.append(req)
+        fault = self._faults.popleft() if self._faults else Fault("ok")
+        if fault.kind == "hang":
+            await asyncio.Event().wait()
+        status, extra_headers, payload = self._answer(req, fault)
+        req.status = status
+        head_out = [f"HTTP/1.1 {status} X", f"content-length: {len(payload)}", "connection: close"]
+        head_out += [f"{k}: {v}" for k, v in extra_headers.items()]
+        writer.write(("\r\n".join(head_out) + "\r\n\r\n").encode() + payload)
+        await writer.drain()
+
+    def _answer(self, req: LoggedRequest, fault: Fault) -> tuple[int, dict[str, str], bytes]:
+        json_type = {"content-type": "application/json"}
+        if fault.kind in ("429", "429_reset"):
+            h = {} if fault.retry_after is None else {"retry-after": f"{fault.retry_after:g}"}
+            if fault.kind == "429_reset":
+                h |= {
+                    "x-ratelimit-remaining": "0",
+                    "x-ratelimit-reset": f"{time.time() + fault.reset_in:.3f}",
+                }
+            return 429, h, b"[API Gateway] Too many requests"
+        if fault.kind in ("500", "503"):
+            h = {} if fault.retry_after is None else {"retry-after": f"{fault.retry_after:g}"}
+            return int(fault.kind), h | json_type, b'{"error":"Something unexpected occurred"}'
+        if fault.kind in ("401", "403"):
+            return int(fault.kind), json_type, b'{"message":"Invalid API key"}'
+        if fault.kind == "html":
+            return (
+                502,
+                {"content-type": "text/html"},
+                b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+            )
+        limited = self._rate_limit()
+        if limited is not None:
+            return limited
+        status, doc = self._route(req)
+        payload = json.dumps(doc).encode()
+        if fault.kind == "truncated":
+            payload = payload[: len(payload) // 2]
+        return status, json_type | self._limit_headers(), payload
+
+    def _rate_limit(self) -> tuple[int, dict[str, str], bytes] | None:
+        if self.limit is None:
+            return None
+        now = time.monotonic()
+        while self._served and self._served[0] <= now - self.window_s:
+            self._served.popleft()
+        if len(self._served) >= self.limit:
+            return 429, self._limit_headers(), b"[API Gateway] Too many requests"
+        self._served.append(now)
+        return None
+
+    def _limit_headers(self) -> dict[str, str]:
+        if self.limit is None:
+            return {}
+        reset = time.time() + (
+            self._served[0] + self.window_s - time.monotonic() if self._served else 0
+        )
+        return {
+            "x-ratelimit-remaining": str(self.limit - len(self._served)),
+            "x-ratelimit-reset": f"{reset:.3f}",
+        }
+
+    def _route(self, req: LoggedRequest) -> tuple[int, Any]:
+        if req.method == "GET" and req.path == "/swap/v1/quote":
+            return self._quote(req.query)
+        if req.method == "POST" and req.path == "/swap/v1/swap-instructions":
+            doc = json.loads(req.body)
+            return 200, self._instructions(doc["quoteResponse"], v2=False)
+        if req.method == "GET" and req.path == "/swap/v2/build":
+            status, quote = self._quote(req.query | {"instructionVersion": "V2"})
+            if status != 200:
+                return status, quote
+            return 200, quote | self._instructions(quote, v2=True) | {
+                "tipInstruction": None,
+                "addressesByLookupTableAddress": {"GxS6FiQ9RbErBB48mE34U4Jv13MdEJov4R1e5KgFzRFY": [SOL, USDC]},
+                "blockhashWithMetadata": {"blockhash": list(range(32)), "lastValidBlockHeight": 279632475},
+            }  # fmt: skip
+        return 404, {"error": "Not found"}
+
+    def _quote(self, q: dict[str, str]) -> tuple[int, Any]:
+        pool = self.pools.get((q.get("inputMint", ""), q.get("outputMint", "")))
+        if pool is None:
+            return 400, {"error": "No routes found", "errorCode": "NO_ROUTES_FOUND"}
+        if q.get("swapMode", "ExactIn") != "ExactIn":
+            return 400, {"error": "ExactOut not supported here", "errorCode": "NOT_SUPPORTED"}
+        amount, slippage = int(q["amount"]), int(q.get("slippageBps", "50"))
+        out, fee, impact = pool.out_for(amount)
+        version = q.get("instructionVersion", "V1")
+        step: dict[str, Any] = {
+            "swapInfo": {
+                "ammKey": pool.amm_key, "label": pool.label,
+                "inputMint": q["inputMint"], "outputMint": q["outputMint"],
+                "inAmount": str(amount), "outAmount": str(out),
+            },
+            "percent": 100,
+        }  # fmt: skip
+        if version == "V2":
+            step["bps"] = 10_000
+        return 200, {
+            "inputMint": q["inputMint"], "inAmount": str(amount),
+            "outputMint": q["outputMint"], "outAmount": str(out),
+            "otherAmountThreshold": str(out * (10_000 - slippage) // 10_000),
+            "swapMode": "ExactIn", "slippageBps": slippage, "priceImpactPct": impact,
+            "platformFee": None, "routePlan": [step], "contextSlot": 324307186,
+            "timeTaken": 0.001, "instructionVersion": version, "feeCharged": str(fee),
+        }  # fmt: skip
+
+    @staticmethod
+    def _instructions(quote: dict[str, Any], *, v2: bool) -> dict[str, Any]:
+        template = json.loads((FIXTURES / "swap_instructions_example.json").read_text())
+        in_amount, out, slippage = (
+            int(quote["inAmount"]),
+            int(quote["outAmount"]),
+            int(quote["slippageBps"]),
+        )
+        if v2:
+            data = SHARED_ACCOUNTS_ROUTE_V2 + struct.pack(
+                "<BQQHHHIBHBB", 0, in_amount, out, slippage, 0, 0, 1, METEORA_DLMM, 10_000, 0, 1
+            )
+        else:
+            data = SHARED_ACCOUNTS_ROUTE + struct.pack(
+                "<BIBBBBQQHB", 0, 1, METEORA_DLMM, 100, 0, 1, in_amount, out, slippage, 0
+            )
+        template["swapInstruction"]["data"] = base64.b64encode(data).decode()
+        return template
