@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import pytest
@@ -15,7 +14,7 @@ from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.tokens import TokenRegistry
 from agent.pricing.oracle import StaticPriceOracle
-from agent.runtime import build_localdex_pools, build_tokens
+from agent.runtime import build_localdex_pools
 from agent.store import pools as books
 from agent.store.database import Store
 from agent.venues.base import LegFailed
@@ -28,29 +27,6 @@ POOL = "amm-sol-usdc"
 # configs/pools.toml: 20000 SOL / 3_000_000 USDC, 5 bps fee.
 RESERVES = (20_000 * SOL, 3_000_000 * USDC)
 FEE_BPS = 5
-
-
-@pytest.fixture(name="config")
-def _config(make_config: Callable[..., AgentConfig], database_url: str) -> AgentConfig:
-    """configs/local.toml pointed at this test's database."""
-    return make_config(database_url=database_url)
-
-
-@pytest.fixture(name="tokens")
-def _tokens(config: AgentConfig) -> TokenRegistry:
-    """The local cluster's tokens from the shipped configuration."""
-    return build_tokens(config)
-
-
-@pytest.fixture(name="store")
-async def _store(config: AgentConfig) -> AsyncIterator[Store]:
-    """A migrated store on the configured (fresh) database, closed after the test."""
-    store = Store.from_url(config.database_url)
-    try:
-        await store.upgrade()
-        yield store
-    finally:
-        await store.aclose()
 
 
 def make_venue(config: AgentConfig, tokens: TokenRegistry) -> LocalDexVenue:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 
@@ -17,7 +17,7 @@ from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.tokens import TokenRegistry
 from agent.pricing.oracle import StaticPriceOracle
-from agent.runtime import build_otc_pools, build_tokens
+from agent.runtime import build_otc_pools
 from agent.store import pools as books
 from agent.store.database import Store
 from agent.venues.base import LegFailed
@@ -38,29 +38,6 @@ class FakeSleep:
 
     async def __call__(self, seconds: float) -> None:
         self.delays.append(seconds)
-
-
-@pytest.fixture(name="config")
-def _config(make_config: Callable[..., AgentConfig], database_url: str) -> AgentConfig:
-    """configs/local.toml pointed at this test's database."""
-    return make_config(database_url=database_url)
-
-
-@pytest.fixture(name="tokens")
-def _tokens(make_config: Callable[..., AgentConfig]) -> TokenRegistry:
-    """The local cluster's tokens from the shipped configuration."""
-    return build_tokens(make_config())
-
-
-@pytest.fixture(name="store")
-async def _store(config: AgentConfig) -> AsyncIterator[Store]:
-    """A migrated store on the configured (fresh) database, closed after the test."""
-    store = Store.from_url(config.database_url)
-    try:
-        await store.upgrade()
-        yield store
-    finally:
-        await store.aclose()
 
 
 def make_venue(
