@@ -16,7 +16,7 @@ from agent.config import AgentConfig
 from agent.domain.intent import IntentMessage
 from agent.domain.outcomes import Reason, Status
 from agent.domain.policy import TradeTerms, micros
-from agent.domain.quotes import QuoteRequest
+from agent.domain.quotes import Quote, QuoteRequest
 from agent.domain.routing import decide_single_venue
 from agent.records import Outcome, Plan, PlanKind, Submission
 from agent.runtime import Runtime, build_runtime
@@ -60,7 +60,7 @@ async def _plan(
     source = runtime.otc if venue == "otc" else runtime.localdex
     answers = await source.quote(QuoteRequest(sol.mint, usdc.mint, amount, min_out, 100), now)  # type: ignore[union-attr]
     decision = decide_single_venue(
-        [a for a in answers if not hasattr(a, "reason")], [], min_out=min_out,
+        [a for a in answers if isinstance(a, Quote)], [], min_out=min_out,
         network_cost_out=lambda _q: 0, now=now,
     )  # fmt: skip
     assert decision.chosen is not None

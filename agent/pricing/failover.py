@@ -363,11 +363,6 @@ class FailoverOracle:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def add_tokens(self, tokens: Iterable[Token]) -> None:
-        """Tokens to price from the next refresh on (price() also adds the tokens it sees)."""
-        for token in tokens:
-            self._tokens.setdefault(token.symbol, token)
-
     def _may_refresh(self, now: float) -> bool:
         if self._refresh_task is not None and not self._refresh_task.done():
             return True  # joining the running refresh costs no extra requests

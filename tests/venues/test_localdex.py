@@ -13,12 +13,12 @@ from agent.domain.amm import constant_product_out, rebalance_towards, slippage_t
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.tokens import TokenRegistry
-from agent.pricing.oracle import StaticPriceOracle
 from agent.runtime import build_localdex_pools
 from agent.store import pools as books
 from agent.store.database import Store
 from agent.venues.base import LegFailed
 from agent.venues.localdex import QUOTE_TTL_S, LocalDexVenue
+from tests.support.venues import quote_request, static_oracle
 
 NOW = 1_750_000_000.0
 SOL = 10**9
@@ -30,19 +30,13 @@ FEE_BPS = 5
 
 
 def make_venue(config: AgentConfig, tokens: TokenRegistry) -> LocalDexVenue:
-    return LocalDexVenue(build_localdex_pools(config, tokens), StaticPriceOracle(list(tokens)))
+    return LocalDexVenue(build_localdex_pools(config, tokens), static_oracle(tokens))
 
 
 async def started(config: AgentConfig, tokens: TokenRegistry, store: Store) -> LocalDexVenue:
     venue = make_venue(config, tokens)
     await venue.start(store)
     return venue
-
-
-def request(tokens: TokenRegistry, sell: str, buy: str, amount: int, min_out: int = 0,
-            slippage_bps: int = 50) -> QuoteRequest:  # fmt: skip
-    return QuoteRequest(tokens.require(sell).mint, tokens.require(buy).mint, amount, min_out,
-                        slippage_bps)  # fmt: skip
 
 
 async def only_quote(venue: LocalDexVenue, asked: QuoteRequest) -> Quote:
@@ -97,7 +91,7 @@ async def test_quotes_both_directions_like_jupiter(
     """Quotes give the curve's output and max(min_out, slippage threshold) when it is reachable."""
     venue = await started(config, tokens, store)
     for sell, buy, amount, min_out, slippage, threshold in THRESHOLDS:
-        quote = await only_quote(venue, request(tokens, sell, buy, amount, min_out, slippage))
+        quote = await only_quote(venue, quote_request(tokens, sell, buy, amount, min_out, slippage))
         swap = constant_product_out(*(RESERVES if sell == "SOL" else RESERVES[::-1]), amount,
                                     FEE_BPS)  # fmt: skip
         assert (quote.venue, quote.source) == ("localdex", POOL)
@@ -118,13 +112,13 @@ async def test_quotes_miss_when_not_loaded_or_worthless(
 ) -> None:
     """Before start a pool is not_loaded; a trade that buys nothing is zero_output."""
     venue = make_venue(config, tokens)
-    asked = request(tokens, "SOL", "USDC", 10 * SOL)
+    asked = quote_request(tokens, "SOL", "USDC", 10 * SOL)
     assert await venue.quote(asked, NOW) == [QuoteMiss("localdex", POOL, "not_loaded")]
     await venue.start(store)
-    assert await venue.quote(request(tokens, "SOL", "USDC", 1), NOW) == [
+    assert await venue.quote(quote_request(tokens, "SOL", "USDC", 1), NOW) == [
         QuoteMiss("localdex", POOL, "zero_output")
     ]
-    assert await venue.quote(request(tokens, "RAY", "SOL", USDC), NOW) == []
+    assert await venue.quote(quote_request(tokens, "RAY", "SOL", USDC), NOW) == []
 
 
 async def test_fill_moves_reserves_and_committed_updates_the_cache(
@@ -132,7 +126,7 @@ async def test_fill_moves_reserves_and_committed_updates_the_cache(
 ) -> None:
     """A fill pays the quoted output, moves the SQL reserves, and committed() updates the cache."""
     venue = await started(config, tokens, store)
-    quote = await only_quote(venue, request(tokens, "SOL", "USDC", 10 * SOL))
+    quote = await only_quote(venue, quote_request(tokens, "SOL", "USDC", 10 * SOL))
     after, realised = await fill(store, venue, quote)
     assert realised == quote.expected_out == SELL_SOL
     assert after == books.AmmReserves(POOL, RESERVES[0] + 10 * SOL, RESERVES[1] - SELL_SOL, 0)
@@ -142,7 +136,7 @@ async def test_fill_moves_reserves_and_committed_updates_the_cache(
     venue.committed({POOL: after})
     assert venue.reserves[POOL] == saved
 
-    back = await only_quote(venue, request(tokens, "USDC", "SOL", SELL_SOL))
+    back = await only_quote(venue, quote_request(tokens, "USDC", "SOL", SELL_SOL))
     venue.committed({POOL: (await fill(store, venue, back))[0]})
     reserves = await sql_reserves(store)
     assert (reserves.base, reserves.quote, reserves.version) == (
@@ -162,7 +156,7 @@ async def test_fill_meets_the_pool_as_it_is(
 ) -> None:
     """Of two fills quoted at one state, the second gets the moved price or slippage_exceeded."""
     venue = await started(config, tokens, store)
-    asked = request(tokens, "SOL", "USDC", 100 * SOL, slippage_bps=slippage)
+    asked = quote_request(tokens, "SOL", "USDC", 100 * SOL, slippage_bps=slippage)
     first, second = await only_quote(venue, asked), await only_quote(venue, asked)
     assert first == second
     venue.committed({POOL: (await fill(store, venue, first))[0]})
@@ -187,7 +181,7 @@ async def test_apply_in_sequence_to_one_book(
 ) -> None:
     """Two quotes taken at one state, applied in turn to one book: the second meets the moved pool."""
     venue = await started(config, tokens, store)
-    asked = request(tokens, "SOL", "USDC", 100 * SOL, slippage_bps=slippage)
+    asked = quote_request(tokens, "SOL", "USDC", 100 * SOL, slippage_bps=slippage)
     first, second = await only_quote(venue, asked), await only_quote(venue, asked)
     book = venue.reserves[POOL]
     moved, realised = venue.apply(book, first)
@@ -213,7 +207,7 @@ async def test_apply_buys_base_with_quote(
 ) -> None:
     """Selling the quote token adds it to the quote reserve and pays out of the base reserve."""
     venue = await started(config, tokens, store)
-    quote = await only_quote(venue, request(tokens, "USDC", "SOL", 1_500 * USDC))
+    quote = await only_quote(venue, quote_request(tokens, "USDC", "SOL", 1_500 * USDC))
     after, realised = venue.apply(venue.reserves[POOL], quote)
     assert realised == SELL_USDC
     assert after == books.AmmReserves(POOL, RESERVES[0] - SELL_USDC, RESERVES[1] + 1_500 * USDC, 0)
@@ -224,7 +218,9 @@ async def test_concurrent_fills_serialise_on_the_pool(
 ) -> None:
     """20 concurrent lock→apply→save writes from two stores each see the last: version 20, no loss."""
     venue = await started(config, tokens, store)
-    quote = await only_quote(venue, request(tokens, "SOL", "USDC", 10 * SOL, slippage_bps=500))
+    quote = await only_quote(
+        venue, quote_request(tokens, "SOL", "USDC", 10 * SOL, slippage_bps=500)
+    )
     other = Store.from_url(database_url)  # a second daemon on the same database
     try:
         results = await asyncio.gather(
@@ -247,7 +243,7 @@ async def test_rebalance_pulls_the_price_toward_the_oracle(
     """rebalance() moves a displaced pool rebalance_fraction of the way back to the oracle price."""
     venue = await started(config, tokens, store)
     pool = venue.pools[POOL]
-    quote = await only_quote(venue, request(tokens, "SOL", "USDC", 2_000 * SOL))
+    quote = await only_quote(venue, quote_request(tokens, "SOL", "USDC", 2_000 * SOL))
     venue.committed({POOL: (await fill(store, venue, quote))[0]})
     displaced = await sql_reserves(store)
     oracle = Decimal("0.15")  # 150 USDC per SOL in micro-USDC per lamport
@@ -278,7 +274,7 @@ async def test_restart_keeps_the_traded_reserves(
 ) -> None:
     """A venue started again on the same database loads the traded reserves, not the config's."""
     venue = await started(config, tokens, store)
-    quote = await only_quote(venue, request(tokens, "SOL", "USDC", 10 * SOL))
+    quote = await only_quote(venue, quote_request(tokens, "SOL", "USDC", 10 * SOL))
     after, _ = await fill(store, venue, quote)
     restarted = await started(config, tokens, store)
     assert restarted.reserves[POOL] == books.AmmReserves(POOL, after.base, after.quote, 1)

@@ -16,12 +16,12 @@ from agent.domain.otc_pricing import OtcInventory, Side, quote_otc
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.tokens import TokenRegistry
-from agent.pricing.oracle import StaticPriceOracle
 from agent.runtime import build_otc_pools
 from agent.store import pools as books
 from agent.store.database import Store
 from agent.venues.base import LegFailed
 from agent.venues.otc import OtcVenue
+from tests.support.venues import quote_request, static_oracle
 
 NOW = 1_750_000_000.0
 SOL = 10**9
@@ -52,7 +52,7 @@ def make_venue(
     pools = build_otc_pools(config, tokens)
     if probability is not None:
         pools = [replace(pool, last_look_reject_probability=probability) for pool in pools]
-    return OtcVenue(pools, StaticPriceOracle(list(tokens)), rng=random.Random(seed),
+    return OtcVenue(pools, static_oracle(tokens), rng=random.Random(seed),
                     sleep=sleep or FakeSleep(), honour_execution_delay=honour_delay)  # fmt: skip
 
 
@@ -62,12 +62,6 @@ async def started(
     venue = make_venue(config, tokens, **kwargs)  # type: ignore[arg-type]
     await venue.start(store)
     return venue
-
-
-def request(tokens: TokenRegistry, sell: str, buy: str, amount: int, min_out: int = 0,
-            slippage_bps: int = 50) -> QuoteRequest:  # fmt: skip
-    return QuoteRequest(tokens.require(sell).mint, tokens.require(buy).mint, amount, min_out,
-                        slippage_bps)  # fmt: skip
 
 
 async def only_quote(venue: OtcVenue, asked: QuoteRequest, now: float = NOW) -> Quote:
@@ -124,7 +118,7 @@ async def test_quotes_both_directions_firm_until_the_ttl(
     venue = await started(config, tokens, store)
     pool = venue.pools[POOL]
     for sell, buy, amount, side, at_mid, min_out, slippage in DIRECTIONS:
-        quote = await only_quote(venue, request(tokens, sell, buy, amount, min_out, slippage))
+        quote = await only_quote(venue, quote_request(tokens, sell, buy, amount, min_out, slippage))
         exact = quote_otc(pool.params, pool.start, MID, side, amount)
         assert (quote.venue, quote.source, quote.details["side"]) == ("otc", POOL, side.value)
         assert quote.amount_in == amount
@@ -154,7 +148,7 @@ async def test_quotes_outside_the_size_bounds_miss_with_the_reason(
     """Trades below min_base or above max_base (either direction) get a QuoteMiss saying so."""
     venue = await started(config, tokens, store)
     for sell, buy, amount, reason in MISSES:
-        answers = await venue.quote(request(tokens, sell, buy, amount), NOW)
+        answers = await venue.quote(quote_request(tokens, sell, buy, amount), NOW)
         assert len(answers) == 1
         miss = answers[0]
         assert isinstance(miss, QuoteMiss), (sell, amount)
@@ -167,10 +161,10 @@ async def test_quotes_miss_when_the_books_are_short_or_not_loaded(
 ) -> None:
     """An unloaded pool, or one whose SQL inventory cannot pay, misses; other pairs get nothing."""
     venue = make_venue(config, tokens)
-    asked = request(tokens, "SOL", "USDC", 10 * SOL)
+    asked = quote_request(tokens, "SOL", "USDC", 10 * SOL)
     assert await venue.quote(asked, NOW) == [QuoteMiss("otc", POOL, "not_loaded")]
     await venue.start(store)
-    assert await venue.quote(request(tokens, "SOL", "RAY", 10 * SOL), NOW) == []
+    assert await venue.quote(quote_request(tokens, "SOL", "RAY", 10 * SOL), NOW) == []
     start = venue.pools[POOL].start
     await set_inventory(store, OtcInventory(start.base, USDC))
     await venue.refresh(store)
@@ -276,7 +270,7 @@ async def test_fill_moves_sql_inventory_and_committed_updates_the_cache(
     """lock→apply→save moves the SQL book in the transaction; committed() then updates the cache."""
     venue = await started(config, tokens, store)
     start = venue.pools[POOL].start
-    sell = await only_quote(venue, request(tokens, "SOL", "USDC", 10 * SOL))
+    sell = await only_quote(venue, quote_request(tokens, "SOL", "USDC", 10 * SOL))
     after_sell, realised = await fill(store, venue, sell)
     assert after_sell == OtcInventory(start.base + 10 * SOL, start.quote - sell.expected_out)
     assert realised == sell.expected_out
@@ -287,7 +281,7 @@ async def test_fill_moves_sql_inventory_and_committed_updates_the_cache(
     assert venue.books[POOL].inventory == after_sell
     assert venue.books[POOL].target == start
 
-    buy = await only_quote(venue, request(tokens, "USDC", "SOL", 3_000 * USDC))
+    buy = await only_quote(venue, quote_request(tokens, "USDC", "SOL", 3_000 * USDC))
     after_buy, _ = await fill(store, venue, buy)
     venue.committed({POOL: after_buy})
     assert after_buy == OtcInventory(after_sell.base - buy.expected_out,
@@ -301,7 +295,7 @@ async def test_a_rolled_back_fill_leaves_the_inventory(
 ) -> None:
     """When the recording transaction fails, the fill's inventory move is rolled back with it."""
     venue = await started(config, tokens, store)
-    quote = await only_quote(venue, request(tokens, "SOL", "USDC", 10 * SOL))
+    quote = await only_quote(venue, quote_request(tokens, "SOL", "USDC", 10 * SOL))
 
     def fill_then_fail(connection: Connection) -> None:
         fill_in(connection, venue, quote)
@@ -324,7 +318,7 @@ async def test_two_daemons_never_sell_the_same_inventory(
     await set_inventory(store, OtcInventory(start.base, 400_000 * USDC))
     await first.refresh(store)
     await second.refresh(store)
-    asked = request(tokens, "SOL", "USDC", 2_000 * SOL)
+    asked = quote_request(tokens, "SOL", "USDC", 2_000 * SOL)
     quotes = [await only_quote(first, asked), await only_quote(second, asked)]
     after, _ = await fill(store, first, quotes[0])
     first.committed({POOL: after})
@@ -348,7 +342,7 @@ async def test_one_book_refuses_a_second_fill_of_the_same_inventory(
     start = venue.pools[POOL].start
     await set_inventory(store, OtcInventory(start.base, 400_000 * USDC))
     await venue.refresh(store)
-    asked = request(tokens, "SOL", "USDC", 2_000 * SOL)
+    asked = quote_request(tokens, "SOL", "USDC", 2_000 * SOL)
     first, second = await only_quote(venue, asked), await only_quote(venue, asked)
     assert first == second
     book = venue.books[POOL].inventory
@@ -364,7 +358,7 @@ async def test_concurrent_fills_never_overdraw(
 ) -> None:
     """40 concurrent lock→apply→save writes from two stores: exactly 16 fill, the sums are exact."""
     venue = await started(config, tokens, store)
-    quote = await only_quote(venue, request(tokens, "SOL", "USDC", 2 * SOL))
+    quote = await only_quote(venue, quote_request(tokens, "SOL", "USDC", 2 * SOL))
     paid = quote.expected_out
     start = OtcInventory(venue.pools[POOL].start.base, 16 * paid + paid - 1)
     await set_inventory(store, start)
@@ -409,7 +403,7 @@ async def test_replenish_moves_inventory_part_way_back_to_target(
     """Each replenish closes replenish_fraction of the gap to the target, never overshooting."""
     venue = await started(config, tokens, store)
     pool = venue.pools[POOL]
-    quote = await only_quote(venue, request(tokens, "SOL", "USDC", 1_000 * SOL))
+    quote = await only_quote(venue, quote_request(tokens, "SOL", "USDC", 1_000 * SOL))
     venue.committed({POOL: (await fill(store, venue, quote))[0]})
     base, quote_side = pool.start.base + 1_000 * SOL, pool.start.quote - quote.expected_out
     assert pool.replenish_fraction == Decimal("0.1")
@@ -431,7 +425,7 @@ async def test_restart_keeps_the_traded_inventory(
 ) -> None:
     """A venue started again on the same database loads the traded book, not the config's."""
     venue = await started(config, tokens, store)
-    quote = await only_quote(venue, request(tokens, "SOL", "USDC", 10 * SOL))
+    quote = await only_quote(venue, quote_request(tokens, "SOL", "USDC", 10 * SOL))
     after, _ = await fill(store, venue, quote)
     restarted = await started(config, tokens, store)
     assert restarted.books[POOL].inventory == after
