@@ -165,14 +165,48 @@ class PricesConfig:
             raise InvalidValue("sources", "must name at least one source")
 
 
+JUPITER_V6 = "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4"
+
+
 @dataclass(frozen=True)
 class JupiterConfig:
     enabled: bool = False
     base_url: str = "https://api.jup.ag/swap/v1"
     api_key: str = field(default="", repr=False)
+    # v1: /quote, then /swap-instructions for the leg chosen; v2: /swap/v2/build does both.
     api: Literal["v1", "v2"] = "v1"
+    # Requests per second for the whole process (Jupiter counts per account): keyless 0.5.
     rps: float = 0.5
-    simulate_rpc: str = ""
+    # A mainnet RPC to simulate Jupiter legs on (dry-run); without it legs are only built.
+    simulate_rpc: str = field(default="", repr=False)
+    timeout_s: float = 10.0
+    # How long a quote may wait for request budget before the venue sits this intent out.
+    max_budget_wait_s: float = 1.0
+    quote_ttl_s: float = 20.0
+    # The platform fee the agent charges through Jupiter (none): a swap with another is refused.
+    platform_fee_bps: int = 0
+    max_accounts: int = 64
+    # Extra programs a swap transaction may call, beyond the built-in allowlist.
+    extra_programs: tuple[str, ...] = ()
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 30.0
+
+    def check(self) -> None:
+        if not self.base_url.startswith(("https://", "http://")):
+            raise InvalidValue("base_url", f"must be an http(s) URL (got {self.base_url!r})")
+        _positive("rps", self.rps)
+        _positive("timeout_s", self.timeout_s)
+        _positive("quote_ttl_s", self.quote_ttl_s)
+        if self.max_budget_wait_s < 0:
+            raise InvalidValue("max_budget_wait_s", "must not be negative")
+        _bps("platform_fee_bps", self.platform_fee_bps, upper=255)
+        if not 8 <= self.max_accounts <= 256:
+            raise InvalidValue("max_accounts", "must be between 8 and 256")
+        for program in self.extra_programs:
+            _pubkey("extra_programs", program)
+        if self.breaker_failures < 1:
+            raise InvalidValue("breaker_failures", "must be at least 1")
+        _positive("breaker_cooldown_s", self.breaker_cooldown_s)
 
 
 @dataclass(frozen=True)
@@ -233,6 +267,19 @@ class AgentConfig:
     source_dir: str = field(default=".", compare=False, metadata=INTERNAL)
     tokens_config: TokensConfig | None = field(default=None, compare=False, metadata=INTERNAL)
     pools_config: PoolsConfig | None = field(default=None, compare=False, metadata=INTERNAL)
+
+    def check(self) -> None:
+        if (
+            self.venues.jupiter.enabled
+            and self.execution.mode == "send"
+            and self.cluster.name != "mainnet-beta"
+        ):
+            # Jupiter's program and pools live on mainnet only; such a leg could never land.
+            raise InvalidValue(
+                "venues.jupiter.enabled",
+                f"Jupiter legs can only be sent on mainnet-beta, not {self.cluster.name}: "
+                "use dry-run, or disable the venue",
+            )
 
     @property
     def home_path(self) -> Path:

@@ -287,6 +287,9 @@ class Daemon:
             return False, "stopping"
         if not self.runtime.venues:
             return False, "no venue enabled"
+        jupiter = self.runtime.jupiter
+        if jupiter is not None and len(self.runtime.venues) == 1 and not jupiter.up:
+            return False, "no venue up (jupiter is disabled or its breaker is open)"
         return True, "ready"
 
     # scheduled jobs

@@ -11,7 +11,7 @@ realised output is read from the taker's token account in the simulated post-sta
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from solders.pubkey import Pubkey
@@ -25,9 +25,11 @@ from agent.domain.quotes import Quote
 from agent.domain.routing import Candidate
 from agent.domain.tokens import TokenRegistry
 from agent.venues.base import LegFailed
+from agent.venues.jupiter.venue import BuiltSwap
 from onchain import spl
 from onchain.cluster import (
     Blockhash,
+    Cluster,
     ClusterError,
     ClusterRejected,
     ClusterUnavailable,
@@ -48,6 +50,8 @@ from onchain.transactions import (
 __all__ = ["ChainExecutor", "ExecutionReport", "PreparedLeg"]
 
 LOG_LINES_KEPT = 8
+# Venues whose transactions come from their API and run on mainnet state.
+EXTERNAL_VENUES = frozenset({"jupiter"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,9 @@ class PreparedLeg:
     buy_account: str  # the taker's token account that receives the bought token
     fee_lamports: int
     fully_signed: bool
+    # True for a swap built from a venue's API (Jupiter): it runs on mainnet state, so it is
+    # simulated on the swap cluster (jupiter.simulate_rpc) rather than the agent's cluster.
+    external: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +77,24 @@ class ExecutionReport:
     fee_lamports: int
     slot: int | None
     logs: tuple[str, ...]
+    built: bool = False  # verified and signed but not simulated: no cluster to run it on
 
 
 class ChainExecutor:
     def __init__(
-        self, chain: ChainContext, tokens: TokenRegistry, *, mode: str, budget: ComputeBudget
+        self,
+        chain: ChainContext,
+        tokens: TokenRegistry,
+        *,
+        mode: str,
+        budget: ComputeBudget,
+        swap_cluster: Cluster | None = None,
     ) -> None:
         if mode not in ("dry-run", "send"):
             raise ValueError(f"the chain executor runs dry-run or send, not {mode}")
         self.chain = chain
+        # Where dry-run simulates API-built swaps (mainnet state); None: they are only built.
+        self.swap_cluster = swap_cluster
         self.tokens = tokens
         self.mode = mode
         self.budget = budget
@@ -111,8 +127,14 @@ class ChainExecutor:
         sell_mint: str,
         buy_mint: str,
         blockhash: Blockhash,
+        swap: BuiltSwap | None = None,
     ) -> PreparedLeg:
-        """Build and sign the settlement of one fill (pure: no cluster call)."""
+        """Build and sign the settlement of one fill (pure: no cluster call).
+
+        A ``swap`` (built and verified by its venue) is signed as it is, by the wallet alone.
+        """
+        if swap is not None:
+            return self._sign_swap(wallet, swap)
         sell, buy = self.tokens.require(sell_mint), self.tokens.require(buy_mint)
         taker = Pubkey.from_string(wallet)
         authority = self.chain.authority(quote.source)
@@ -145,6 +167,26 @@ class ChainExecutor:
             fully_signed=len(signed_by(transaction)) == message.header.num_required_signatures,
         )
 
+    def _sign_swap(self, wallet: str, swap: BuiltSwap) -> PreparedLeg:
+        held = self.chain.wallet_keys.get(wallet)
+        try:
+            transaction = sign(
+                swap.message, [held] if held else [], allow_unsigned=self.mode == "dry-run"
+            )
+        except MissingSigner as missing:
+            raise LegFailed(
+                Reason.WALLET_KEY_MISSING, f"no key held for {missing.signer}"
+            ) from None
+        return PreparedLeg(
+            transaction=to_base64(transaction),
+            signature=str(transaction.signatures[0]),
+            last_valid_block_height=swap.last_valid_block_height,
+            buy_account=str(swap.verified.destination_account),
+            fee_lamports=swap.fee_lamports,
+            fully_signed=held is not None,
+            external=True,
+        )
+
     def reload(
         self, chain: dict[str, Any], wallet: str, candidate: Candidate, terms: TradeTerms | None
     ) -> PreparedLeg:
@@ -153,21 +195,25 @@ class ChainExecutor:
         transaction = VersionedTransaction.from_bytes(base64.b64decode(chain["transaction"]))
         required = transaction.message.header.num_required_signatures
         owner = Pubkey.from_string(wallet)
+        buy_account = chain.get("buy_account") or str(
+            spl.associated_token_address(owner, Pubkey.from_string(terms.buy.mint))
+        )
         return PreparedLeg(
             transaction=chain["transaction"],
             signature=chain["signature"],
             last_valid_block_height=chain["last_valid_block_height"],
-            buy_account=str(
-                spl.associated_token_address(owner, Pubkey.from_string(terms.buy.mint))
-            ),
+            buy_account=buy_account,
             fee_lamports=chain["fee_lamports"],
             fully_signed=len(signed_by(transaction)) == required,
+            external=candidate.quote.venue in EXTERNAL_VENUES,
         )
 
     async def execute(self, leg: PreparedLeg, planned_out: int) -> ExecutionReport:
         transaction = VersionedTransaction.from_bytes(base64.b64decode(leg.transaction))
         try:
             if self.mode == "dry-run":
+                if leg.external:
+                    return await self._simulate_swap(transaction, leg)
                 return await self._simulate(transaction, leg)
             return await self._send(transaction, leg, planned_out)
         except ClusterUnavailable as exc:
@@ -202,11 +248,46 @@ class ChainExecutor:
             True, None, None, realised, simulation.units_consumed, leg.fee_lamports, None, logs
         )
 
+    async def _simulate_swap(
+        self, transaction: VersionedTransaction, leg: PreparedLeg
+    ) -> ExecutionReport:
+        """An API-built swap against mainnet state: no signature check, the newest blockhash,
+        and the destination account's post-state, so the realised output is measured."""
+        cluster = self.swap_cluster
+        if cluster is None:
+            return ExecutionReport(True, None, None, None, None, leg.fee_lamports, None, (), True)
+        account = Pubkey.from_string(leg.buy_account)
+        (before,) = await cluster.get_accounts([account])
+        simulation = await cluster.simulate(
+            transaction, accounts=[account], sig_verify=False, replace_recent_blockhash=True
+        )
+        logs = simulation.logs[:LOG_LINES_KEPT]
+        if not simulation.ok:
+            return ExecutionReport(
+                False,
+                Reason.SIMULATION_FAILED,
+                simulation.err,
+                None,
+                simulation.units_consumed,
+                leg.fee_lamports,
+                None,
+                logs,
+            )
+        realised = (spl.token_amount(simulation.accounts[0]) or 0) - (spl.token_amount(before) or 0)
+        return ExecutionReport(
+            True, None, None, realised, simulation.units_consumed, leg.fee_lamports, None, logs
+        )
+
     async def _send(
         self, transaction: VersionedTransaction, leg: PreparedLeg, planned_out: int
     ) -> ExecutionReport:
         cluster = self.chain.cluster
         signature = Signature.from_string(leg.signature)
+        account = Pubkey.from_string(leg.buy_account)
+        before = None
+        if leg.external:
+            # A swap's output is whatever the pools gave: measure it on the wallet's account.
+            (before,) = await cluster.get_accounts([account])
         try:
             await cluster.send(transaction)
         except ClusterRejected as rejected:
@@ -220,7 +301,15 @@ class ChainExecutor:
                 None,
                 rejected.logs[:LOG_LINES_KEPT],
             )
-        return await self.confirm(signature, leg, planned_out)
+        report = await self.confirm(signature, leg, planned_out)
+        if not (leg.external and report.ok):
+            return report
+        try:
+            (after,) = await cluster.get_accounts([account])
+        except ClusterError:
+            return report  # it landed; the quoted output stands in for the measurement
+        realised = (spl.token_amount(after) or 0) - (spl.token_amount(before) or 0)
+        return replace(report, realised_out=realised)
 
     async def settle_leftover(self, leg: PreparedLeg, planned_out: int) -> ExecutionReport:
         """A transaction signed before a crash: look it up by signature first; resend it only

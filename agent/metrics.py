@@ -173,6 +173,37 @@ class Metrics:
             "1 while the database answers, 0 while the agent waits for it.",
             registry=registry,
         )
+        self.venue_requests = Counter(
+            "otc_agent_venue_requests_total",
+            "HTTP requests to external venues by endpoint and status class (2xx, 4xx, timeout).",
+            ["venue", "endpoint", "status"],
+            registry=registry,
+        )
+        self.venue_request_latency = Histogram(
+            "otc_agent_venue_request_seconds",
+            "Latency of HTTP requests to external venues.",
+            ["venue", "endpoint"],
+            buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+        self.venue_errors = Counter(
+            "otc_agent_venue_errors_total",
+            "Venue failures by kind (no_route, budget_exhausted, rate_limited, unavailable, ...).",
+            ["venue", "kind"],
+            registry=registry,
+        )
+        self.venue_up = Gauge(
+            "otc_agent_venue_up",
+            "1 while a venue may be asked (enabled, breaker not open), else 0.",
+            ["venue"],
+            registry=registry,
+        )
+        self.swap_refusals = Counter(
+            "otc_agent_swap_refusals_total",
+            "API-built swap transactions refused before signing, by the check that failed.",
+            ["venue", "check"],
+            registry=registry,
+        )
         self.build = Info("otc_agent_build", "Version of the running agent.", registry=registry)
         self.build.info({"version": __version__})
         self.store_available.set(1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -35,6 +35,7 @@ from agent.settling import Settler
 from agent.store import intents as intent_rows
 from agent.store.database import Store
 from agent.venues.base import LegFailed, Venue
+from agent.venues.jupiter.venue import JupiterVenue, SwapOrder
 from agent.verification import verify_submission
 from agent.wallets import WalletRegistry
 
@@ -182,8 +183,15 @@ class Pipeline:
     async def _quote(self, plan: Plan) -> tuple[list[Quote], list[QuoteMiss]]:
         terms = plan.terms
         assert terms is not None and plan.min_out is not None
+        assert plan.intent is not None
         request = QuoteRequest(
-            terms.sell.mint, terms.buy.mint, terms.amount, plan.min_out, terms.slippage_bps
+            terms.sell.mint,
+            terms.buy.mint,
+            terms.amount,
+            plan.min_out,
+            terms.slippage_bps,
+            taker=plan.intent.wallet,
+            not_after=float(plan.intent.not_after),
         )
         now = self.clock()
         answers = await asyncio.gather(
@@ -243,14 +251,21 @@ class Pipeline:
                     )
                 )
                 continue
+            venue = self.venues[candidate.quote.venue]
             try:
-                await self.venues[candidate.quote.venue].prepare(candidate.quote)
+                await venue.prepare(candidate.quote)
+                if self.executor is not None:
+                    plan.blockhash = await self.executor.blockhash()
+                    plan.swap = None
+                    if isinstance(venue, JupiterVenue):
+                        plan.swap = await venue.build_swap(
+                            candidate.quote, self._swap_order(plan), plan.blockhash
+                        )
+                        candidate = replace(candidate, quote=plan.swap.quote)
             except LegFailed as declined:
                 plan.failures.append((candidate, declined))
                 continue
             plan.kind, plan.candidate = PlanKind.FILL, candidate
-            if self.executor is not None:
-                plan.blockhash = await self.executor.blockhash()
             result = await self.recorder.submit(plan)
             if isinstance(result, Outcome):
                 if result.status is Status.EXECUTING:
@@ -261,6 +276,19 @@ class Pipeline:
         plan.kind, plan.candidate = PlanKind.ROUTED, None
         plan.reason, plan.detail = last.reason, last.detail
         return await self._record(plan)
+
+    @staticmethod
+    def _swap_order(plan: Plan) -> SwapOrder:
+        """What the signed intent authorises for a single-venue swap leg."""
+        assert plan.intent is not None and plan.terms is not None and plan.min_out is not None
+        return SwapOrder(
+            wallet=plan.intent.wallet,
+            sell_mint=plan.terms.sell.mint,
+            buy_mint=plan.terms.buy.mint,
+            amount_in=plan.terms.amount,
+            min_out=plan.min_out,
+            max_slippage_bps=plan.terms.slippage_bps,
+        )
 
     async def _record(self, plan: Plan) -> Outcome:
         """Commit an outcome that involves no fill (those cannot be refused)."""

@@ -311,6 +311,7 @@ def _chain_fields(prepared: Any) -> dict[str, Any]:
         "signature": prepared.signature,
         "last_valid_block_height": prepared.last_valid_block_height,
         "fee_lamports": prepared.fee_lamports,
+        "buy_account": prepared.buy_account,
     }
 
 

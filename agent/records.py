@@ -73,6 +73,7 @@ class Plan:
     failures: list[tuple[Candidate, LegFailed]] = field(default_factory=list)
     candidate: Candidate | None = None  # what FILL fills
     blockhash: Any = None  # dry-run and send: the blockhash the settlement is built on
+    swap: Any = None  # a venue-built swap (BuiltSwap) that passed verification, for the executor
 
     @property
     def status(self) -> Status:
@@ -94,6 +95,8 @@ class Final:
     realised_out: int | None = None
     # Dry-run and send: the prepared transaction (EXECUTING), then what the cluster said.
     chain: dict[str, Any] | None = None
+    # Dry-run of a swap with no cluster to simulate it on: verified and signed, not run.
+    built: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +137,9 @@ def _legs(plan: Plan, final: Final) -> list[LegReport]:
     if final.chain is not None and final.status is Status.FAILED and legs:
         # The last failure is the leg whose transaction was simulated or sent.
         legs[-1] = replace(legs[-1], chain=final.chain)
-    if (
+    if final.built and plan.candidate is not None:
+        legs.append(replace(LegReport.built(len(legs), plan.candidate.quote), chain=final.chain))
+    elif (
         final.status in (Status.FILLED, Status.EXECUTING)
         and plan.candidate is not None
         and final.realised_out is not None
@@ -264,7 +269,7 @@ def _intent_rows(
             rows["routes"] = [_route_row(plan, decision, at)]
     if legs:
         rows["legs"] = [{**leg.row(intent.id), "executed_at": at} for leg in legs]
-    if final.status is Status.FILLED:
+    if final.status is Status.FILLED and not final.built:
         assert final.realised_out is not None and plan.candidate is not None
         quote = plan.candidate.quote
         price = Decimal(final.realised_out).scaleb(-terms.buy.decimals) / Decimal(

@@ -26,7 +26,7 @@ __all__ = ["RESULT_VERSION", "LegReport", "result_document"]
 
 RESULT_VERSION = 1
 CHAIN_COLUMNS = ("transaction", "signature", "last_valid_block_height", "units_consumed",
-                 "fee_lamports", "slot", "error", "logs")  # fmt: skip
+                 "fee_lamports", "buy_account", "slot", "error", "logs")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class LegReport:
     amount_in: int
     expected_out: int
     guaranteed_out: int
-    status: str  # "filled" | "failed"
+    status: str  # "filled" | "failed" | "built" | "executing"
     reason: str | None
     detail: str
     realised_out: int | None
@@ -62,6 +62,24 @@ class LegReport:
             "",
             realised_out,
             slippage_bps(quote.expected_out, realised_out),
+            details=dict(quote.details),
+        )
+
+    @classmethod
+    def built(cls, index: int, quote: Quote) -> LegReport:
+        """A swap transaction verified and signed in dry-run, with nowhere to simulate it."""
+        return cls(
+            index,
+            quote.venue,
+            quote.source,
+            quote.amount_in,
+            quote.expected_out,
+            quote.guaranteed_out,
+            "built",
+            None,
+            "verified and signed; not simulated (no simulation RPC configured)",
+            None,
+            None,
             details=dict(quote.details),
         )
 

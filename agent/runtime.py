@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import httpx
+from onchain.swap_verification import DEFAULT_ALLOWED_PROGRAMS
 from prometheus_client import CollectorRegistry
+from solders.pubkey import Pubkey
 
 from agent.chain import (
     ChainContext,
@@ -28,6 +30,8 @@ from agent.pricing.sources import SourceKeys, build_sources
 from agent.store import wallets as wallet_rows
 from agent.store.database import Store
 from agent.venues.base import Venue
+from agent.venues.jupiter import CircuitBreaker, JupiterClient, TokenBucket
+from agent.venues.jupiter.venue import JupiterVenue, SwapSettings
 from agent.venues.localdex import LocalDexPool, LocalDexVenue
 from agent.venues.otc import OtcPool, OtcVenue
 from agent.wallets import WalletRegistry
@@ -148,6 +152,66 @@ def build_oracle(
     )
 
 
+def build_jupiter(config: AgentConfig, http: httpx.AsyncClient, metrics: Metrics) -> JupiterVenue:
+    """The Jupiter venue: one request budget for the process, a breaker, and the mainnet RPC
+    its legs are simulated on when ``simulate_rpc`` is set."""
+    settings = config.venues.jupiter
+    execution = config.execution
+
+    def observe(endpoint: str, status: str, seconds: float) -> None:
+        metrics.venue_requests.labels("jupiter", endpoint, status).inc()
+        metrics.venue_request_latency.labels("jupiter", endpoint).observe(seconds)
+
+    client = JupiterClient(
+        settings.base_url,
+        http=http,
+        api_key=settings.api_key,
+        limiter=TokenBucket(settings.rps, burst=1),
+        breaker=CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s),
+        api=settings.api,
+        timeout_s=settings.timeout_s,
+        observe=observe,
+    )
+    allowed = DEFAULT_ALLOWED_PROGRAMS | {Pubkey.from_string(p) for p in settings.extra_programs}
+    venue = JupiterVenue(
+        client,
+        SwapSettings(
+            max_budget_wait_s=settings.max_budget_wait_s,
+            quote_ttl_s=settings.quote_ttl_s,
+            platform_fee_bps=settings.platform_fee_bps,
+            max_accounts=settings.max_accounts,
+            compute_unit_price_micro_lamports=execution.compute_unit_price_micro_lamports or None,
+            max_compute_unit_price_micro_lamports=execution.max_compute_unit_price_micro_lamports,
+            allowed_programs=frozenset(allowed),
+        ),
+        lookup_cluster=(
+            RpcCluster(settings.simulate_rpc, name="mainnet-beta")
+            if settings.simulate_rpc
+            else None
+        ),
+        mainnet_mints=_mainnet_mints(config),
+        on_error=lambda kind: metrics.venue_errors.labels("jupiter", kind).inc(),
+        on_refusal=lambda check: metrics.swap_refusals.labels("jupiter", check).inc(),
+    )
+    metrics.venue_up.labels("jupiter").set_function(lambda: 1.0 if venue.up else 0.0)
+    return venue
+
+
+def _mainnet_mints(config: AgentConfig) -> dict[str, str] | None:
+    """Off mainnet: each token's cluster mint -> its mainnet mint (what Jupiter trades)."""
+    cluster = config.cluster.name
+    if cluster == "mainnet-beta":
+        return None
+    assert config.tokens_config is not None
+    local_tokens = build_tokens(config)
+    mapping = {}
+    for entry in config.tokens_config.tokens:
+        token, mainnet = local_tokens.by_symbol(entry.symbol), entry.mints.get("mainnet-beta")
+        if token is not None and mainnet is not None:
+            mapping[token.mint] = mainnet
+    return mapping
+
+
 def wallet_policies(config: AgentConfig) -> list[WalletPolicy]:
     return [
         WalletPolicy(
@@ -173,10 +237,11 @@ class Runtime:
     localdex: LocalDexVenue | None
     pipeline: Pipeline
     http: httpx.AsyncClient
+    jupiter: JupiterVenue | None = None
 
     @property
     def venues(self) -> list[Venue]:
-        return [v for v in (self.otc, self.localdex) if v is not None]
+        return [v for v in (self.otc, self.localdex, self.jupiter) if v is not None]
 
     async def start(self) -> None:
         """Migrate, load wallets and books, then the chain for dry-run and send."""
@@ -232,7 +297,13 @@ class Runtime:
         budget = ComputeBudget(
             config.execution.compute_unit_limit, config.execution.compute_unit_price_micro_lamports
         )
-        return ChainExecutor(chain, self.tokens, mode=config.execution.mode, budget=budget)
+        return ChainExecutor(
+            chain,
+            self.tokens,
+            mode=config.execution.mode,
+            budget=budget,
+            swap_cluster=self.jupiter.lookup_cluster if self.jupiter else None,
+        )
 
     def _pool_ids(self) -> list[str]:
         return [
@@ -268,6 +339,8 @@ class Runtime:
     async def aclose(self) -> None:
         await self.oracle.aclose()
         await self.http.aclose()
+        if self.jupiter is not None and self.jupiter.lookup_cluster is not None:
+            await self.jupiter.lookup_cluster.aclose()
         await self.pipeline.aclose()
         if self.pipeline.executor is not None:
             await self.pipeline.executor.chain.cluster.aclose()
@@ -305,7 +378,12 @@ def build_runtime(
         if venues_config.localdex.enabled
         else None
     )
-    enabled = tuple(v.name for v in (otc, localdex) if v is not None)
+    jupiter = build_jupiter(config, http, metrics) if venues_config.jupiter.enabled else None
+    venues: list[Venue] = [v for v in (otc, localdex, jupiter) if v is not None]
+    for venue in venues:
+        if venue is not jupiter:
+            metrics.venue_up.labels(venue.name).set(1)
+    enabled = tuple(v.name for v in venues)
     pipeline = Pipeline(
         settings=PipelineSettings(
             cluster=config.cluster.name,
@@ -319,7 +397,9 @@ def build_runtime(
         tokens=tokens,
         wallets=wallets,
         oracle=oracle,
-        venues=[v for v in (otc, localdex) if v is not None],
+        venues=venues,
         metrics=metrics,
     )
-    return Runtime(config, store, tokens, oracle, metrics, wallets, otc, localdex, pipeline, http)
+    return Runtime(
+        config, store, tokens, oracle, metrics, wallets, otc, localdex, pipeline, http, jupiter
+    )

@@ -17,7 +17,7 @@ from agent.domain.policy import TradeTerms
 from agent.domain.quotes import Quote
 from agent.domain.routing import Candidate, Verdict
 from agent.domain.tokens import TokenRegistry
-from agent.executor import ChainExecutor, ExecutionReport, PreparedLeg
+from agent.executor import EXTERNAL_VENUES, ChainExecutor, ExecutionReport, PreparedLeg
 from agent.metrics import Metrics
 from agent.recorder import Recorder
 from agent.records import Final, Outcome, Plan, PlanKind, Submission
@@ -58,6 +58,7 @@ class Settler:
             sell_mint=plan.intent.sell_mint,
             buy_mint=plan.intent.buy_mint,
             blockhash=plan.blockhash,
+            swap=plan.swap,
         )
 
     async def settle(self, plan: Plan, executing: Outcome) -> Outcome:
@@ -85,12 +86,22 @@ class Settler:
             "error": report.error,
             "logs": "\n".join(report.logs),
         }
-        self.metrics.executions.labels(self.mode, "ok" if report.ok else "failed").inc()
+        result = "built" if report.built else "ok" if report.ok else "failed"
+        self.metrics.executions.labels(self.mode, result).inc()
         if self.executor is not None:
             self.executor.measured(plan.candidate.quote.venue, report.units_consumed)
         if report.units_consumed is not None:
             self.metrics.compute_units.observe(report.units_consumed)
-        if report.ok:
+        if report.built:
+            final = Final(
+                Status.FILLED,
+                None,
+                "built and verified; not simulated: set venues.jupiter.simulate_rpc to simulate",
+                writes_intent=True,
+                chain=chain,
+                built=True,
+            )
+        elif report.ok:
             final = Final(
                 Status.FILLED,
                 None,
@@ -201,6 +212,12 @@ class Settler:
                 raise ClusterUnavailable(
                     "settling a transaction sent before a restart", report.error or ""
                 )
+            return await self._record_report(plan, chain, report, planned_out)
+        if plan.candidate.quote.venue in EXTERNAL_VENUES:
+            # A venue-built swap cannot be rebuilt from SQL; its simulation replaces the
+            # blockhash anyway, so the stored transaction is run as it is.
+            prepared = self.executor.reload(chain, plan.intent.wallet, plan.candidate, plan.terms)
+            report = await self.executor.execute(prepared, planned_out)
             return await self._record_report(plan, chain, report, planned_out)
         plan.blockhash = await self.executor.blockhash()
         prepared = self.prepare(plan, planned_out)

@@ -111,6 +111,7 @@ class Cluster(Protocol):
         *,
         accounts: Sequence[Pubkey] = (),
         sig_verify: bool = True,
+        replace_recent_blockhash: bool = False,
     ) -> Simulation: ...
 
     async def send(self, transaction: VersionedTransaction) -> Signature: ...

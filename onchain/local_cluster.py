@@ -20,6 +20,7 @@ from solders.transaction_status import TransactionErrorFieldless
 
 from onchain import spl
 from onchain.cluster import EXPIRED, Blockhash, ClusterRejected, Confirmation, Simulation
+from onchain.transactions import with_blockhash
 
 __all__ = ["LocalCluster"]
 
@@ -119,7 +120,12 @@ class LocalCluster:
         *,
         accounts: Sequence[Pubkey] = (),
         sig_verify: bool = True,
+        replace_recent_blockhash: bool = False,
     ) -> Simulation:
+        if sig_verify and replace_recent_blockhash:
+            raise ValueError("sig_verify cannot be combined with replace_recent_blockhash")
+        if replace_recent_blockhash:
+            transaction = with_blockhash(transaction, self.svm.latest_blockhash())
         if not sig_verify:
             self.svm.with_sigverify(False)
         try:

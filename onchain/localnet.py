@@ -23,8 +23,6 @@ from decimal import Decimal
 from typing import Any
 
 from solders.account import Account
-from solders.hash import Hash
-from solders.message import Message, MessageV0
 from solders.pubkey import Pubkey
 from solders.rpc.responses import RpcSimulateTransactionResult
 from solders.signature import Signature
@@ -35,6 +33,7 @@ from solders.transaction_status import TransactionErrorType
 
 from onchain import spl
 from onchain.local_cluster import LocalCluster
+from onchain.transactions import with_blockhash
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -232,30 +231,6 @@ def _transaction(encoded: Any, encoding: Any) -> VersionedTransaction:
     except SanitizeError as exc:
         raise _InvalidParams(f"invalid transaction: {exc}") from exc
     return transaction
-
-
-def _with_blockhash(transaction: VersionedTransaction, blockhash: Hash) -> VersionedTransaction:
-    """The same transaction with another recent blockhash; its signatures no longer match."""
-    message = transaction.message
-    replaced: Message | MessageV0
-    if isinstance(message, MessageV0):
-        replaced = MessageV0(
-            message.header,
-            message.account_keys,
-            blockhash,
-            message.instructions,
-            message.address_table_lookups,
-        )
-    else:
-        replaced = Message.new_with_compiled_instructions(
-            message.header.num_required_signatures,
-            message.header.num_readonly_signed_accounts,
-            message.header.num_readonly_unsigned_accounts,
-            message.account_keys,
-            blockhash,
-            message.instructions,
-        )
-    return VersionedTransaction.populate(replaced, transaction.signatures)
 
 
 def _signature_failure() -> _RpcError:
@@ -599,7 +574,7 @@ class LocalnetServer:
         replacement = None
         if replace:
             blockhash = await self.cluster.latest_blockhash()
-            transaction = _with_blockhash(transaction, blockhash.blockhash)
+            transaction = with_blockhash(transaction, blockhash.blockhash)
             replacement = {
                 "blockhash": str(blockhash.blockhash),
                 "lastValidBlockHeight": blockhash.last_valid_block_height,

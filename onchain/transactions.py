@@ -15,7 +15,7 @@ from solders.compute_budget import set_compute_unit_limit, set_compute_unit_pric
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
-from solders.message import MessageV0, to_bytes_versioned
+from solders.message import Message, MessageV0, to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
@@ -33,6 +33,7 @@ __all__ = [
     "sign",
     "signed_by",
     "to_base64",
+    "with_blockhash",
 ]
 
 MAX_TRANSACTION_SIZE = 1_232
@@ -128,3 +129,27 @@ def limit_from_simulation(units_consumed: int, margin: float = 0.1) -> int:
 
 def to_base64(transaction: VersionedTransaction) -> str:
     return base64.b64encode(bytes(transaction)).decode("ascii")
+
+
+def with_blockhash(transaction: VersionedTransaction, blockhash: Hash) -> VersionedTransaction:
+    """The same transaction with another recent blockhash; its signatures no longer match."""
+    message = transaction.message
+    replaced: Message | MessageV0
+    if isinstance(message, MessageV0):
+        replaced = MessageV0(
+            message.header,
+            message.account_keys,
+            blockhash,
+            message.instructions,
+            message.address_table_lookups,
+        )
+    else:
+        replaced = Message.new_with_compiled_instructions(
+            message.header.num_required_signatures,
+            message.header.num_readonly_signed_accounts,
+            message.header.num_readonly_unsigned_accounts,
+            message.account_keys,
+            blockhash,
+            message.instructions,
+        )
+    return VersionedTransaction.populate(replaced, transaction.signatures)

@@ -78,6 +78,28 @@ def test_devnet_config_loads(config_dir: Path, tmp_path: Path) -> None:
     assert config.tokens_config is not None and len(config.tokens_config.tokens) == 4
 
 
+def test_jupiter_cannot_send_off_mainnet(config_dir: Path, tmp_path: Path) -> None:
+    """Send mode with Jupiter enabled is refused at start unless the cluster is mainnet-beta."""
+    environ = {
+        "OTC_AGENT__EXECUTION__MODE": "send",
+        "OTC_AGENT__VENUES__JUPITER__ENABLED": "true",
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_dir / "local.toml", home=str(tmp_path), environ=environ)
+    assert caught.value.key == "venues.jupiter.enabled"
+    assert "only be sent on mainnet-beta, not local" in caught.value.problem
+
+
+def test_mainnet_dryrun_config_loads(config_dir: Path, tmp_path: Path) -> None:
+    """configs/mainnet-dryrun.toml: mainnet, dry-run, the real Jupiter endpoint, simulated on mainnet."""
+    config = load_config(config_dir / "mainnet-dryrun.toml", home=str(tmp_path), environ={})
+    jupiter = config.venues.jupiter
+    assert (config.cluster.name, config.execution.mode) == ("mainnet-beta", "dry-run")
+    assert (jupiter.enabled, jupiter.base_url) == (True, "https://api.jup.ag/swap/v1")
+    assert jupiter.simulate_rpc == config.cluster.url
+    assert (config.venues.otc.enabled, config.venues.localdex.enabled) == (True, False)
+
+
 def test_config_path_comes_from_otc_agent_config(config_dir: Path) -> None:
     """Without a path, OTC_AGENT_CONFIG names the main file."""
     config = load_config(environ={"OTC_AGENT_CONFIG": str(config_dir / "devnet.toml")})
@@ -520,6 +542,41 @@ LOCAL_ERRORS = [
         "tokens.file",
         "must be a string (got 1)",
         id="string",
+    ),
+    pytest.param(
+        "[venues.jupiter]\n",
+        '[venues.jupiter]\napi = "v3"\n',
+        "venues.jupiter.api",
+        "must be one of v1, v2 (got 'v3')",
+        id="jupiter api",
+    ),
+    pytest.param(
+        "[venues.jupiter]\n",
+        "[venues.jupiter]\nrps = 0\n",
+        "venues.jupiter.rps",
+        "must be greater than 0 (got 0.0)",
+        id="jupiter rate",
+    ),
+    pytest.param(
+        "[venues.jupiter]\n",
+        '[venues.jupiter]\nbase_url = "ftp://x"\n',
+        "venues.jupiter.base_url",
+        "must be an http(s) URL (got 'ftp://x')",
+        id="jupiter url",
+    ),
+    pytest.param(
+        "[venues.jupiter]\n",
+        '[venues.jupiter]\nextra_programs = ["nope"]\n',
+        "venues.jupiter.extra_programs",
+        "is not a base58 public key ('nope')",
+        id="jupiter extra program",
+    ),
+    pytest.param(
+        "[venues.jupiter]\n",
+        "[venues.jupiter]\nmax_accounts = 4\n",
+        "venues.jupiter.max_accounts",
+        "must be between 8 and 256",
+        id="jupiter max accounts",
     ),
 ]
 

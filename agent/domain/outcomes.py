@@ -72,6 +72,10 @@ class Reason(StrEnum):
     TRANSACTION_EXPIRED = "transaction_expired"
     CLUSTER_UNAVAILABLE = "cluster_unavailable"
     WALLET_KEY_MISSING = "wallet_key_missing"
+    # An API-built transaction failed a check before signing (the detail names the check).
+    TRANSACTION_REFUSED = "transaction_refused"
+    TRANSACTION_TOO_LARGE = "transaction_too_large"
+    VENUE_UNAVAILABLE = "venue_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -16,6 +16,8 @@ class QuoteRequest:
     amount: int
     min_out: int
     slippage_bps: int
+    taker: str = ""  # the wallet; Jupiter's /swap/v2/build needs it at quote time
+    not_after: float = float("inf")  # the intent's deadline: how long a venue may wait for budget
 
 
 @dataclass(frozen=True, slots=True)

@@ -287,6 +287,8 @@ class RouteLegRow(Base):
     last_valid_block_height: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     units_consumed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     fee_lamports: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The wallet's token account that receives the bought token: where output is measured.
+    buy_account: Mapped[str | None] = mapped_column(String(64), nullable=True)
     slot: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     logs: Mapped[str | None] = mapped_column(Text, nullable=True)

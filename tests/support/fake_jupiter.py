@@ -3,11 +3,12 @@
 * Quotes follow a constant-product model per pair (``add_pair``), so a bigger amount gets a
   worse price and a higher ``priceImpactPct`` (here: the fraction ``x / (reserve_in + x)``).
   Unknown pairs answer 400 ``NO_ROUTES_FOUND``; ExactOut answers 400 ``NOT_SUPPORTED``.
-* /swap-instructions and /build answer the reference example's instructions with the
-  swapInstruction ``data`` re-encoded for the posted quote: ``shared_accounts_route`` (v1) or
-  ``shared_accounts_route_v2`` (build) with one MeteoraDlmm (tag 38) step, Borsh by hand
-  (struct), following the reference IDL. Accounts stay those of the example (for the
-  example's user, pool and a V1 account list): good enough for shape, not for simulation.
+* /swap-instructions and /build answer instructions built for the posted user
+  (``userPublicKey`` / ``taker``) and the quote's mints by :func:`swap_instructions_doc`
+  (in ``tests/support/jupiter_tamper.py``, re-exported here).
+* ``tamper`` rewrites the instructions document before it is served (adversarial tests; the
+  rewrites are in ``jupiter_tamper``), ``quote_tamper`` each quote; ``remaining_accounts``
+  maps a quote's ``maxAccounts`` (default 64) to the number of pool accounts the swap carries.
 * Faults are planned one per request (``plan``); an optional sliding-window limit answers
   429 with ``x-ratelimit-*`` headers like Jupiter's gateway. Every request is logged with a
   monotonic timestamp.
@@ -16,24 +17,40 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import struct
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["SOL", "USDC", "FakeJupiter", "Fault", "LoggedRequest", "Pool"]
+from solders.pubkey import Pubkey
+
+from tests.support.jupiter_tamper import (
+    ALT,
+    DEFAULT_COMPUTE_UNIT_LIMIT,
+    DEFAULT_COMPUTE_UNIT_PRICE,
+    swap_instructions_doc,
+)
+
+__all__ = [
+    "ALT",
+    "ALT_ADDRESSES",
+    "DEFAULT_COMPUTE_UNIT_LIMIT",
+    "DEFAULT_COMPUTE_UNIT_PRICE",
+    "SOL",
+    "USDC",
+    "FakeJupiter",
+    "Fault",
+    "LoggedRequest",
+    "Pool",
+    "swap_instructions_doc",
+]
 
 SOL = "So11111111111111111111111111111111111111112"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jupiter"
-SHARED_ACCOUNTS_ROUTE = bytes.fromhex("c1209b3341d69c81")
-SHARED_ACCOUNTS_ROUTE_V2 = bytes.fromhex("d19853937cfed8e9")
-METEORA_DLMM = 38
+ALT_ADDRESSES = [SOL, USDC]  # what the fake says the table holds (/build lists it)
 
 FaultKind = Literal[
     "429", "429_reset", "500", "503", "html", "truncated", "hang", "401", "403", "ok"
@@ -82,6 +99,12 @@ class FakeJupiter:
     limit: int | None = None  # requests allowed per sliding window (None: unlimited)
     window_s: float = 60.0
     requests: list[LoggedRequest] = field(default_factory=list)
+    compute_unit_limit: int = DEFAULT_COMPUTE_UNIT_LIMIT
+    # rewrites each instructions document (v1 body, /build's instruction part) before serving
+    tamper: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    quote_tamper: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    remaining_accounts: Callable[[int], int] | None = None
+    _max_accounts: dict[str, int] = field(default_factory=dict)  # quote JSON -> maxAccounts
     _faults: deque[Fault] = field(default_factory=deque)
     _served: deque[float] = field(default_factory=deque)
     _server: asyncio.Server | None = None
@@ -96,6 +119,10 @@ class FakeJupiter:
     def plan(self, *faults: Fault | FaultKind) -> None:
         """Use these faults for the next requests, one each, in order."""
         self._faults.extend(f if isinstance(f, Fault) else Fault(f) for f in faults)
+
+    def lookup_tables(self) -> dict[Pubkey, list[Pubkey]]:
+        """The lookup tables the fake's answers name, with their addresses (for a fake RPC)."""
+        return {Pubkey.from_string(ALT): [Pubkey.from_string(a) for a in ALT_ADDRESSES]}
 
     @property
     def port(self) -> int:
@@ -212,20 +239,57 @@ class FakeJupiter:
 
     def _route(self, req: LoggedRequest) -> tuple[int, Any]:
         if req.method == "GET" and req.path == "/swap/v1/quote":
-            return self._quote(req.query)
+            status, quote = self._quote(req.query)
+            if status == 200:
+                self._max_accounts[json.dumps(quote, sort_keys=True)] = _max_accounts(req.query)
+            return status, quote
         if req.method == "POST" and req.path == "/swap/v1/swap-instructions":
-            doc = json.loads(req.body)
-            return 200, self._instructions(doc["quoteResponse"], v2=False)
+            body = json.loads(req.body)
+            return self._instructions(
+                body["quoteResponse"],
+                body.get("userPublicKey"),
+                v2=False,
+                price=body.get("computeUnitPriceMicroLamports"),
+                wrap=body.get("wrapAndUnwrapSol", True) is not False,
+            )
         if req.method == "GET" and req.path == "/swap/v2/build":
             status, quote = self._quote(req.query | {"instructionVersion": "V2"})
             if status != 200:
                 return status, quote
-            return 200, quote | self._instructions(quote, v2=True) | {
+            wrap = req.query.get("wrapAndUnwrapSol", "true") != "false"
+            self._max_accounts[json.dumps(quote, sort_keys=True)] = _max_accounts(req.query)
+            status, doc = self._instructions(quote, req.query.get("taker"), v2=True, wrap=wrap)
+            if status != 200:
+                return status, doc
+            doc.pop("addressLookupTableAddresses", None)  # /build lists the tables' contents
+            return 200, quote | doc | {
                 "tipInstruction": None,
-                "addressesByLookupTableAddress": {"GxS6FiQ9RbErBB48mE34U4Jv13MdEJov4R1e5KgFzRFY": [SOL, USDC]},
+                "addressesByLookupTableAddress": {ALT: ALT_ADDRESSES},
                 "blockhashWithMetadata": {"blockhash": list(range(32)), "lastValidBlockHeight": 279632475},
             }  # fmt: skip
         return 404, {"error": "Not found"}
+
+    def _instructions(
+        self, quote: dict[str, Any], user: Any, *, v2: bool, wrap: bool, price: Any = None
+    ) -> tuple[int, Any]:
+        try:
+            Pubkey.from_string(user)
+        except (TypeError, ValueError):
+            return 400, {
+                "error": f"Invalid user public key {user!r:.60}",
+                "errorCode": "INVALID_REQUEST",
+            }
+        pools = None
+        if self.remaining_accounts is not None:
+            pools = self.remaining_accounts(
+                self._max_accounts.get(json.dumps(quote, sort_keys=True), 64)
+            )
+        doc = swap_instructions_doc(
+            quote, user, v2=v2, wrap_and_unwrap_sol=wrap, pool_accounts=pools,
+            compute_unit_limit=self.compute_unit_limit,
+            compute_unit_price=DEFAULT_COMPUTE_UNIT_PRICE if price is None else int(price),
+        )  # fmt: skip
+        return 200, doc if self.tamper is None else self.tamper(doc)
 
     def _quote(self, q: dict[str, str]) -> tuple[int, Any]:
         pool = self.pools.get((q.get("inputMint", ""), q.get("outputMint", "")))
@@ -246,7 +310,7 @@ class FakeJupiter:
         }  # fmt: skip
         if version == "V2":
             step["bps"] = 10_000
-        return 200, {
+        doc = {
             "inputMint": q["inputMint"], "inAmount": str(amount),
             "outputMint": q["outputMint"], "outAmount": str(out),
             "otherAmountThreshold": str(out * (10_000 - slippage) // 10_000),
@@ -254,22 +318,13 @@ class FakeJupiter:
             "platformFee": None, "routePlan": [step], "contextSlot": 324307186,
             "timeTaken": 0.001, "instructionVersion": version, "feeCharged": str(fee),
         }  # fmt: skip
+        return 200, doc if self.quote_tamper is None else self.quote_tamper(doc)
 
-    @staticmethod
-    def _instructions(quote: dict[str, Any], *, v2: bool) -> dict[str, Any]:
-        template = json.loads((FIXTURES / "swap_instructions_example.json").read_text())
-        in_amount, out, slippage = (
-            int(quote["inAmount"]),
-            int(quote["outAmount"]),
-            int(quote["slippageBps"]),
-        )
-        if v2:
-            data = SHARED_ACCOUNTS_ROUTE_V2 + struct.pack(
-                "<BQQHHHIBHBB", 0, in_amount, out, slippage, 0, 0, 1, METEORA_DLMM, 10_000, 0, 1
-            )
-        else:
-            data = SHARED_ACCOUNTS_ROUTE + struct.pack(
-                "<BIBBBBQQHB", 0, 1, METEORA_DLMM, 100, 0, 1, in_amount, out, slippage, 0
-            )
-        template["swapInstruction"]["data"] = base64.b64encode(data).decode()
-        return template
+
+# --- instructions ---------------------------------------------------------------------------
+def _max_accounts(query: Mapping[str, str]) -> int:
+    return int(query.get("maxAccounts", "64"))  # Jupiter's documented default
+
+
+def _max_accounts(query: Mapping[str, str]) -> int:
+    return int(query.get("maxAccounts", "64"))  # Jupiter's documented default

@@ -100,6 +100,7 @@ class JupiterClient:
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        observe: Callable[[str, str, float], None] | None = None,
     ) -> None:
         if api not in ("v1", "v2"):
             raise ValueError("api must be 'v1' or 'v2'")
@@ -121,10 +122,16 @@ class JupiterClient:
         self._wall_clock = wall_clock
         self._sleep = sleep
         self._rng = rng or random.Random()
+        # (endpoint, status class such as "2xx" or "timeout", seconds) for every request sent.
+        self._observe = observe
 
     def __repr__(self) -> str:
         keyed = "keyed" if self._headers else "keyless"
         return f"JupiterClient({self.base_url!r}, api={self.api!r}, {keyed})"
+
+    @property
+    def breaker_state(self) -> str:
+        return self._breaker.state
 
     # --- public API ---------------------------------------------------------------------------
     async def quote(
@@ -311,11 +318,20 @@ class JupiterClient:
             await self._sleep(delay)
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        started = time.perf_counter()
+        endpoint = url.rsplit("/", 1)[-1]
+        outcome = "transport_error"
         try:
-            return await self._http.request(
+            response = await self._http.request(
                 method, url, headers=self._headers, timeout=self._timeout, **kwargs
             )
+            outcome = f"{response.status_code // 100}xx"
+            return response
         except httpx.TimeoutException as exc:
+            outcome = "timeout"
             raise Unavailable(f"timeout ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise Unavailable(f"transport error ({type(exc).__name__})") from None
+        finally:
+            if self._observe is not None:
+                self._observe(endpoint, outcome, time.perf_counter() - started)

@@ -6,6 +6,7 @@ import json
 import random
 import struct
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,12 +26,13 @@ from agent.venues.jupiter import (
     Unauthorised,
     Unavailable,
 )
-from tests.support.fake_jupiter import SOL, USDC, FakeJupiter, Fault
+from tests.support.fake_jupiter import SOL, USDC, FakeJupiter, Fault, swap_instructions_doc
 from tests.venues.jupiter.conftest import FakeClock
 
 USER = "jdocuPgEAjMfihABsPgKEvYtsmMzjUHeq9LX4Hvs7f3"
 UNKNOWN = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
 MakeClient = Callable[..., JupiterClient]
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "jupiter"
 
 
 async def test_quote_size_dependence(make_client: MakeClient) -> None:
@@ -81,12 +83,20 @@ async def test_swap_instructions_round_trip(make_client: MakeClient, fake: FakeJ
 
 
 def test_fake_encoding_matches_reference_example() -> None:
-    """The fake's shared_accounts_route encoding reproduces the reference example's bytes."""
-    doc = FakeJupiter._instructions(
-        {"inAmount": "100000000", "outAmount": "16198753", "slippageBps": 50}, v2=False
+    """For the reference example's user and quote, the fake serves the example's instructions."""
+    example = json.loads((FIXTURES / "swap_instructions_example.json").read_text())
+    quote = {
+        "inputMint": SOL, "outputMint": USDC, "inAmount": "100000000", "outAmount": "16198753",
+        "slippageBps": 50, "platformFee": None,
+        "routePlan": [{"swapInfo": {"ammKey": "5BKxfWMbmYBAEWvyPZS9esPducUba9GqyMjtLCfbaqyF"}}],
+    }  # fmt: skip
+    doc = swap_instructions_doc(
+        quote, USER, v2=False, compute_unit_limit=388_876, compute_unit_price=25_715
     )
-    example = "wSCbM0HWnIEAAQAAACZkAAEA4fUFAAAAAGEs9wAAAAAAMgAA"
-    assert doc["swapInstruction"]["data"] == example
+    assert doc["swapInstruction"]["data"] == "wSCbM0HWnIEAAQAAACZkAAEA4fUFAAAAAGEs9wAAAAAAMgAA"
+    keys = ["computeBudgetInstructions", "setupInstructions", "swapInstruction",
+            "cleanupInstruction", "otherInstructions", "addressLookupTableAddresses"]  # fmt: skip
+    assert {k: doc[k] for k in keys} == {k: example[k] for k in keys}
 
 
 async def test_fee_options_are_exclusive(make_client: MakeClient, fake: FakeJupiter) -> None:

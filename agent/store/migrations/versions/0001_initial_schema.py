@@ -284,6 +284,7 @@ def upgrade() -> None:
         sa.Column("last_valid_block_height", sa.BigInteger(), nullable=True),
         sa.Column("units_consumed", sa.BigInteger(), nullable=True),
         sa.Column("fee_lamports", sa.BigInteger(), nullable=True),
+        sa.Column("buy_account", sa.String(length=64), nullable=True),
         sa.Column("slot", sa.BigInteger(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("logs", sa.Text(), nullable=True),

@@ -1,0 +1,168 @@
+"""The daemon routing between Jupiter (the fake on loopback) and the OTC pools, in every mode."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from solders.keypair import Keypair
+from solders.transaction import VersionedTransaction
+
+from agent.config import AgentConfig
+from agent.intake import files
+from agent.store.models import IntentRow, QuoteRow, RouteLegRow
+from tests.support import jupiter_tamper as tamper
+from tests.support.agent_home import AgentHome
+from tests.support.fake_jupiter import SOL, USDC, FakeJupiter
+from tests.support.fake_mainnet_rpc import FakeMainnetRpc
+
+# A deep SOL/USDC market at the static price (150) with a 1 bp fee: Jupiter wins small SOL/USDC
+# trades, the OTC pools win the pairs the fake cannot route.
+SOL_RESERVE = 400_000 * 10**9
+USDC_RESERVE = 60_000_000 * 10**6
+
+
+@pytest.fixture(name="jupiter")
+async def _jupiter() -> AsyncIterator[FakeJupiter]:
+    fake = FakeJupiter()
+    fake.add_pair(SOL, USDC, SOL_RESERVE, USDC_RESERVE, fee_bps=1)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.aclose()
+
+
+async def _home(
+    make_config: Callable[..., AgentConfig],
+    sqlite_url: str,
+    jupiter: FakeJupiter,
+    mode: str,
+    **overrides: str,
+) -> AgentHome:
+    config = make_config(
+        sqlite_url,
+        execution__mode=mode,
+        execution__honour_execution_delay="false",
+        venues__jupiter__enabled="true",
+        venues__jupiter__base_url=jupiter.base_url,
+        venues__jupiter__rps="1000",
+        venues__localdex__enabled="false",
+        **overrides,
+    )
+    home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
+    await home.register_wallets(keys_dir=config.home_path / "keys")
+    files.IntakeLayout(home.root).ensure()
+    return home
+
+
+def _by_venue(legs: list, status: str) -> Counter[str]:  # type: ignore[type-arg]
+    return Counter(leg.venue for leg in legs if leg.status == status)
+
+
+async def test_paper_mode_routes_between_jupiter_and_otc(make_config, sqlite_url, jupiter) -> None:  # type: ignore[no-untyped-def]
+    """Jupiter quotes every intent; the router fills some there and some in the OTC pools."""
+    home = await _home(make_config, sqlite_url, jupiter, "paper")
+    home.feed(80, invalid_share=0.0, seed=21)
+    daemon = home.daemon()
+    stats = await daemon.run(once=True)
+    assert stats.processed == 80
+    filled = _by_venue(await home.rows(RouteLegRow.__table__), "filled")
+    assert filled["jupiter"] > 0 and filled["otc"] > 0
+    quotes = await home.rows(QuoteRow.__table__)
+    verdicts = Counter(q.verdict for q in quotes if q.venue == "jupiter")
+    assert verdicts["chosen"] == filled["jupiter"] and verdicts["no_route"] > 0
+    registry = daemon.runtime.metrics.registry
+    sent = registry.get_sample_value(
+        "otc_agent_venue_requests_total", {"venue": "jupiter", "endpoint": "quote", "status": "2xx"}
+    )
+    assert sent is not None and sent >= filled["jupiter"]
+    # Paper mode never asks for instructions: one request per quote.
+    assert {r.path for r in jupiter.requests} == {"/swap/v1/quote"}
+
+
+async def test_dry_run_without_simulation_rpc_records_built_legs(
+    make_config, sqlite_url, jupiter
+) -> None:  # type: ignore[no-untyped-def]
+    """Without simulate_rpc, a Jupiter leg is verified, signed by nobody else, stored and recorded built."""
+    home = await _home(make_config, sqlite_url, jupiter, "dry-run")
+    home.feed(60, invalid_share=0.0, seed=22)
+    daemon = home.daemon()
+    await daemon.run(once=True)
+    legs = await home.rows(RouteLegRow.__table__)
+    built = [leg for leg in legs if leg.venue == "jupiter" and leg.status == "built"]
+    assert built and not [leg for leg in legs if leg.venue == "jupiter" and leg.status == "filled"]
+    intents = {i.id: i for i in await home.rows(IntentRow.__table__)}
+    wallets = {str(home.desk.pubkey()), str(home.treasury.pubkey())}
+    for leg in built:
+        transaction = VersionedTransaction.from_bytes(base64.b64decode(leg.transaction))
+        message = transaction.message
+        assert message.header.num_required_signatures == 1
+        assert str(message.account_keys[0]) == intents[leg.intent_id].wallet
+        assert str(message.account_keys[0]) in wallets
+        assert (
+            intents[leg.intent_id].status == "filled" and intents[leg.intent_id].amount_out is None
+        )
+    result = json.loads((home.root / "out" / f"{built[0].intent_id}.result.json").read_text())
+    assert result["legs"][-1]["status"] == "built" and result["buy"]["amount_out"] is None
+    registry = daemon.runtime.metrics.registry
+    counted = registry.get_sample_value(
+        "otc_agent_transaction_executions_total", {"mode": "dry-run", "result": "built"}
+    )
+    assert counted == len(built)
+
+
+async def test_dry_run_simulates_jupiter_legs_on_the_mainnet_rpc(
+    make_config, sqlite_url, jupiter
+) -> None:  # type: ignore[no-untyped-def]
+    """With simulate_rpc, each Jupiter leg is simulated (no sig check, fresh blockhash) and its output measured."""
+    rpc = FakeMainnetRpc(tables=dict(jupiter.lookup_tables()), shortfall_bps=3)
+    await rpc.start()
+    try:
+        home = await _home(
+            make_config, sqlite_url, jupiter, "dry-run", venues__jupiter__simulate_rpc=rpc.url
+        )
+        home.feed(40, invalid_share=0.0, seed=23)
+        await home.daemon().run(once=True)
+    finally:
+        await rpc.aclose()
+    legs = [leg for leg in await home.rows(RouteLegRow.__table__) if leg.venue == "jupiter"]
+    filled = [leg for leg in legs if leg.status == "filled"]
+    assert filled and len(filled) == len(legs)
+    for leg in filled:
+        assert leg.realised_out == leg.expected_out * 9_997 // 10_000
+        assert leg.units_consumed == rpc.units
+    assert rpc.simulations and all(
+        c["sigVerify"] is False and c["replaceRecentBlockhash"] is True for c in rpc.simulations
+    )
+
+
+async def test_forged_instructions_are_never_signed(make_config, sqlite_url, jupiter) -> None:  # type: ignore[no-untyped-def]
+    """A transfer to a stranger in Jupiter's answer fails the leg before signing; OTC fills instead."""
+    jupiter.tamper = tamper.extra_transfer_to_stranger
+    home = await _home(make_config, sqlite_url, jupiter, "dry-run")
+    home.feed(40, invalid_share=0.0, seed=24)
+    daemon = home.daemon()
+    await daemon.run(once=True)
+    legs = await home.rows(RouteLegRow.__table__)
+    refused = [leg for leg in legs if leg.venue == "jupiter"]
+    assert refused and all(
+        leg.status == "failed" and leg.reason == "transaction_refused" and leg.transaction is None
+        for leg in refused
+    )
+    # The router went on down its ranking where another venue had quoted; where none had,
+    # the intent failed with the refusal as its reason.
+    later = {leg.intent_id for leg in legs if leg.venue != "jupiter" and leg.leg_index > 0}
+    intents = {i.id: i for i in await home.rows(IntentRow.__table__)}
+    alone = [leg.intent_id for leg in refused if leg.intent_id not in later]
+    assert later and alone
+    assert all(
+        intents[i].status == "failed" and intents[i].reason == "transaction_refused" for i in alone
+    )
+    counted = daemon.runtime.metrics.registry.get_sample_value(
+        "otc_agent_swap_refusals_total", {"venue": "jupiter", "check": "foreign_transfer"}
+    )
+    assert counted == len(refused)

@@ -1,0 +1,249 @@
+"""JupiterVenue: quotes for the router, misses by kind, and verified swaps for the executor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.transaction import VersionedTransaction
+
+from agent.domain.outcomes import Reason
+from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
+from agent.venues.base import LegFailed
+from agent.venues.jupiter import JupiterClient, TokenBucket
+from agent.venues.jupiter.venue import JupiterVenue, SwapOrder, SwapSettings
+from onchain.cluster import Blockhash
+from onchain.transactions import MAX_TRANSACTION_SIZE
+from tests.support import jupiter_tamper as tamper
+from tests.support.fake_jupiter import SOL, USDC, FakeJupiter, Fault
+from tests.venues.jupiter.conftest import FakeClock
+
+MakeClient = Callable[..., JupiterClient]
+WALLET = str(Keypair.from_seed(bytes(range(32))).pubkey())
+FALLBACK = Blockhash(Hash.new_unique(), 1_000)
+NOW = 1_800_000_000.0
+
+
+def request(amount: int = 10**9, *, min_out: int = 0, slippage_bps: int = 50) -> QuoteRequest:
+    return QuoteRequest(SOL, USDC, amount, min_out, slippage_bps, taker=WALLET, not_after=NOW + 60)
+
+
+def order(quote: Quote, *, min_out: int | None = None, slippage_bps: int = 50) -> SwapOrder:
+    return SwapOrder(
+        WALLET, SOL, USDC, quote.amount_in,
+        quote.guaranteed_out if min_out is None else min_out, slippage_bps,
+    )  # fmt: skip
+
+
+def venue_for(
+    client: JupiterClient, **settings: object
+) -> tuple[JupiterVenue, list[str], list[str]]:
+    errors: list[str] = []
+    refusals: list[str] = []
+    venue = JupiterVenue(
+        client,
+        SwapSettings(**settings),  # type: ignore[arg-type]
+        on_error=errors.append,
+        on_refusal=refusals.append,
+        clock=lambda: NOW,
+    )
+    return venue, errors, refusals
+
+
+async def one_quote(venue: JupiterVenue, req: QuoteRequest | None = None) -> Quote:
+    (answer,) = await venue.quote(req or request(), NOW)
+    assert isinstance(answer, Quote), answer
+    return answer
+
+
+async def test_quote_maps_jupiter_fields(make_client: MakeClient) -> None:
+    """A quote carries outAmount as expected, otherAmountThreshold as guaranteed, impact in bps."""
+    venue, _, _ = venue_for(make_client(), quote_ttl_s=15.0)
+    quote = await one_quote(venue)
+    assert (quote.venue, quote.amount_in, quote.firm, quote.signatures) == (
+        "jupiter",
+        10**9,
+        False,
+        1,
+    )
+    assert quote.guaranteed_out == quote.expected_out * 9_950 // 10_000
+    assert quote.expires_at == NOW + 15.0 and quote.details["route"] == "Meteora DLMM"
+    assert Decimal(0) < quote.price_impact_bps < Decimal(1)
+
+
+async def test_bigger_orders_get_worse_prices(make_client: MakeClient) -> None:
+    """The fake's impact model reaches the router: price per unit falls with size."""
+    venue, _, _ = venue_for(make_client())
+    small, large = await one_quote(venue, request(10**9)), await one_quote(venue, request(10**14))
+    assert small.expected_out / small.amount_in > large.expected_out / large.amount_in
+    assert large.price_impact_bps > small.price_impact_bps
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        (Fault("429"), "rate_limited"),
+        (Fault("401"), "unauthorised"),
+        (Fault("403"), "unauthorised"),
+        (Fault("html"), "unavailable"),
+        (Fault("truncated"), "bad_payload"),
+    ],
+)
+async def test_errors_become_misses_by_kind(
+    make_client: MakeClient, fake: FakeJupiter, fault: Fault, kind: str
+) -> None:
+    """Each failure is a quote miss named by its kind, and counted."""
+    fake.plan(fault, fault, fault)
+    venue, errors, _ = venue_for(make_client())
+    (miss,) = await venue.quote(request(), NOW)
+    assert isinstance(miss, QuoteMiss) and (miss.venue, miss.reason) == ("jupiter", kind)
+    assert errors == [kind]
+
+
+async def test_unknown_pair_is_no_route(make_client: MakeClient) -> None:
+    """A pair Jupiter cannot route is a no_route miss, not an error of the agent."""
+    venue, _, _ = venue_for(make_client())
+    other = QuoteRequest(SOL, "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU", 10**9, 0, 50)
+    (miss,) = await venue.quote(other, NOW)
+    assert isinstance(miss, QuoteMiss) and miss.reason == "no_route"
+
+
+async def test_unauthorised_switches_the_venue_off(
+    make_client: MakeClient, fake: FakeJupiter
+) -> None:
+    """After a 401 no further request is sent: every later quote is an unauthorised miss."""
+    fake.plan("401")
+    venue, _, _ = venue_for(make_client())
+    await venue.quote(request(), NOW)
+    (miss,) = await venue.quote(request(), NOW)
+    assert isinstance(miss, QuoteMiss) and miss.reason == "unauthorised"
+    assert len(fake.requests) == 1 and not venue.up
+
+
+async def test_no_budget_means_sitting_the_intent_out(
+    make_client: MakeClient, clock: FakeClock, fake: FakeJupiter
+) -> None:
+    """With no request budget within max_budget_wait_s, the venue answers budget_exhausted at once."""
+    limiter = TokenBucket(0.5, burst=1, clock=clock, wall_clock=clock.wall, sleep=clock.sleep)
+    venue, errors, _ = venue_for(make_client(limiter=limiter), max_budget_wait_s=0.5)
+    await one_quote(venue)
+    (miss,) = await venue.quote(request(), NOW)
+    assert isinstance(miss, QuoteMiss) and miss.reason == "budget_exhausted"
+    assert errors == ["budget_exhausted"] and len(fake.requests) == 1
+
+
+async def test_answer_for_another_trade_is_refused(
+    make_client: MakeClient, fake: FakeJupiter
+) -> None:
+    """A quote whose amount differs from the one asked is a bad_payload miss."""
+    fake.quote_tamper = lambda doc: doc | {"inAmount": "1"}
+    venue, _, _ = venue_for(make_client())
+    (miss,) = await venue.quote(request(), NOW)
+    assert isinstance(miss, QuoteMiss) and miss.reason == "bad_payload"
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+async def test_honest_swap_is_built_and_verified(
+    make_client: MakeClient, fake: FakeJupiter, api: str
+) -> None:
+    """An honest answer compiles to a v0 message paid and signed by the wallet alone."""
+    venue, _, refusals = venue_for(make_client(api=api))
+    quote = await one_quote(venue)
+    built = await venue.build_swap(quote, order(quote), FALLBACK)
+    message = built.message
+    assert str(message.account_keys[0]) == WALLET and message.header.num_required_signatures == 1
+    assert built.verified.swap.in_amount == quote.amount_in and refusals == []
+    assert built.size <= MAX_TRANSACTION_SIZE
+    unsigned = VersionedTransaction.populate(message, [Keypair().sign_message(b"")])
+    assert len(bytes(unsigned)) == built.size
+    # v2 built the quote and the instructions in one request; v1 needs a second one.
+    assert len(fake.requests) == (1 if api == "v2" else 2)
+
+
+ADVERSARIAL = [
+    pytest.param(tamper.extra_transfer_to_stranger, "foreign_transfer", id="transfer to stranger"),
+    pytest.param(tamper.changed_in_amount, "in_amount", id="changed in_amount"),
+    pytest.param(tamper.lowered_quoted_out, "quoted_out", id="lowered quoted_out"),
+    pytest.param(tamper.raised_slippage, "slippage", id="raised slippage"),
+    pytest.param(tamper.foreign_signer, "foreign_signer", id="foreign signer"),
+    pytest.param(tamper.unknown_program, "program_not_allowed", id="unknown program"),
+    pytest.param(tamper.approve_to_stranger, "foreign_approve", id="approve to stranger"),
+    pytest.param(tamper.oversized_compute_price, "compute_price", id="compute price"),
+    pytest.param(tamper.destination_owned_by_stranger, "destination_account", id="destination"),
+]
+
+
+@pytest.mark.parametrize(("forge", "check"), ADVERSARIAL)
+async def test_forged_swaps_are_refused_before_signing(
+    make_client: MakeClient, fake: FakeJupiter, forge: Callable[..., object], check: str
+) -> None:
+    """Each forged answer fails the leg with transaction_refused, its check named and counted."""
+    fake.tamper = forge  # type: ignore[assignment]
+    venue, _, refusals = venue_for(make_client())
+    quote = await one_quote(venue)
+    with pytest.raises(LegFailed) as failed:
+        await venue.build_swap(quote, order(quote), FALLBACK)
+    assert failed.value.reason is Reason.TRANSACTION_REFUSED
+    assert failed.value.detail.startswith(f"{check}:") and refusals == [check]
+
+
+async def test_slippage_above_the_intent_is_refused(make_client: MakeClient) -> None:
+    """A swap whose slippage exceeds the intent's maximum is refused even if Jupiter quoted it."""
+    venue, _, refusals = venue_for(make_client())
+    quote = await one_quote(venue, request(slippage_bps=300))
+    with pytest.raises(LegFailed) as failed:
+        await venue.build_swap(quote, order(quote, slippage_bps=100), FALLBACK)
+    assert failed.value.reason is Reason.TRANSACTION_REFUSED and refusals == ["slippage"]
+
+
+async def test_min_out_above_the_threshold_is_refused(make_client: MakeClient) -> None:
+    """A leg whose guaranteed output is below its share of min_out is never signed."""
+    venue, _, refusals = venue_for(make_client())
+    quote = await one_quote(venue)
+    with pytest.raises(LegFailed):
+        await venue.build_swap(quote, order(quote, min_out=quote.guaranteed_out + 1), FALLBACK)
+    assert refusals == ["quoted_out"]
+
+
+async def test_oversized_transaction_is_requoted_with_fewer_accounts(
+    make_client: MakeClient, fake: FakeJupiter
+) -> None:
+    """Over 1,232 bytes, the venue re-quotes with half the maxAccounts and builds that."""
+    fake.remaining_accounts = lambda max_accounts: 70 if max_accounts >= 64 else 8
+    venue, _, _ = venue_for(make_client(), max_accounts=64)
+    quote = await one_quote(venue)
+    built = await venue.build_swap(quote, order(quote), FALLBACK)
+    asked = [r.query.get("maxAccounts") for r in fake.requests if r.path.endswith("/quote")]
+    assert asked == ["64", "32"] and built.size <= MAX_TRANSACTION_SIZE
+
+
+async def test_unavailable_instructions_fail_the_leg(
+    make_client: MakeClient, fake: FakeJupiter
+) -> None:
+    """Jupiter down between quote and build fails the leg with venue_unavailable."""
+    venue, _, _ = venue_for(make_client())
+    quote = await one_quote(venue)
+    fake.plan("503", "503", "503")
+    with pytest.raises(LegFailed) as failed:
+        await venue.build_swap(quote, order(quote), FALLBACK)
+    assert failed.value.reason is Reason.VENUE_UNAVAILABLE
+
+
+async def test_devnet_mints_are_quoted_as_mainnet(
+    make_client: MakeClient, fake: FakeJupiter
+) -> None:
+    """Off mainnet, each token is quoted under its mainnet mint; unmapped tokens are no_route."""
+    devnet_usdc = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
+    venue = JupiterVenue(
+        make_client(),
+        SwapSettings(),
+        mainnet_mints={SOL: SOL, devnet_usdc: USDC},
+        clock=lambda: NOW,
+    )
+    (quote,) = await venue.quote(QuoteRequest(SOL, devnet_usdc, 10**9, 0, 50), NOW)
+    assert isinstance(quote, Quote) and fake.requests[0].query["outputMint"] == USDC
+    (miss,) = await venue.quote(QuoteRequest(SOL, str(Keypair().pubkey()), 10**9, 0, 50), NOW)
+    assert isinstance(miss, QuoteMiss) and miss.reason == "no_route"
