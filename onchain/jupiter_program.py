@@ -42,6 +42,7 @@ __all__ = [
     "encode_swap",
     "instruction_name",
     "program_authority",
+    "with_slippage",
 ]
 
 JUPITER_V6_PROGRAM_ID = Pubkey.from_string("JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4")
@@ -304,3 +305,17 @@ def encode_swap(
             raise ValueError(f"{name} needs account {acc.name!r}")
     data = program.coder.encode(name, values)
     return Instruction(JUPITER_V6_PROGRAM_ID, data, [*metas, *remaining])
+
+
+def with_slippage(ix: Instruction, slippage_bps: int) -> Instruction:
+    """The same route instruction with a tighter ``slippage_bps``; accounts untouched.
+
+    The tolerance is the signer's choice, not the API's: lowering it only raises the minimum
+    the program will accept. Anything but a tightening is refused.
+    """
+    swap = decode_swap(ix)
+    if not 0 <= slippage_bps <= swap.slippage_bps:
+        raise ValueError(f"slippage {slippage_bps} bps does not tighten {swap.slippage_bps} bps")
+    args = {**swap.args, "slippage_bps": slippage_bps}
+    data = _program().coder.encode(swap.name, args)
+    return Instruction(ix.program_id, data, list(ix.accounts))

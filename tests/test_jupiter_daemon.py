@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
@@ -13,6 +14,8 @@ from solders.transaction import VersionedTransaction
 
 from agent.config import AgentConfig
 from agent.intake import files
+from agent.intent_builder import IntentDraft, new_nonce, sign_intent
+from agent.records import Submission
 from agent.store.models import IntentRow, QuoteRow, RouteLegRow
 from tests.support import jupiter_tamper as tamper
 from tests.support.agent_home import AgentHome
@@ -166,3 +169,53 @@ async def test_forged_instructions_are_never_signed(make_config, sqlite_url, jup
         "otc_agent_swap_refusals_total", {"venue": "jupiter", "check": "foreign_transfer"}
     )
     assert counted == len(refused)
+
+
+class _Crash(Exception):
+    """Stands for the process dying between reserving a fill and settling it."""
+
+
+async def test_jupiter_leg_left_executing_is_simulated_at_the_next_start(
+    make_config, sqlite_url, jupiter
+) -> None:  # type: ignore[no-untyped-def]
+    """A verified swap stored before a crash is simulated from SQL at start, never rebuilt."""
+    rpc = FakeMainnetRpc(tables=dict(jupiter.lookup_tables()))
+    await rpc.start()
+    try:
+        home = await _home(
+            make_config, sqlite_url, jupiter, "dry-run",
+            venues__jupiter__simulate_rpc=rpc.url, venues__otc__enabled="false",
+        )  # fmt: skip
+        tokens = home.runtime().tokens
+        draft = IntentDraft(
+            "local", tokens.require("SOL").mint, tokens.require("USDC").mint, 10**9,
+            int(time.time()) + 300, new_nonce(), max_slippage_bps=100, venues=("jupiter",),
+        )  # fmt: skip
+        intent_id, envelope = sign_intent(home.desk, draft)
+        runtime = home.runtime()
+        await runtime.start()
+
+        async def crash(plan, executing):  # type: ignore[no-untyped-def]
+            raise _Crash
+
+        runtime.pipeline.settler.settle = crash  # type: ignore[method-assign]
+        with pytest.raises(_Crash):
+            await runtime.pipeline.process(Submission("directory", "claim-1", "x", envelope, 0.0))
+        await runtime.aclose()
+        (row,) = await home.rows(IntentRow.__table__)
+        assert row.status == "executing" and row.id == intent_id
+        requests_before = len(jupiter.requests)
+
+        restarted = home.runtime()
+        await restarted.start()
+        await restarted.aclose()
+    finally:
+        await rpc.aclose()
+    (row,) = await home.rows(IntentRow.__table__)
+    (leg,) = await home.rows(RouteLegRow.__table__)
+    assert (row.status, leg.status, leg.venue) == ("filled", "filled", "jupiter")
+    assert (
+        leg.realised_out == leg.expected_out * 9_997 // 10_000
+        and row.amount_out == leg.realised_out
+    )
+    assert len(jupiter.requests) == requests_before and len(rpc.simulations) == 1

@@ -22,6 +22,7 @@ from onchain.jupiter_program import (
     encode_swap,
     instruction_name,
     program_authority,
+    with_slippage,
 )
 from tests.support.jupiter_tamper import instruction_from_json
 
@@ -273,3 +274,22 @@ def test_encode_refuses_bad_input(
     """encode_swap names the unknown instruction, the wrong arguments or the missing account."""
     with pytest.raises(ValueError, match=message):
         encode_swap(name, _args(name) if args is None else args, accounts)
+
+
+@pytest.mark.parametrize("name", sorted(ROUTE_INSTRUCTIONS))
+def test_with_slippage_changes_only_the_tolerance(name: str) -> None:
+    """Tightening rewrites slippage_bps alone: every other argument and every account stays."""
+    ix = encode_swap(name, _args(name), _accounts(name))
+    tightened = with_slippage(ix, 12)
+    before, after = decode_swap(ix), decode_swap(tightened)
+    assert after.slippage_bps == 12 and list(tightened.accounts) == list(ix.accounts)
+    assert {**before.args, "slippage_bps": 12} == dict(after.args)
+    assert len(tightened.data) == len(ix.data)
+
+
+@pytest.mark.parametrize("slippage", [76, -1])
+def test_with_slippage_refuses_anything_but_a_tightening(slippage: int) -> None:
+    """A looser (or negative) tolerance is refused: the agent only ever narrows what the API gave."""
+    ix = encode_swap("route_v2", _args("route_v2"), _accounts("route_v2"))
+    with pytest.raises(ValueError, match="does not tighten"):
+        with_slippage(ix, slippage)

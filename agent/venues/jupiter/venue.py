@@ -51,6 +51,7 @@ from agent.venues.jupiter.errors import (
 )
 from agent.venues.jupiter.models import QuoteResponse, parse_quote
 from onchain.cluster import Blockhash, Cluster, ClusterError
+from onchain.jupiter_program import UndecodableSwap, with_slippage
 from onchain.lookup_tables import resolve_lookup_tables
 from onchain.swap_verification import (
     DEFAULT_ALLOWED_PROGRAMS,
@@ -295,7 +296,7 @@ class JupiterVenue:
         slippage = int(quote.details["slippage_bps"])
         plan = self._plans.pop(_plan_key(quote), None)
         if plan is not None and plan.quote.slippage_bps != slippage:
-            plan = None  # built at the intent's tolerance; the leg is held to its min_out
+            plan = _tightened(plan, slippage)
         while True:
             try:
                 if plan is None:
@@ -414,6 +415,20 @@ class JupiterVenue:
             )
             return tables, await self.lookup_cluster.latest_blockhash()
         return [], fallback
+
+
+def _tightened(plan: SwapPlan, slippage_bps: int) -> SwapPlan | None:
+    """A /build plan made at the intent's tolerance, held to the leg's min_out instead: the
+    swap instruction's slippage is lowered (saving a second request), or None to re-fetch."""
+    swap = plan.instructions.swap_instruction
+    try:
+        tightened = with_slippage(swap.to_solders(), slippage_bps)
+    except (UndecodableSwap, ValueError):
+        return None  # verification would refuse it anyway; a fresh build may decode
+    instructions = replace(
+        plan.instructions, swap_instruction=replace(swap, data=bytes(tightened.data))
+    )
+    return replace(plan, instructions=instructions)
 
 
 def swap_slippage_bps(expected_out: int, min_out: int, requested_bps: int) -> int:

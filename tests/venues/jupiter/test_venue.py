@@ -14,7 +14,7 @@ from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.venues.base import LegFailed
 from agent.venues.jupiter import JupiterClient, TokenBucket
-from agent.venues.jupiter.venue import JupiterVenue, SwapOrder, SwapSettings
+from agent.venues.jupiter.venue import JupiterVenue, SwapOrder, SwapSettings, swap_slippage_bps
 from onchain.cluster import Blockhash
 from onchain.transactions import MAX_TRANSACTION_SIZE
 from tests.support import jupiter_tamper as tamper
@@ -247,3 +247,39 @@ async def test_devnet_mints_are_quoted_as_mainnet(
     assert isinstance(quote, Quote) and fake.requests[0].query["outputMint"] == USDC
     (miss,) = await venue.quote(QuoteRequest(SOL, str(Keypair().pubkey()), 10**9, 0, 50), NOW)
     assert isinstance(miss, QuoteMiss) and miss.reason == "no_route"
+
+
+@pytest.mark.parametrize(
+    ("expected", "min_out", "requested", "slippage"),
+    [
+        (10_000, 0, 50, 50),  # min_out far below: the requested tolerance stands
+        (10_000, 9_990, 50, 10),  # tightened so the threshold is exactly min_out
+        (10_000, 9_991, 50, 9),  # floor: the threshold may exceed min_out, never fall short
+        (10_000, 10_000, 50, 0),  # no room at all
+        (10_000, 10_001, 50, 50),  # below min_out: left for the router to rank as such
+        (0, 0, 50, 50),
+    ],
+)
+def test_swap_slippage_never_lets_the_threshold_fall_below_min_out(
+    expected: int, min_out: int, requested: int, slippage: int
+) -> None:
+    """The swap's tolerance is the requested one, tightened to keep its threshold at min_out or above."""
+    assert swap_slippage_bps(expected, min_out, requested) == slippage
+    if expected >= min_out and expected:
+        assert expected * (10_000 - slippage) // 10_000 >= min_out
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+async def test_leg_is_held_to_min_out_not_the_intent_tolerance(
+    make_client: MakeClient, fake: FakeJupiter, api: str
+) -> None:
+    """With min_out above Jupiter's threshold, the swap is built at the tighter slippage (v2: no extra request)."""
+    venue, _, _ = venue_for(make_client(api=api))
+    probe = await one_quote(venue)
+    fake.requests.clear()
+    min_out = probe.expected_out * 9_980 // 10_000  # 20 bps under expected; the intent allows 50
+    quote = await one_quote(venue, request(min_out=min_out))
+    assert quote.guaranteed_out >= min_out and quote.details["slippage_bps"] == "20"
+    built = await venue.build_swap(quote, order(quote, min_out=min_out), FALLBACK)
+    assert built.verified.swap.slippage_bps == 20 and built.quote.guaranteed_out >= min_out
+    assert len(fake.requests) == (1 if api == "v2" else 2)
