@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import httpx
-from onchain.swap_verification import DEFAULT_ALLOWED_PROGRAMS
 from prometheus_client import CollectorRegistry
 from solders.pubkey import Pubkey
 
@@ -37,6 +36,7 @@ from agent.venues.otc import OtcPool, OtcVenue
 from agent.wallets import WalletRegistry
 from onchain.derive import derive_keypair
 from onchain.rpc_cluster import RpcCluster
+from onchain.swap_verification import DEFAULT_ALLOWED_PROGRAMS
 from onchain.transactions import ComputeBudget
 
 __all__ = ["Runtime", "build_runtime", "build_tokens"]
@@ -135,7 +135,10 @@ def build_localdex_pools(config: AgentConfig, tokens: TokenRegistry) -> list[Loc
 
 
 def build_oracle(
-    config: AgentConfig, tokens: TokenRegistry, http: httpx.AsyncClient
+    config: AgentConfig,
+    tokens: TokenRegistry,
+    http: httpx.AsyncClient,
+    jupiter_limiter: TokenBucket | None = None,
 ) -> FailoverOracle:
     """The configured price sources in order, static last, over one shared HTTP client."""
     prices = config.prices
@@ -148,11 +151,15 @@ def build_oracle(
         cache_ttl_s=float(prices.cache_ttl_s), max_stale_s=prices.max_stale_s
     )
     return FailoverOracle(
-        build_sources(prices.sources, http, keys=keys), list(tokens), settings=settings
+        build_sources(prices.sources, http, keys=keys, jupiter_limiter=jupiter_limiter),
+        list(tokens),
+        settings=settings,
     )
 
 
-def build_jupiter(config: AgentConfig, http: httpx.AsyncClient, metrics: Metrics) -> JupiterVenue:
+def build_jupiter(
+    config: AgentConfig, http: httpx.AsyncClient, metrics: Metrics, limiter: TokenBucket
+) -> JupiterVenue:
     """The Jupiter venue: one request budget for the process, a breaker, and the mainnet RPC
     its legs are simulated on when ``simulate_rpc`` is set."""
     settings = config.venues.jupiter
@@ -166,7 +173,7 @@ def build_jupiter(config: AgentConfig, http: httpx.AsyncClient, metrics: Metrics
         settings.base_url,
         http=http,
         api_key=settings.api_key,
-        limiter=TokenBucket(settings.rps, burst=1),
+        limiter=limiter,
         breaker=CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s),
         api=settings.api,
         timeout_s=settings.timeout_s,
@@ -359,7 +366,9 @@ def build_runtime(
         config.database_url, connect_timeout_s=config.database.connect_timeout_s
     )
     http = httpx.AsyncClient(follow_redirects=False)
-    oracle = build_oracle(config, tokens, http)
+    # One budget for every Jupiter request of the process (swaps and prices): one account.
+    jupiter_limiter = TokenBucket(config.venues.jupiter.rps, burst=1)
+    oracle = build_oracle(config, tokens, http, jupiter_limiter)
     metrics = Metrics(registry or CollectorRegistry(), oracle=oracle)
     wallets = WalletRegistry(store)
     venues_config = config.venues
@@ -378,7 +387,11 @@ def build_runtime(
         if venues_config.localdex.enabled
         else None
     )
-    jupiter = build_jupiter(config, http, metrics) if venues_config.jupiter.enabled else None
+    jupiter = (
+        build_jupiter(config, http, metrics, jupiter_limiter)
+        if venues_config.jupiter.enabled
+        else None
+    )
     venues: list[Venue] = [v for v in (otc, localdex, jupiter) if v is not None]
     for venue in venues:
         if venue is not jupiter:

@@ -20,6 +20,7 @@ from agent.domain.tokens import Token
 from agent.pricing.parsers import (
     BadPayload,
     Observation,
+    RateLimited,
     SourceUnavailable,
     UnknownInstrument,
     check_status,
@@ -29,6 +30,7 @@ from agent.pricing.parsers import (
     parse_kraken,
     parse_pyth,
 )
+from agent.venues.jupiter.rate_limit import BudgetExhausted, TokenBucket
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -306,11 +308,26 @@ class JupiterSource(_HttpSource):
         base_url: str = URL,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
+        limiter: TokenBucket | None = None,
+        max_budget_wait_s: float = 2.0,
     ) -> None:
         super().__init__(client, base_url=base_url, api_key=api_key, timeout=timeout, clock=clock)
+        # Jupiter limits requests per account: prices share the swap venue's request budget.
+        self._limiter = limiter
+        self._max_budget_wait_s = max_budget_wait_s
 
     def instrument(self, token: Token) -> str:
         return token.mint
+
+    async def _take_budget(self) -> None:
+        if self._limiter is None:
+            return
+        try:
+            await self._limiter.acquire(self._max_budget_wait_s)
+        except BudgetExhausted as exc:
+            raise RateLimited(
+                self.name, "no request budget left (shared with the Jupiter venue)", exc.wait_s
+            ) from None
 
     async def _fetch(self, tokens: Sequence[Token]) -> dict[str, Observation]:
         mints = {t.symbol: t.mint for t in tokens}
@@ -319,6 +336,7 @@ class JupiterSource(_HttpSource):
         observations: dict[str, Observation] = {}
         for start in range(0, len(unique), self.MAX_IDS):
             chunk = unique[start : start + self.MAX_IDS]
+            await self._take_budget()
             body = await self._get("", {"ids": ",".join(chunk)}, headers)
             wanted = {symbol: mint for symbol, mint in mints.items() if mint in chunk}
             observations.update(parse_jupiter(body, wanted))
@@ -354,8 +372,10 @@ def build_sources(
     keys: SourceKeys | None = None,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     clock: Callable[[], float] = time.time,
+    jupiter_limiter: TokenBucket | None = None,
 ) -> list[PriceSource]:
-    """Sources in the configured order (``PricesConfig.sources``), sharing one client.
+    """Sources in the configured order (``PricesConfig.sources``), sharing one client;
+    Jupiter's takes its requests from ``jupiter_limiter``, the process's Jupiter budget.
 
     :raises ValueError: for a name not in :data:`SOURCE_NAMES`.
     """
@@ -384,7 +404,13 @@ def build_sources(
             sources.append(PythSource(client, api_key=keys.pyth, timeout=timeout, clock=clock))
         elif name == "jupiter":
             sources.append(
-                JupiterSource(client, api_key=keys.jupiter, timeout=timeout, clock=clock)
+                JupiterSource(
+                    client,
+                    api_key=keys.jupiter,
+                    timeout=timeout,
+                    clock=clock,
+                    limiter=jupiter_limiter,
+                )
             )
         elif name == "static":
             sources.append(StaticSource())

@@ -28,6 +28,7 @@ from agent.pricing.sources import (
     StaticSource,
     build_sources,
 )
+from agent.venues.jupiter import TokenBucket
 from tests.pricing import NOW, RAY, SOL, TOKENS, USDC, USDT, FakeClock, fixture
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -344,3 +345,22 @@ async def test_build_sources_keeps_order_and_skips_keyless_pyth(make_client: Mak
 async def test_keys_are_not_in_repr() -> None:
     """API keys never show up in a repr (logs, tracebacks)."""
     assert "secret" not in repr(SourceKeys(coingecko="secret", jupiter="secret", pyth="secret"))
+
+
+async def test_jupiter_prices_share_the_venue_budget(make_client: MakeClient) -> None:
+    """Jupiter prices take slots from the swap venue's bucket; with none left they are rate limited, unsent."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, content=fixture("jupiter_ok.json"))
+
+    clock = FakeClock()
+    limiter = TokenBucket(0.5, burst=1, clock=clock)
+    source = JupiterSource(
+        make_client(handler), clock=clock, limiter=limiter, max_budget_wait_s=0.0
+    )
+    assert await source.fetch([SOL, USDC])
+    with pytest.raises(RateLimited) as limited:
+        await source.fetch([SOL, USDC])
+    assert len(sent) == 1 and limited.value.retry_after == pytest.approx(2.0)
