@@ -25,7 +25,7 @@ from agent.domain.quotes import Quote
 from agent.domain.routing import Candidate
 from agent.domain.tokens import TokenRegistry
 from agent.venues.base import LegFailed
-from agent.venues.jupiter.venue import BuiltSwap
+from agent.venues.jupiter.swaps import BuiltSwap
 from onchain import spl
 from onchain.cluster import (
     Blockhash,

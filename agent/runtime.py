@@ -30,7 +30,8 @@ from agent.store import wallets as wallet_rows
 from agent.store.database import Store
 from agent.venues.base import Venue
 from agent.venues.jupiter import CircuitBreaker, JupiterClient, TokenBucket
-from agent.venues.jupiter.venue import JupiterVenue, SwapSettings
+from agent.venues.jupiter.swaps import SwapSettings
+from agent.venues.jupiter.venue import JupiterVenue
 from agent.venues.localdex import LocalDexPool, LocalDexVenue
 from agent.venues.otc import OtcPool, OtcVenue
 from agent.wallets import WalletRegistry

@@ -34,6 +34,7 @@ __all__ = [
     "Unauthorised",
     "Unavailable",
     "classify_response",
+    "error_kind",
     "parse_retry_after",
 ]
 
@@ -193,3 +194,21 @@ def classify_response(
         retry = parse_retry_after(headers.get("retry-after"), now_wall)
         return Unavailable(code or "server error", status=status, retry_after_s=retry)
     return Rejected(status, code)
+
+
+def error_kind(error: JupiterError) -> str:
+    """The stable name of an error's kind: quote misses, logs and metric labels use it."""
+    kinds: tuple[tuple[type[JupiterError], str], ...] = (
+        (NoRoute, "no_route"),
+        (BudgetExhausted, "budget_exhausted"),
+        (RateLimited, "rate_limited"),
+        (CircuitOpen, "circuit_open"),
+        (Unavailable, "unavailable"),
+        (BadPayload, "bad_payload"),
+        (Unauthorised, "unauthorised"),
+        (Rejected, "rejected"),
+    )
+    for cls, kind in kinds:
+        if isinstance(error, cls):
+            return kind
+    return "error"
