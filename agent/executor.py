@@ -212,8 +212,6 @@ class ChainExecutor:
         transaction = VersionedTransaction.from_bytes(base64.b64decode(leg.transaction))
         try:
             if self.mode == "dry-run":
-                if leg.external:
-                    return await self._simulate_swap(transaction, leg)
                 return await self._simulate(transaction, leg)
             return await self._send(transaction, leg, planned_out)
         except ClusterUnavailable as exc:
@@ -224,11 +222,26 @@ class ChainExecutor:
     async def _simulate(
         self, transaction: VersionedTransaction, leg: PreparedLeg
     ) -> ExecutionReport:
-        cluster = self.chain.cluster
+        """Simulate and read the realised output from the taker's account in the post-state.
+
+        An API-built swap runs against mainnet state on the swap cluster, with no signature
+        check and the newest blockhash; without a swap cluster it is only built.
+        """
+        if leg.external:
+            if self.swap_cluster is None:
+                return ExecutionReport(
+                    True, None, None, None, None, leg.fee_lamports, None, (), built=True
+                )
+            cluster, sig_verify = self.swap_cluster, False
+        else:
+            cluster, sig_verify = self.chain.cluster, leg.fully_signed
         account = Pubkey.from_string(leg.buy_account)
         (before,) = await cluster.get_accounts([account])
         simulation = await cluster.simulate(
-            transaction, accounts=[account], sig_verify=leg.fully_signed
+            transaction,
+            accounts=[account],
+            sig_verify=sig_verify,
+            replace_recent_blockhash=leg.external,
         )
         logs = simulation.logs[:LOG_LINES_KEPT]
         if not simulation.ok:
@@ -244,36 +257,6 @@ class ChainExecutor:
             )
         after = spl.token_amount(simulation.accounts[0]) or 0
         realised = after - (spl.token_amount(before) or 0)
-        return ExecutionReport(
-            True, None, None, realised, simulation.units_consumed, leg.fee_lamports, None, logs
-        )
-
-    async def _simulate_swap(
-        self, transaction: VersionedTransaction, leg: PreparedLeg
-    ) -> ExecutionReport:
-        """An API-built swap against mainnet state: no signature check, the newest blockhash,
-        and the destination account's post-state, so the realised output is measured."""
-        cluster = self.swap_cluster
-        if cluster is None:
-            return ExecutionReport(True, None, None, None, None, leg.fee_lamports, None, (), True)
-        account = Pubkey.from_string(leg.buy_account)
-        (before,) = await cluster.get_accounts([account])
-        simulation = await cluster.simulate(
-            transaction, accounts=[account], sig_verify=False, replace_recent_blockhash=True
-        )
-        logs = simulation.logs[:LOG_LINES_KEPT]
-        if not simulation.ok:
-            return ExecutionReport(
-                False,
-                Reason.SIMULATION_FAILED,
-                simulation.err,
-                None,
-                simulation.units_consumed,
-                leg.fee_lamports,
-                None,
-                logs,
-            )
-        realised = (spl.token_amount(simulation.accounts[0]) or 0) - (spl.token_amount(before) or 0)
         return ExecutionReport(
             True, None, None, realised, simulation.units_consumed, leg.fee_lamports, None, logs
         )
