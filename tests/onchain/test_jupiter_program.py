@@ -222,12 +222,12 @@ EXAMPLE_DATA = bytes(_example_swap().data)
         pytest.param(_example_with(bytes(8) + EXAMPLE_DATA[8:]), "unknown discriminator", id="unknown-disc"),
         pytest.param(_example_with(EXAMPLE_DATA[:5]), "shorter than a discriminator", id="short"),
         pytest.param(
-            _example_with(EXAMPLE_DATA[:13] + bytes([59]) + EXAMPLE_DATA[14:]),
+            _example_with(EXAMPLE_DATA[:13] + bytes([189]) + EXAMPLE_DATA[14:]),
             "Swap variant this IDL does not know",
             id="unknown-variant-v1",
         ),
         pytest.param(
-            _v2_with_tag(75),
+            _v2_with_tag(189),
             "in_amount=1000000007, quoted_out_amount=170000123",
             id="unknown-variant-v2",
         ),
