@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.domain.costs import LAMPORTS_PER_SIGNATURE, lamports_in_token_units
+from agent.domain.costs import (
+    LAMPORTS_PER_SIGNATURE,
+    lamports_in_token_units,
+    leg_cost_lamports,
+    platform_fee_out,
+)
 from agent.domain.tokens import (
     MAX_AMOUNT,
     Token,
@@ -212,3 +217,42 @@ def test_registry_iterates_in_configured_order() -> None:
 def test_pair_name(sell: str, buy: str, expected: str) -> None:
     """pair_name spells a trade as SELL/BUY in symbols."""
     assert TokenRegistry([SOL, USDC]).pair_name(sell, buy) == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "lamports"),
+    [
+        pytest.param({"signatures": 1}, 5_000, id="one signature"),
+        pytest.param({"signatures": 2}, 10_000, id="OTC settlement: taker and maker"),
+        pytest.param(
+            {"signatures": 1, "compute_unit_limit": 200_000, "unit_price_micro_lamports": 10_000},
+            7_000,
+            id="priority fee",
+        ),
+        pytest.param(
+            {"signatures": 1, "compute_unit_limit": 3, "unit_price_micro_lamports": 1},
+            5_001,
+            id="priority rounds up",
+        ),
+        pytest.param(
+            {"signatures": 1, "accounts_created": 1}, 2_044_280, id="rent of a new account"
+        ),
+    ],
+)
+def test_leg_cost(kwargs: dict[str, int], lamports: int) -> None:
+    """A leg costs its signatures, its priority fee and the rent of the accounts it creates."""
+    assert leg_cost_lamports(**kwargs) == lamports
+
+
+def test_leg_cost_refuses_negative_counts() -> None:
+    """A negative count is a programming error, not a discount."""
+    with pytest.raises(ValueError):
+        leg_cost_lamports(signatures=-1)
+
+
+@pytest.mark.parametrize(
+    ("out", "bps", "fee"), [(1_000_000, 0, 0), (1_000_000, 20, 2_000), (999, 1, 1), (0, 50, 0)]
+)
+def test_platform_fee(out: int, bps: int, fee: int) -> None:
+    """A platform fee is its bps of the output, rounded up so it never flatters a venue."""
+    assert platform_fee_out(out, bps) == fee
