@@ -24,17 +24,27 @@ from agent.domain.intent import IntentMessage, check_timing
 from agent.domain.outcomes import IntentRejected, Reason, Status
 from agent.domain.policy import check_trade, micros, resolve_tokens
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
-from agent.domain.routing import Decision, decide_single_venue
+from agent.domain.routing import Candidate, Decision, decide_single_venue
 from agent.domain.tokens import Token, TokenRegistry
 from agent.executor import ChainExecutor
 from agent.metrics import Metrics
 from agent.pricing.oracle import PriceOracle, PriceUnavailable
 from agent.recorder import Recorder
-from agent.records import Final, Outcome, Plan, PlanKind, Submission, render, result_name
+from agent.records import (
+    Final,
+    Outcome,
+    Plan,
+    PlanKind,
+    Submission,
+    render,
+    result_name,
+    venue_set,
+)
 from agent.settling import Settler
 from agent.store import intents as intent_rows
 from agent.store.database import Store
 from agent.venues.base import LegFailed, Venue
+from agent.venues.jupiter.swaps import BuiltSwap
 from agent.venues.jupiter.venue import JupiterVenue, SwapOrder
 from agent.verification import verify_submission
 from agent.wallets import WalletRegistry
@@ -231,62 +241,95 @@ class Pipeline:
             plan.kind, plan.reason = PlanKind.ROUTED, decision.reason
             plan.detail = f"{len(quotes)} quotes, none meets min_out"
             return await self._record(plan)
-        self.metrics.route_decisions.labels(decision.chosen.quote.venue).inc()
+        self.metrics.route_decisions.labels(venue_set(list(decision.planned))).inc()
         return await self._execute(plan, decision)
 
     async def _execute(self, plan: Plan, decision: Decision) -> Outcome:
-        """Fill the best candidate; if it declines, fall back down the ranking."""
+        """Fill the decided legs; a leg that declines is left out and the rest re-planned."""
         assert plan.intent is not None
-        for candidate in decision.ranked:
+        excluded: set[tuple[str, str]] = set()
+        while True:
+            legs = self._legs_to_fill(decision, excluded)
+            if not legs:
+                break
             if self.clock() > plan.intent.not_after:
                 plan.failures.append(
-                    (candidate, LegFailed(Reason.DEADLINE_PASSED, "not_after has passed"))
+                    (legs[0], LegFailed(Reason.DEADLINE_PASSED, "not_after has passed"))
                 )
                 break
-            if candidate.quote.expires_at < self.clock():
-                plan.failures.append(
-                    (
-                        candidate,
-                        LegFailed(Reason.QUOTE_EXPIRED, "the quote expired before the fill"),
-                    )
-                )
-                continue
-            venue = self.venues[candidate.quote.venue]
             try:
-                await venue.prepare(candidate.quote)
-                if self.executor is not None:
-                    plan.blockhash = await self.executor.blockhash()
-                    plan.swap = None
-                    if isinstance(venue, JupiterVenue):
-                        plan.swap = await venue.build_swap(
-                            candidate.quote, self._swap_order(plan), plan.blockhash
-                        )
-                        candidate = replace(candidate, quote=plan.swap.quote)
+                plan.fills, plan.swaps = await self._prepare_legs(plan, legs)
             except LegFailed as declined:
-                plan.failures.append((candidate, declined))
+                failed = _failed_leg(legs, declined)
+                plan.failures.append((failed, declined))
+                excluded.add(_place(failed))
                 continue
-            plan.kind, plan.candidate = PlanKind.FILL, candidate
+            plan.kind = PlanKind.FILL
+            plan.shares = _shares(plan.fills, plan.min_out or 0)
             result = await self.recorder.submit(plan)
             if isinstance(result, Outcome):
                 if result.status is Status.EXECUTING:
                     return await self.settler.settle(plan, result)
                 return result
-            plan.failures.append((candidate, result))
+            failed = _failed_leg(plan.fills, result)
+            plan.failures.append((failed, result))
+            excluded.add(_place(failed))
         last = plan.failures[-1][1]
-        plan.kind, plan.candidate = PlanKind.ROUTED, None
+        plan.kind, plan.fills, plan.swaps = PlanKind.ROUTED, [], {}
         plan.reason, plan.detail = last.reason, last.detail
         return await self._record(plan)
 
     @staticmethod
-    def _swap_order(plan: Plan) -> SwapOrder:
-        """What the signed intent authorises for a single-venue swap leg."""
-        assert plan.intent is not None and plan.terms is not None and plan.min_out is not None
+    def _legs_to_fill(decision: Decision, excluded: set[tuple[str, str]]) -> list[Candidate]:
+        """The decided legs while none has failed; then the best single venue left."""
+        if not excluded and decision.planned:
+            return list(decision.planned)
+        for candidate in decision.ranked:
+            if _place(candidate) not in excluded:
+                return [candidate]
+        return []
+
+    async def _prepare_legs(
+        self, plan: Plan, legs: list[Candidate]
+    ) -> tuple[list[Candidate], dict[int, BuiltSwap]]:
+        """Last look at each maker, and each API-built swap verified, before anything commits."""
+        now = self.clock()
+        for candidate in legs:
+            if candidate.quote.expires_at < now:
+                raise LegFailed(
+                    Reason.QUOTE_EXPIRED, "the quote expired before the fill", candidate.quote
+                )
+        prepared: list[Candidate] = []
+        swaps: dict[int, BuiltSwap] = {}
+        shares = _shares(legs, plan.min_out or 0)
+        for index, candidate in enumerate(legs):
+            venue = self.venues[candidate.quote.venue]
+            try:
+                await venue.prepare(candidate.quote)
+                if self.executor is not None:
+                    if plan.blockhash is None:
+                        plan.blockhash = await self.executor.blockhash()
+                    if isinstance(venue, JupiterVenue):
+                        order = self._swap_order(plan, candidate.quote, shares[index])
+                        swaps[index] = await venue.build_swap(
+                            candidate.quote, order, plan.blockhash
+                        )
+                        candidate = replace(candidate, quote=swaps[index].quote)
+            except LegFailed as declined:
+                raise LegFailed(declined.reason, declined.detail, candidate.quote) from None
+            prepared.append(candidate)
+        return prepared, swaps
+
+    @staticmethod
+    def _swap_order(plan: Plan, quote: Quote, min_out: int) -> SwapOrder:
+        """What the signed intent authorises for one swap leg: its input, its share of min_out."""
+        assert plan.intent is not None and plan.terms is not None
         return SwapOrder(
             wallet=plan.intent.wallet,
             sell_mint=plan.terms.sell.mint,
             buy_mint=plan.terms.buy.mint,
-            amount_in=plan.terms.amount,
-            min_out=plan.min_out,
+            amount_in=quote.amount_in,
+            min_out=min_out,
             max_slippage_bps=plan.terms.slippage_bps,
         )
 
@@ -315,6 +358,29 @@ class Pipeline:
                 self.metrics.realised_slippage.labels(leg.venue).observe(
                     float(leg.realised_slippage_bps)
                 )
+
+
+def _place(candidate: Candidate) -> tuple[str, str]:
+    return candidate.quote.venue, candidate.quote.source
+
+
+def _failed_leg(legs: list[Candidate], failed: LegFailed) -> Candidate:
+    """The leg a failure names (the first leg when it names none)."""
+    for candidate in legs:
+        if failed.quote is not None and candidate.quote == failed.quote:
+            return candidate
+    return legs[0]
+
+
+def _shares(legs: list[Candidate], min_out: int) -> list[int]:
+    """Each leg's share of min_out: in proportion to what it is held to, summing exactly."""
+    guaranteed = [c.quote.guaranteed_out for c in legs]
+    total = sum(guaranteed)
+    if total <= 0:
+        return [0] * len(legs)
+    shares = [min_out * g // total for g in guaranteed]
+    shares[guaranteed.index(max(guaranteed))] += min_out - sum(shares)
+    return shares
 
 
 def _recorded_outcome(submission: Submission, recorded: intent_rows.SubmissionRecord) -> Outcome:

@@ -26,7 +26,7 @@ import structlog
 from sqlalchemy import Connection
 
 from agent.domain.outcomes import Reason, Status
-from agent.records import Final, Outcome, Plan, PlanKind, render
+from agent.records import Final, LegOutcome, LegStatus, Outcome, Plan, PlanKind, render
 from agent.store import intents as intent_rows
 from agent.store import wallets as usage_rows
 from agent.store.database import Store, StoreUnavailable
@@ -51,10 +51,11 @@ class Recorder:
         *,
         max_batch: int = 256,
         clock: Callable[[], float] = time.time,
-        prepare: Callable[[Plan, int], Any] | None = None,
+        prepare: Callable[[Plan, int, int], Any] | None = None,
     ) -> None:
         self._store = store
-        # Dry-run and send: builds and signs the settlement once the book has taken the fill.
+        # Dry-run and send: builds and signs each leg's transaction once the books took it:
+        # (plan, fill index, planned output) -> the prepared leg.
         self._prepare = prepare
         self._venues = dict(venues)
         self._max_batch = max_batch
@@ -136,49 +137,61 @@ class Recorder:
         intent_rows.insert_rows(connection, rows)
         return results, afters
 
-    def attach_preparer(self, prepare: Callable[[Plan, int], Any]) -> None:
+    def attach_preparer(self, prepare: Callable[[Plan, int, int], Any]) -> None:
         self._prepare = prepare
 
-    def _filled(self, plan: Plan, realised: int) -> Final:
+    def _filled(self, plan: Plan, realised: list[int]) -> Final:
         if self._prepare is None:
-            return Final(Status.FILLED, None, "", writes_intent=True, realised_out=realised)
-        prepared = self._prepare(plan, realised)
-        return Final(
-            Status.EXECUTING,
-            None,
-            "",
-            writes_intent=True,
-            realised_out=realised,
-            chain=_chain_fields(prepared),
+            legs = tuple(LegOutcome(LegStatus.FILLED, out) for out in realised)
+            return Final(Status.FILLED, None, "", writes_intent=True, legs=legs)
+        legs = tuple(
+            LegOutcome(LegStatus.EXECUTING, out, _chain_fields(self._prepare(plan, index, out)))
+            for index, out in enumerate(realised)
         )
+        return Final(Status.EXECUTING, None, "", writes_intent=True, legs=legs)
 
-    async def finish(self, plan: Plan, final: Final, planned_out: int) -> Outcome:
-        """Record what became of an EXECUTING fill; a failure gives the books and usage back."""
+    async def finish(self, plan: Plan, final: Final, planned: list[int]) -> Outcome:
+        """Record what became of an EXECUTING plan's legs: the books and usage of legs that did
+        not fill are given back (``planned`` is each leg's planned output)."""
         outcome, afters = await self._store.write(
-            self._finish_in_thread, plan, final, planned_out, self._clock()
+            self._finish_in_thread, plan, final, planned, self._clock()
         )
         for venue_name, after in afters.items():
             self._venues[venue_name].committed(after)
         return outcome
 
     def _finish_in_thread(
-        self, connection: Connection, plan: Plan, final: Final, planned_out: int, now: float
+        self, connection: Connection, plan: Plan, final: Final, planned: list[int], now: float
     ) -> tuple[Outcome, dict[str, dict[str, Any]]]:
-        assert plan.intent is not None and plan.candidate is not None
+        assert plan.intent is not None and plan.fills
+        undone = [
+            (candidate.quote, out)
+            for candidate, leg, out in zip(plan.fills, final.legs, planned, strict=True)
+            if leg.status in (LegStatus.FAILED, LegStatus.CANCELLED)
+        ]
         afters: dict[str, dict[str, Any]] = {}
-        if final.status is Status.FAILED:
-            # Locks first, in a batch's order (usage, then the venue's pools): no deadlock.
+        if undone:
+            # Locks first, in a batch's order (usage, then each venue's pools): no deadlock.
             key = (plan.intent.wallet, plan.day)
             used = usage_rows.lock_usage(connection, [key])
-            quote = plan.candidate.quote
-            venue = self._venues[quote.venue]
-            before = venue.lock(connection, [quote.source])
-            after = {quote.source: venue.revert(before[quote.source], quote, planned_out)}
-            venue.save(connection, before, after, {quote.source: -1}, {})
-            afters[quote.venue] = after
-            usage_rows.save_usage(connection, {key: used[key] - plan.notional_micros})
+            by_venue: dict[str, list[tuple[Any, int]]] = defaultdict(list)
+            for quote, out in undone:
+                by_venue[quote.venue].append((quote, out))
+            for venue_name in sorted(by_venue):
+                venue = self._venues[venue_name]
+                legs = by_venue[venue_name]
+                before = venue.lock(connection, sorted({q.source for q, _ in legs}))
+                after = dict(before)
+                for quote, out in legs:
+                    after[quote.source] = venue.revert(after[quote.source], quote, out)
+                reverted = Counter(q.source for q, _ in legs)
+                venue.save(connection, before, after, {k: -n for k, n in reverted.items()}, {})
+                afters[venue_name] = after
+            if final.realised_out is None:
+                # Nothing reached the wallet: the day's notional is given back too.
+                usage_rows.save_usage(connection, {key: used[key] - plan.notional_micros})
         rendered = render(plan, final, now)
-        leg = rendered.outcome.legs[-1]
+        fills = rendered.outcome.legs[len(plan.failures) :]
         intent_rows.finish_execution(
             connection,
             plan.intent.id,
@@ -188,7 +201,7 @@ class Recorder:
                 "detail": final.detail[:2000],
                 "amount_out": rendered.rows["intents"][0]["amount_out"],
             },
-            leg=leg.row(plan.intent.id),
+            leg_rows=[leg.row(plan.intent.id) for leg in fills],
             rows={
                 "events": rendered.rows["events"][-1:],
                 "trades": rendered.rows.get("trades", []),
@@ -260,8 +273,8 @@ class Recorder:
         pending = [i for i, final in enumerate(finals) if final is None]
         by_venue: dict[str, set[str]] = defaultdict(set)
         for index in pending:
-            quote = plans[index].candidate.quote  # type: ignore[union-attr]
-            by_venue[quote.venue].add(quote.source)
+            for candidate in plans[index].fills:
+                by_venue[candidate.quote.venue].add(candidate.quote.source)
         afters: dict[str, dict[str, Any]] = {}
         before_books: dict[str, dict[str, Any]] = {}
         for venue_name in sorted(by_venue):
@@ -272,21 +285,36 @@ class Recorder:
         fills: dict[str, Counter[str]] = defaultdict(Counter)
         for index in pending:
             plan = plans[index]
-            quote = plan.candidate.quote  # type: ignore[union-attr]
-            venue = self._venues[quote.venue]
-            books = afters[quote.venue]
-            book = books.get(quote.source, before_books[quote.venue].get(quote.source))
+            # A plan's legs move the books together or not at all.
+            moved: dict[tuple[str, str], Any] = {}
+            realised: list[int] = []
             try:
-                if book is None:
-                    raise LegFailed(Reason.INVENTORY_EXHAUSTED, f"{quote.source} has no book")
-                new_book, realised = venue.apply(book, quote)
+                for candidate in plan.fills:
+                    quote = candidate.quote
+                    place = (quote.venue, quote.source)
+                    book = moved.get(place)
+                    if book is None:
+                        book = afters[quote.venue].get(
+                            quote.source, before_books[quote.venue].get(quote.source)
+                        )
+                    if book is None:
+                        raise LegFailed(
+                            Reason.INVENTORY_EXHAUSTED, f"{quote.source} has no book", quote
+                        )
+                    try:
+                        moved[place], out = self._venues[quote.venue].apply(book, quote)
+                    except LegFailed as refused:
+                        raise LegFailed(refused.reason, refused.detail, quote) from None
+                    realised.append(out)
                 final = self._filled(plan, realised)
             except LegFailed as refused:
                 finals[index] = refused
                 used[(plan.intent.wallet, plan.day)] -= plan.notional_micros  # type: ignore[union-attr]
                 continue
-            books[quote.source] = new_book
-            fills[quote.venue][quote.source] += 1
+            for (venue_name, source), book in moved.items():
+                afters[venue_name][source] = book
+            for candidate in plan.fills:
+                fills[candidate.quote.venue][candidate.quote.source] += 1
             finals[index] = final
         declines: dict[str, Counter[str]] = defaultdict(Counter)
         for plan, final in zip(plans, finals, strict=True):

@@ -48,7 +48,7 @@ class Submission:
 class PlanKind(Enum):
     REJECT = "reject"  # refused before routing: no intent row, the id and nonce stay free
     ROUTED = "routed"  # routed without a fill (no route, min_out unreachable, every leg failed)
-    FILL = "fill"  # fill `candidate` and record the intent as filled
+    FILL = "fill"  # fill every candidate of `fills` (one per leg) and record the intent filled
 
 
 @dataclass(slots=True)
@@ -71,9 +71,13 @@ class Plan:
     decision: Decision | None = None
     latency_s: float = 0.0
     failures: list[tuple[Candidate, LegFailed]] = field(default_factory=list)
-    candidate: Candidate | None = None  # what FILL fills
+    # What FILL fills: one candidate per leg (a split has several), each quoted at its size.
+    fills: list[Candidate] = field(default_factory=list)
+    # Each fill's share of the signed min_out (aligned with `fills`): what that leg is held to.
+    shares: list[int] = field(default_factory=list)
     blockhash: Any = None  # dry-run and send: the blockhash the settlement is built on
-    swap: Any = None  # a venue-built swap (BuiltSwap) that passed verification, for the executor
+    # Venue-built swaps (BuiltSwap) that passed verification, by fill index, for the executor.
+    swaps: dict[int, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> Status:
@@ -84,6 +88,25 @@ class Plan:
         return Status.REJECTED
 
 
+class LegStatus(Enum):
+    FILLED = "filled"
+    EXECUTING = "executing"  # reserved in the books; its transaction is simulated or sent next
+    BUILT = "built"  # dry-run swap verified and signed, with no cluster to simulate it on
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # simulated fine, but a sibling leg failed: given back with it
+
+
+@dataclass(frozen=True, slots=True)
+class LegOutcome:
+    """What became of one fill: its output, and its transaction with what the cluster said."""
+
+    status: LegStatus
+    realised_out: int | None = None
+    chain: dict[str, Any] | None = None
+    reason: Reason | None = None
+    detail: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Final:
     """What the recorder decided: the plan as it stands, or turned down with a reason."""
@@ -92,11 +115,17 @@ class Final:
     reason: Reason | None
     detail: str
     writes_intent: bool  # the intent row (and its id and nonce) is consumed
-    realised_out: int | None = None
-    # Dry-run and send: the prepared transaction (EXECUTING), then what the cluster said.
-    chain: dict[str, Any] | None = None
-    # Dry-run of a swap with no cluster to simulate it on: verified and signed, not run.
-    built: bool = False
+    legs: tuple[LegOutcome, ...] = ()  # one per plan.fills, in order
+
+    @property
+    def realised_out(self) -> int | None:
+        """The output the wallet got (while executing: is planned to get); None when nothing
+        was delivered or a built-only leg leaves it unmeasured."""
+        counted = (LegStatus.FILLED, LegStatus.EXECUTING, LegStatus.BUILT)
+        outs = [leg.realised_out for leg in self.legs if leg.status in counted]
+        if not outs or any(out is None for out in outs):
+            return None
+        return sum(out for out in outs if out is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,24 +159,32 @@ def _ts(epoch: float) -> datetime:
 
 
 def _legs(plan: Plan, final: Final) -> list[LegReport]:
+    """Declined candidates first (in the order they were tried), then the plan's fills."""
     legs = [
         LegReport.failed(i, c.quote, failed.reason, failed.detail)
         for i, (c, failed) in enumerate(plan.failures)
     ]
-    if final.chain is not None and final.status is Status.FAILED and legs:
-        # The last failure is the leg whose transaction was simulated or sent.
-        legs[-1] = replace(legs[-1], chain=final.chain)
-    if final.built and plan.candidate is not None:
-        legs.append(replace(LegReport.built(len(legs), plan.candidate.quote), chain=final.chain))
-    elif (
-        final.status in (Status.FILLED, Status.EXECUTING)
-        and plan.candidate is not None
-        and final.realised_out is not None
-    ):
-        leg = LegReport.filled(len(legs), plan.candidate.quote, final.realised_out)
-        if final.status is Status.EXECUTING:
-            leg = replace(leg, status="executing", realised_slippage_bps=None)
-        legs.append(replace(leg, chain=final.chain))
+    for candidate, outcome in zip(plan.fills, final.legs, strict=False):
+        index, quote = len(legs), candidate.quote
+        if outcome.status is LegStatus.FILLED:
+            assert outcome.realised_out is not None
+            leg = LegReport.filled(index, quote, outcome.realised_out)
+        elif outcome.status is LegStatus.BUILT:
+            leg = LegReport.built(index, quote)
+        elif outcome.status is LegStatus.EXECUTING:
+            leg = replace(
+                LegReport.filled(index, quote, outcome.realised_out or 0),
+                status="executing",
+                realised_out=outcome.realised_out,
+                realised_slippage_bps=None,
+            )
+        else:
+            reason = outcome.reason or final.reason or Reason.INTERNAL_ERROR
+            leg = replace(
+                LegReport.failed(index, quote, reason, outcome.detail),
+                status=outcome.status.value,
+            )
+        legs.append(replace(leg, chain=outcome.chain))
     return legs
 
 
@@ -157,7 +194,8 @@ def render(plan: Plan, final: Final, now: float) -> Rendered:
     submission = plan.submission
     legs = _legs(plan, final) if final.writes_intent else []
     intent_id = intent.id if intent is not None else None
-    amount_out = final.realised_out if final.status is Status.FILLED else None
+    # A failed split may still have delivered its landed legs (send mode): they count.
+    amount_out = final.realised_out if final.status.terminal else None
     document = result_document(
         submission=submission,
         status=final.status,
@@ -200,9 +238,7 @@ def render(plan: Plan, final: Final, now: float) -> Rendered:
         intent_id=intent_id,
         result_name=result_name(intent_id, final.reason, submission.ref),
         result=document,
-        decision_venue=plan.candidate.quote.venue
-        if plan.candidate and final.writes_intent
-        else None,
+        decision_venue=venue_set(plan.fills) if plan.fills and final.writes_intent else None,
         legs=tuple(legs),
     )
     return Rendered(rows, outcome)
@@ -238,7 +274,7 @@ def _intent_rows(
             "status": final.status.value,
             "reason": reason,
             "detail": final.detail[:2000],
-            "amount_out": final.realised_out if final.status is Status.FILLED else None,
+            "amount_out": final.realised_out if final.status.terminal else None,
             "submission_source": plan.submission.source,
             "submission_ref": plan.submission.ref,
             "message": plan.message,
@@ -269,51 +305,63 @@ def _intent_rows(
             rows["routes"] = [_route_row(plan, decision, at)]
     if legs:
         rows["legs"] = [{**leg.row(intent.id), "executed_at": at} for leg in legs]
-    if final.status is Status.FILLED and not final.built:
-        assert final.realised_out is not None and plan.candidate is not None
-        quote = plan.candidate.quote
-        price = Decimal(final.realised_out).scaleb(-terms.buy.decimals) / Decimal(
-            terms.amount
-        ).scaleb(-terms.sell.decimals)
-        rows["trades"] = [
-            {
-                "intent_id": intent.id,
-                "leg_index": legs[-1].index,
-                "venue": quote.venue,
-                "source": quote.source,
-                "wallet": intent.wallet,
-                "sell_mint": terms.sell.mint,
-                "buy_mint": terms.buy.mint,
-                "amount_in": terms.amount,
-                "amount_out": final.realised_out,
-                "price": price.quantize(Decimal("1e-12")),
-                "notional_usd_micros": plan.notional_micros,
-                "mode": plan.mode,
-                "tx_signature": (final.chain or {}).get("signature")
-                if plan.mode == "send"
-                else None,
-                "executed_at": at,
-            }
-        ]
+    trades = [leg for leg in legs if leg.status == "filled" and leg.realised_out is not None]
+    if trades and final.status in (Status.FILLED, Status.FAILED):
+        rows["trades"] = [_trade_row(plan, leg, at) for leg in trades]
+
+
+def _trade_row(plan: Plan, leg: LegReport, at: datetime) -> dict[str, Any]:
+    intent, terms = plan.intent, plan.terms
+    assert intent is not None and terms is not None and leg.realised_out is not None
+    price = Decimal(leg.realised_out).scaleb(-terms.buy.decimals) / Decimal(leg.amount_in).scaleb(
+        -terms.sell.decimals
+    )
+    # The leg's share of the intent's notional, so a split's trades add up to the intent.
+    notional = plan.notional_micros * leg.amount_in // terms.amount
+    return {
+        "intent_id": intent.id,
+        "leg_index": leg.index,
+        "venue": leg.venue,
+        "source": leg.source,
+        "wallet": intent.wallet,
+        "sell_mint": terms.sell.mint,
+        "buy_mint": terms.buy.mint,
+        "amount_in": leg.amount_in,
+        "amount_out": leg.realised_out,
+        "price": price.quantize(Decimal("1e-12")),
+        "notional_usd_micros": notional,
+        "mode": plan.mode,
+        "tx_signature": (leg.chain or {}).get("signature") if plan.mode == "send" else None,
+        "executed_at": at,
+    }
+
+
+def venue_set(fills: list[Candidate]) -> str:
+    """The venues of a plan's fills, as one label: "otc", or "jupiter+otc" for a split."""
+    return "+".join(sorted({c.quote.venue for c in fills}))
 
 
 def _route_row(plan: Plan, decision: Decision, at: datetime) -> dict[str, Any]:
     chosen = decision.chosen
     assert chosen is not None and plan.intent is not None
-    final_candidate = plan.candidate or chosen
+    fills = plan.fills or [chosen]
+    net_out = sum(c.net_out for c in fills)
     runner_up = decision.runner_up
+    # The best single venue and its runner-up: what the wallet would have got without a split.
+    single = chosen.net_out
+    as_decided = [c.quote for c in fills] == [c.quote for c in decision.planned]
     return {
         "intent_id": plan.intent.id,
-        "kind": "single",
-        "venues": final_candidate.quote.venue,
-        "expected_out": final_candidate.quote.expected_out,
-        "guaranteed_out": final_candidate.quote.guaranteed_out,
-        "net_out": final_candidate.net_out,
+        "kind": "split" if len(fills) > 1 else "single",
+        "venues": venue_set(fills),
+        "expected_out": sum(c.quote.expected_out for c in fills),
+        "guaranteed_out": sum(c.quote.guaranteed_out for c in fills),
+        "net_out": net_out,
         "runner_up_net_out": runner_up.net_out if runner_up else None,
-        "savings_vs_runner_up_bps": savings_bps(final_candidate.net_out, runner_up.net_out)
-        if runner_up and final_candidate is chosen
+        "savings_vs_runner_up_bps": savings_bps(net_out, runner_up.net_out)
+        if runner_up and as_decided
         else None,
-        "savings_vs_best_single_bps": savings_bps(final_candidate.net_out, chosen.net_out),
+        "savings_vs_best_single_bps": savings_bps(net_out, single),
         "decision_latency_s": Decimal(f"{plan.latency_s:.6f}"),
         "decided_at": at,
     }

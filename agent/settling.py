@@ -8,6 +8,7 @@ settled here before any new work starts, from what SQL stored with the reservati
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +21,7 @@ from agent.domain.tokens import TokenRegistry
 from agent.executor import EXTERNAL_VENUES, ChainExecutor, ExecutionReport, PreparedLeg
 from agent.metrics import Metrics
 from agent.recorder import Recorder
-from agent.records import Final, Outcome, Plan, PlanKind, Submission
+from agent.records import Final, LegOutcome, LegStatus, Outcome, Plan, PlanKind, Submission
 from agent.results import CHAIN_COLUMNS
 from agent.store import intents as intent_rows
 from agent.store.database import Store
@@ -47,119 +48,129 @@ class Settler:
         self.mode = mode
         self.executor: ChainExecutor | None = None
 
-    def prepare(self, plan: Plan, realised_out: int) -> PreparedLeg:
-        """Runs in the recorder's transaction: sign the settlement of the fill just reserved."""
-        assert self.executor is not None and plan.intent is not None and plan.candidate is not None
+    def prepare(self, plan: Plan, index: int, realised_out: int) -> PreparedLeg:
+        """Runs in the recorder's transaction: sign the transaction of fill ``index``."""
+        assert self.executor is not None and plan.intent is not None
         return self.executor.prepare(
             intent_id=plan.intent.id,
             wallet=plan.intent.wallet,
-            quote=plan.candidate.quote,
+            quote=plan.fills[index].quote,
             realised_out=realised_out,
             sell_mint=plan.intent.sell_mint,
             buy_mint=plan.intent.buy_mint,
             blockhash=plan.blockhash,
-            swap=plan.swap,
+            swap=plan.swaps.get(index),
         )
 
     async def settle(self, plan: Plan, executing: Outcome) -> Outcome:
-        """Simulate or send the reserved fill's transaction, then record what happened."""
-        assert self.executor is not None and plan.intent is not None and plan.candidate is not None
-        leg = executing.legs[-1]
-        assert leg.chain is not None and leg.realised_out is not None
-        planned_out = leg.realised_out
-        prepared = self.executor.reload(leg.chain, plan.intent.wallet, plan.candidate, plan.terms)
-        report = await self.executor.execute(prepared, planned_out)
-        return await self._record_report(plan, leg.chain, report, planned_out)
+        """Simulate or send each reserved leg's transaction, then record what happened."""
+        assert self.executor is not None and plan.intent is not None
+        fills = executing.legs[len(plan.failures) :]
+        chains = [leg.chain or {} for leg in fills]
+        planned = [leg.realised_out or 0 for leg in fills]
+        reports = []
+        for candidate, chain, out in zip(plan.fills, chains, planned, strict=True):
+            prepared = self.executor.reload(chain, plan.intent.wallet, candidate, plan.terms)
+            reports.append(await self.executor.execute(prepared, out))
+        return await self._record_reports(plan, chains, reports, planned)
 
-    async def _record_report(
+    async def _record_reports(
         self,
         plan: Plan,
-        prepared: dict,
-        report: ExecutionReport,  # type: ignore[type-arg]
-        planned_out: int,
+        chains: list[dict[str, Any]],
+        reports: list[ExecutionReport],
+        planned: list[int],
     ) -> Outcome:
-        assert plan.candidate is not None
-        chain = {
-            **prepared,
-            "units_consumed": report.units_consumed,
-            "slot": report.slot,
-            "error": report.error,
-            "logs": "\n".join(report.logs),
-        }
-        result = "built" if report.built else "ok" if report.ok else "failed"
-        self.metrics.executions.labels(self.mode, result).inc()
-        if self.executor is not None:
-            self.executor.measured(plan.candidate.quote.venue, report.units_consumed)
-        if report.units_consumed is not None:
-            self.metrics.compute_units.observe(report.units_consumed)
-        if report.built:
-            final = Final(
-                Status.FILLED,
-                None,
-                "built and verified; not simulated: set venues.jupiter.simulate_rpc to simulate",
-                writes_intent=True,
-                chain=chain,
-                built=True,
-            )
-        elif report.ok:
-            final = Final(
-                Status.FILLED,
-                None,
-                "",
-                writes_intent=True,
-                realised_out=report.realised_out,
-                chain=chain,
-            )
-        else:
-            assert report.reason is not None
-            plan.failures.append((plan.candidate, LegFailed(report.reason, report.error or "")))
-            final = Final(
-                Status.FAILED, report.reason, report.error or "", writes_intent=True, chain=chain
-            )
-        return await self.recorder.finish(plan, final, planned_out)
+        legs: list[LegOutcome] = []
+        for candidate, prepared, report in zip(plan.fills, chains, reports, strict=True):
+            chain = {
+                **prepared,
+                "units_consumed": report.units_consumed,
+                "slot": report.slot,
+                "error": report.error,
+                "logs": "\n".join(report.logs),
+            }
+            result = "built" if report.built else "ok" if report.ok else "failed"
+            self.metrics.executions.labels(self.mode, result).inc()
+            if self.executor is not None:
+                self.executor.measured(candidate.quote.venue, report.units_consumed)
+            if report.units_consumed is not None:
+                self.metrics.compute_units.observe(report.units_consumed)
+            if report.built:
+                legs.append(LegOutcome(LegStatus.BUILT, None, chain))
+            elif report.ok:
+                legs.append(LegOutcome(LegStatus.FILLED, report.realised_out, chain))
+            else:
+                assert report.reason is not None
+                legs.append(
+                    LegOutcome(LegStatus.FAILED, None, chain, report.reason, report.error or "")
+                )
+        return await self.recorder.finish(plan, self._final(legs), planned)
+
+    def _final(self, legs: list[LegOutcome]) -> Final:
+        failed = [leg for leg in legs if leg.status is LegStatus.FAILED]
+        if not failed:
+            detail = ""
+            if any(leg.status is LegStatus.BUILT for leg in legs):
+                detail = (
+                    "built and verified; not simulated: set venues.jupiter.simulate_rpc to simulate"
+                )
+            return Final(Status.FILLED, None, detail, writes_intent=True, legs=tuple(legs))
+        if self.mode == "dry-run":
+            # Nothing happened on chain: the legs that simulated fine are given back with the
+            # one that did not, so the books never keep half an intent.
+            legs = [
+                replace(leg, status=LegStatus.CANCELLED, reason=failed[0].reason)
+                if leg.status is not LegStatus.FAILED
+                else leg
+                for leg in legs
+            ]
+        first = failed[0]
+        return Final(
+            Status.FAILED, first.reason, first.detail, writes_intent=True, legs=tuple(legs)
+        )
 
     async def settle_leftovers(self, *, abandon: bool) -> int:
-        """Finish fills a crash left EXECUTING, before any new work starts.
+        """Finish plans a crash left EXECUTING, before any new work starts.
 
         With ``abandon`` (sending on the in-process cluster, which a restart rebuilt) their
-        transactions are gone: each fails and its books and usage are given back. Otherwise a
-        sent transaction is confirmed by its stored signature before anything is rebuilt, and
-        a dry-run is simply simulated again on a fresh blockhash.
+        transactions are gone: each leg fails and its books and usage are given back.
+        Otherwise a sent transaction is confirmed by its stored signature before anything is
+        rebuilt, and a dry-run is simply simulated again on a fresh blockhash.
         """
         leftovers = await self.store.read(intent_rows.executing_intents)
         for leftover in leftovers:
-            plan, chain, planned_out = self._plan_from_rows(leftover)
+            plan, chains, planned = self._plan_from_rows(leftover)
             if abandon:
-                assert plan.candidate is not None
-                plan.failures.append(
-                    (
-                        plan.candidate,
-                        LegFailed(Reason.TRANSACTION_EXPIRED, "lost with the local chain"),
-                    )
+                lost = LegOutcome(
+                    LegStatus.FAILED,
+                    reason=Reason.TRANSACTION_EXPIRED,
+                    detail="lost with the local chain",
                 )
+                legs = tuple(replace(lost, chain=chain) for chain in chains)
                 final = Final(
                     Status.FAILED,
                     Reason.TRANSACTION_EXPIRED,
                     "the local chain was rebuilt before the outcome was known",
                     writes_intent=True,
-                    chain=chain,
+                    legs=legs,
                 )
-                await self.recorder.finish(plan, final, planned_out)
+                await self.recorder.finish(plan, final, planned)
                 continue
-            await self._settle_stored(plan, chain, planned_out)
+            await self._settle_stored(plan, chains, planned)
         return len(leftovers)
 
     async def settle_one(
         self, leftover: intent_rows.ExecutingIntent, submission: Submission
     ) -> Outcome:
         """A submission met again (after an outage) whose fill is still executing: settle it."""
-        plan, chain, planned_out = self._plan_from_rows(leftover)
+        plan, chains, planned = self._plan_from_rows(leftover)
         plan.submission = submission
-        return await self._settle_stored(plan, chain, planned_out)
+        return await self._settle_stored(plan, chains, planned)
 
     def _plan_from_rows(
         self, leftover: intent_rows.ExecutingIntent
-    ) -> tuple[Plan, dict[str, Any], int]:
+    ) -> tuple[Plan, list[dict[str, Any]], list[int]]:
         """Everything settling needs, rebuilt from SQL (the signed message is stored there)."""
         row = leftover.intent
         intent = parse_message(parse_json_object(row.message, "message"))
@@ -190,45 +201,57 @@ class Settler:
             notional_micros=row.notional_usd_micros,
             day=row.usage_day,
         )
-        executed = None
+        chains: list[dict[str, Any]] = []
+        planned: list[int] = []
         for leg in leftover.legs:
             candidate = _candidate_from_leg(leg)
             if leg.status == "executing":
-                executed = leg
-                plan.candidate = candidate
+                assert leg.realised_out is not None
+                plan.fills.append(candidate)
+                chains.append({column: getattr(leg, column) for column in CHAIN_COLUMNS})
+                planned.append(leg.realised_out)
             else:
                 plan.failures.append((candidate, LegFailed(Reason(leg.reason), "")))
-        assert executed is not None and executed.realised_out is not None
-        chain = {column: getattr(executed, column) for column in CHAIN_COLUMNS}
-        return plan, chain, executed.realised_out
+        assert plan.fills, "an executing intent has at least one executing leg"
+        return plan, chains, planned
 
-    async def _settle_stored(self, plan: Plan, chain: dict[str, Any], planned_out: int) -> Outcome:
-        assert self.executor is not None and plan.intent is not None and plan.candidate is not None
+    async def _settle_stored(
+        self, plan: Plan, chains: list[dict[str, Any]], planned: list[int]
+    ) -> Outcome:
+        assert self.executor is not None and plan.intent is not None
+        wallet = plan.intent.wallet
+        reports: list[ExecutionReport] = []
         if self.mode == "send":
-            prepared = self.executor.reload(chain, plan.intent.wallet, plan.candidate, plan.terms)
-            report = await self.executor.settle_leftover(prepared, planned_out)
-            if not report.ok and report.reason is Reason.CLUSTER_UNAVAILABLE:
-                # Its fate must be known before anything else runs; the operator retries later.
-                raise ClusterUnavailable(
-                    "settling a transaction sent before a restart", report.error or ""
-                )
-            return await self._record_report(plan, chain, report, planned_out)
-        if plan.candidate.quote.venue in EXTERNAL_VENUES:
-            # A venue-built swap cannot be rebuilt from SQL; its simulation replaces the
-            # blockhash anyway, so the stored transaction is run as it is.
-            prepared = self.executor.reload(chain, plan.intent.wallet, plan.candidate, plan.terms)
-            report = await self.executor.execute(prepared, planned_out)
-            return await self._record_report(plan, chain, report, planned_out)
+            for candidate, chain, out in zip(plan.fills, chains, planned, strict=True):
+                prepared = self.executor.reload(chain, wallet, candidate, plan.terms)
+                report = await self.executor.settle_leftover(prepared, out)
+                if not report.ok and report.reason is Reason.CLUSTER_UNAVAILABLE:
+                    # Its fate must be known before anything else runs; the operator retries.
+                    raise ClusterUnavailable(
+                        "settling a transaction sent before a restart", report.error or ""
+                    )
+                reports.append(report)
+            return await self._record_reports(plan, chains, reports, planned)
         plan.blockhash = await self.executor.blockhash()
-        prepared = self.prepare(plan, planned_out)
-        chain = {
-            **chain,
-            "transaction": prepared.transaction,
-            "signature": prepared.signature,
-            "last_valid_block_height": prepared.last_valid_block_height,
-        }
-        report = await self.executor.execute(prepared, planned_out)
-        return await self._record_report(plan, chain, report, planned_out)
+        simulated: list[dict[str, Any]] = []
+        for index, (candidate, chain, out) in enumerate(
+            zip(plan.fills, chains, planned, strict=True)
+        ):
+            if candidate.quote.venue in EXTERNAL_VENUES:
+                # A venue-built swap cannot be rebuilt from SQL; its simulation replaces the
+                # blockhash anyway, so the stored transaction is run as it is.
+                prepared = self.executor.reload(chain, wallet, candidate, plan.terms)
+            else:
+                prepared = self.prepare(plan, index, out)
+                chain = {
+                    **chain,
+                    "transaction": prepared.transaction,
+                    "signature": prepared.signature,
+                    "last_valid_block_height": prepared.last_valid_block_height,
+                }
+            simulated.append(chain)
+            reports.append(await self.executor.execute(prepared, out))
+        return await self._record_reports(plan, simulated, reports, planned)
 
 
 def _candidate_from_leg(leg: Any) -> Candidate:

@@ -69,7 +69,8 @@ async def _plan(
         kind=PlanKind.FILL, submission=Submission("directory", reference, f"{reference}.json", b"{}", now),
         mode="paper", intent=intent, message="{}", signature="sig", verified_at=now, terms=terms,
         min_out=min_out, venues=(venue,), notional_micros=micros(notional), day=DAY,
-        daily_limit_micros=micros(daily_limit_usd), decision=decision, candidate=decision.chosen,
+        daily_limit_micros=micros(daily_limit_usd), decision=decision,
+        fills=list(decision.planned),
     )  # fmt: skip
 
 
@@ -142,9 +143,9 @@ async def test_a_fill_the_book_refuses_comes_back_and_writes_nothing(runtime: Ru
 async def test_last_look_declines_are_counted_with_the_outcome(runtime: Runtime) -> None:
     """A routed plan that lists a last-look decline increments that pool's counter when written."""
     plan = await _plan(runtime, amount_sol=Decimal(5), nonce=1)
-    assert plan.candidate is not None
-    plan.failures.append((plan.candidate, LegFailed(Reason.LAST_LOOK_REJECTED, "declined")))
-    plan.kind, plan.candidate = PlanKind.ROUTED, None
+    assert plan.fills
+    plan.failures.append((plan.fills[0], LegFailed(Reason.LAST_LOOK_REJECTED, "declined")))
+    plan.kind, plan.fills = PlanKind.ROUTED, []
     plan.reason, plan.detail = Reason.LAST_LOOK_REJECTED, "declined"
     (outcome,) = await _submit_together(runtime, [plan])
     assert isinstance(outcome, Outcome) and outcome.status is Status.FAILED

@@ -41,10 +41,21 @@ class Decision:
     candidates: tuple[Candidate, ...]
     misses: tuple[QuoteMiss, ...]
     reason: Reason | None  # None when a venue was chosen
+    # The legs the router plans to fill (a split has several), each quoted at its own size;
+    # empty: the best single venue, `chosen`, for the whole amount.
+    split: tuple[Candidate, ...] = ()
 
     @property
     def chosen(self) -> Candidate | None:
+        """The best single venue for the whole amount."""
         return self.ranked[0] if self.ranked else None
+
+    @property
+    def planned(self) -> tuple[Candidate, ...]:
+        """What the router decided to fill: the split's legs, or the best single venue."""
+        if self.split:
+            return self.split
+        return (self.ranked[0],) if self.ranked else ()
 
     @property
     def runner_up(self) -> Candidate | None:

@@ -119,23 +119,24 @@ def finish_execution(
     intent_id: str,
     *,
     intent: dict[str, Any],
-    leg: dict[str, Any],
+    leg_rows: Sequence[dict[str, Any]],
     rows: dict[str, Sequence[dict[str, Any]]],
 ) -> None:
-    """Close an EXECUTING intent: its row, the executed leg, and the terminal rows."""
+    """Close an EXECUTING intent: its row, its executed legs, and the terminal rows."""
     now = datetime.now(UTC)
     connection.execute(
         update(intents).where(intents.c.id == intent_id).values(**intent, updated_at=now)
     )
-    key = {"intent_id": intent_id, "leg_index": leg["leg_index"]}
-    values = {k: v for k, v in leg.items() if k not in key}
-    updated = connection.execute(
-        update(legs)
-        .where(legs.c.intent_id == intent_id, legs.c.leg_index == leg["leg_index"])
-        .values(**values, executed_at=now)
-    )
-    if updated.rowcount == 0:
-        connection.execute(insert(legs).values(**leg, executed_at=now))
+    for leg in leg_rows:
+        key = {"intent_id": intent_id, "leg_index": leg["leg_index"]}
+        values = {k: v for k, v in leg.items() if k not in key}
+        updated = connection.execute(
+            update(legs)
+            .where(legs.c.intent_id == intent_id, legs.c.leg_index == leg["leg_index"])
+            .values(**values, executed_at=now)
+        )
+        if updated.rowcount == 0:
+            connection.execute(insert(legs).values(**leg, executed_at=now))
     insert_rows(connection, rows)
 
 

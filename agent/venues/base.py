@@ -22,11 +22,15 @@ __all__ = ["LegFailed", "Venue"]
 
 
 class LegFailed(Exception):
-    """This venue will not fill this quote; the pipeline falls back to the next candidate."""
+    """This venue will not fill this quote; the pipeline re-plans without it.
 
-    def __init__(self, reason: Reason, detail: str = "") -> None:
+    ``quote`` names the leg that failed when the failure concerns one leg of several.
+    """
+
+    def __init__(self, reason: Reason, detail: str = "", quote: Quote | None = None) -> None:
         self.reason = reason
         self.detail = detail
+        self.quote = quote
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
 
 

@@ -19,7 +19,7 @@ from agent.domain.policy import TradeTerms, WalletPolicy
 from agent.domain.quotes import Quote, QuoteMiss
 from agent.domain.routing import Candidate, Decision, Verdict
 from agent.domain.tokens import Token
-from agent.records import Final, Plan, PlanKind, Submission, render
+from agent.records import Final, LegOutcome, LegStatus, Plan, PlanKind, Submission, render
 from agent.store import intents as records
 from agent.store import pools as books
 from agent.store import wallets as wallet_rows
@@ -402,14 +402,16 @@ def _filled_plan() -> Plan:
         daily_limit_micros=10**12,
         decision=Decision((otc, amm), (otc, amm), (miss,), None),
         failures=[(otc, LegFailed(Reason.LAST_LOOK_REJECTED, "declined"))],
-        candidate=amm,
+        fills=[amm],
     )
 
 
 async def test_rendered_outcome_rows_insert_into_every_table(store: Store) -> None:
     """A rendered fill's rows go in with insert_rows: quotes exact, legs by index, trade by leg."""
     rendered = render(
-        _filled_plan(), Final(Status.FILLED, None, "", True, 149_600_000), 1_750_000_001.0
+        _filled_plan(),
+        Final(Status.FILLED, None, "", True, (LegOutcome(LegStatus.FILLED, 149_600_000),)),
+        1_750_000_001.0,
     )
     await store.write(records.insert_rows, rendered.rows)
 
