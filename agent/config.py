@@ -230,6 +230,26 @@ class VenuesConfig:
 
 
 @dataclass(frozen=True)
+class RoutingConfig:
+    # Split one intent across venues where that beats every single venue (router v2).
+    split: bool = True
+    max_legs: int = 3
+    # Sizes each venue's curve is sampled at per decision (more: closer to the optimum, slower).
+    samples: int = 64
+    # A pool that declines on last look is left out this long, doubling while it keeps fading.
+    cool_down_s: float = 900.0
+    max_cool_down_s: float = 14_400.0
+
+    def check(self) -> None:
+        if not 1 <= self.max_legs <= 5:
+            raise InvalidValue("max_legs", f"must be between 1 and 5 (got {self.max_legs})")
+        if not 8 <= self.samples <= 512:
+            raise InvalidValue("samples", f"must be between 8 and 512 (got {self.samples})")
+        if self.cool_down_s < 0 or self.max_cool_down_s < self.cool_down_s:
+            raise InvalidValue("cool_down_s", "must be >= 0 and at most max_cool_down_s")
+
+
+@dataclass(frozen=True)
 class WalletConfig:
     pubkey: str
     keypair: str = ""
@@ -261,6 +281,7 @@ class AgentConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     prices: PricesConfig = field(default_factory=PricesConfig)
     venues: VenuesConfig = field(default_factory=VenuesConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
     tokens: TokensFileConfig = field(default_factory=TokensFileConfig)
     wallets: tuple[WalletConfig, ...] = ()
     # Filled by load_config, never read from the file.

@@ -9,7 +9,6 @@ an earlier run is looked up first and, if recorded, only reported again: nothing
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -19,14 +18,15 @@ from decimal import Decimal
 import structlog
 from sqlalchemy import Connection
 
-from agent.domain.costs import LAMPORTS_PER_SIGNATURE, lamports_in_token_units
+from agent.domain.costs import lamports_in_token_units, leg_cost_lamports
 from agent.domain.intent import IntentMessage, check_timing
 from agent.domain.outcomes import IntentRejected, Reason, Status
 from agent.domain.policy import check_trade, micros, resolve_tokens
-from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
+from agent.domain.quotes import Quote, QuoteRequest
 from agent.domain.routing import Candidate, Decision, decide_single_venue
 from agent.domain.tokens import Token, TokenRegistry
 from agent.executor import ChainExecutor
+from agent.legs import LegPlanner, Routing
 from agent.metrics import Metrics
 from agent.pricing.oracle import PriceOracle, PriceUnavailable
 from agent.recorder import Recorder
@@ -40,6 +40,7 @@ from agent.records import (
     result_name,
     venue_set,
 )
+from agent.router import Router, RouterSettings
 from agent.settling import Settler
 from agent.store import intents as intent_rows
 from agent.store.database import Store
@@ -52,6 +53,10 @@ from agent.wallets import WalletRegistry
 __all__ = ["Outcome", "Pipeline", "PipelineSettings", "Submission"]
 
 log = structlog.get_logger("agent.pipeline")
+
+# Signatures a leg's transaction needs, by venue: the taker alone for a swap built from an API,
+# the taker and the pool's authority for a settlement with an OTC or local DEX pool.
+VENUE_SIGNATURES = {"jupiter": 1, "otc": 2, "localdex": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,7 @@ class Pipeline:
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
         executor: ChainExecutor | None = None,
+        router: Router | None = None,
     ) -> None:
         self.settings = settings
         self.executor = executor
@@ -85,6 +91,8 @@ class Pipeline:
         self.wallets = wallets
         self.oracle = oracle
         self.venues = {venue.name: venue for venue in venues}
+        self.router = router or Router(RouterSettings(), {})
+        self.planner = LegPlanner(self.venues, self.router)
         self.metrics = metrics
         self.clock = clock
         self.recorder = Recorder(store, self.venues, clock=clock)
@@ -190,11 +198,11 @@ class Pipeline:
         except PriceUnavailable as exc:
             raise IntentRejected(Reason.NO_PRICE, str(exc)) from None
 
-    async def _quote(self, plan: Plan) -> tuple[list[Quote], list[QuoteMiss]]:
+    @staticmethod
+    def _request(plan: Plan) -> QuoteRequest:
         terms = plan.terms
-        assert terms is not None and plan.min_out is not None
-        assert plan.intent is not None
-        request = QuoteRequest(
+        assert terms is not None and plan.min_out is not None and plan.intent is not None
+        return QuoteRequest(
             terms.sell.mint,
             terms.buy.mint,
             terms.amount,
@@ -203,27 +211,29 @@ class Pipeline:
             taker=plan.intent.wallet,
             not_after=float(plan.intent.not_after),
         )
-        now = self.clock()
-        answers = await asyncio.gather(
-            *(self.venues[name].quote(request, now) for name in plan.venues if name in self.venues)
-        )
-        quotes = [a for answer in answers for a in answer if isinstance(a, Quote)]
-        misses = [a for answer in answers for a in answer if isinstance(a, QuoteMiss)]
-        return quotes, misses
 
-    async def _network_cost(self, buy: Token) -> Callable[[Quote], int]:
+    async def _costs(self, buy: Token) -> tuple[Callable[[Quote], int], Callable[[str], int]]:
+        """A quote's and a venue's per-leg network cost, in units of the bought token."""
         if self._sol is None:
-            return lambda _quote: 0
+            return (lambda _quote: 0), (lambda _venue: 0)
         sol_usd, buy_usd = await self._prices(self._sol, buy)
-        return lambda quote: lamports_in_token_units(
-            quote.signatures * LAMPORTS_PER_SIGNATURE, sol_usd, buy_usd, buy.decimals
+
+        def in_buy_token(signatures: int) -> int:
+            lamports = leg_cost_lamports(signatures=signatures)
+            return lamports_in_token_units(lamports, sol_usd, buy_usd, buy.decimals)
+
+        return (
+            lambda quote: in_buy_token(quote.signatures),
+            lambda venue: in_buy_token(VENUE_SIGNATURES.get(venue, 2)),
         )
 
     async def _route_and_execute(self, plan: Plan, started: float) -> Outcome:
         assert plan.terms is not None and plan.min_out is not None
+        request = self._request(plan)
+        now = self.clock()
         try:
-            quotes, misses = await self._quote(plan)
-            cost = await self._network_cost(plan.terms.buy)
+            quotes, misses, curves = await self.planner.gather(request, plan.venues, now)
+            cost, leg_cost = await self._costs(plan.terms.buy)
         except IntentRejected as rejection:
             plan.kind, plan.reason, plan.detail = (
                 PlanKind.ROUTED,
@@ -231,25 +241,36 @@ class Pipeline:
                 rejection.detail,
             )
             return await self._record(plan)
+        routing = Routing(request, quotes, misses, curves, cost, leg_cost)
+        terms = plan.terms
+        self.router.observe_price(
+            routing.pair, now, Decimal(terms.reference_out) / Decimal(terms.amount)
+        )
         decision = decide_single_venue(
             quotes, misses, min_out=plan.min_out, network_cost_out=cost, now=self.clock()
         )
+        legs = await self.planner.legs(routing, self.clock())
+        decision = replace(
+            decision,
+            split=tuple(legs),
+            misses=tuple(routing.misses),
+            reason=None if legs else decision.reason,
+        )
         plan.decision, plan.latency_s = decision, time.perf_counter() - started
         self.metrics.decision_latency.observe(plan.latency_s)
-        if decision.chosen is None:
-            assert decision.reason is not None
-            plan.kind, plan.reason = PlanKind.ROUTED, decision.reason
-            plan.detail = f"{len(quotes)} quotes, none meets min_out"
+        if not decision.planned:
+            plan.kind, plan.reason = PlanKind.ROUTED, decision.reason or Reason.NO_ROUTE
+            plan.detail = f"{len(quotes)} quotes, no allocation meets min_out"
             return await self._record(plan)
         self.metrics.route_decisions.labels(venue_set(list(decision.planned))).inc()
-        return await self._execute(plan, decision)
+        return await self._execute(plan, decision, routing)
 
-    async def _execute(self, plan: Plan, decision: Decision) -> Outcome:
+    async def _execute(self, plan: Plan, decision: Decision, routing: Routing) -> Outcome:
         """Fill the decided legs; a leg that declines is left out and the rest re-planned."""
         assert plan.intent is not None
-        excluded: set[tuple[str, str]] = set()
+        excluded = routing.excluded
+        legs = list(decision.planned)
         while True:
-            legs = self._legs_to_fill(decision, excluded)
             if not legs:
                 break
             if self.clock() > plan.intent.not_after:
@@ -260,34 +281,51 @@ class Pipeline:
             try:
                 plan.fills, plan.swaps = await self._prepare_legs(plan, legs)
             except LegFailed as declined:
-                failed = _failed_leg(legs, declined)
-                plan.failures.append((failed, declined))
-                excluded.add(_place(failed))
+                self._failed(plan, _failed_leg(legs, declined), declined, excluded)
+                legs = await self._replan(routing, excluded)
                 continue
             plan.kind = PlanKind.FILL
             plan.shares = _shares(plan.fills, plan.min_out or 0)
             result = await self.recorder.submit(plan)
             if isinstance(result, Outcome):
+                for candidate in plan.fills:
+                    self.router.filled(_place(candidate), self.clock())
                 if result.status is Status.EXECUTING:
                     return await self.settler.settle(plan, result)
                 return result
-            failed = _failed_leg(plan.fills, result)
-            plan.failures.append((failed, result))
-            excluded.add(_place(failed))
+            self._failed(plan, _failed_leg(plan.fills, result), result, excluded)
+            legs = await self._replan(routing, excluded)
         last = plan.failures[-1][1]
         plan.kind, plan.fills, plan.swaps = PlanKind.ROUTED, [], {}
         plan.reason, plan.detail = last.reason, last.detail
         return await self._record(plan)
 
-    @staticmethod
-    def _legs_to_fill(decision: Decision, excluded: set[tuple[str, str]]) -> list[Candidate]:
-        """The decided legs while none has failed; then the best single venue left."""
-        if not excluded and decision.planned:
-            return list(decision.planned)
-        for candidate in decision.ranked:
-            if _place(candidate) not in excluded:
-                return [candidate]
-        return []
+    def _failed(
+        self,
+        plan: Plan,
+        candidate: Candidate,
+        failed: LegFailed,
+        excluded: set[tuple[str, str]],
+    ) -> None:
+        plan.failures.append((candidate, failed))
+        excluded.add(_place(candidate))
+        if failed.reason is Reason.LAST_LOOK_REJECTED:
+            self.router.faded(_place(candidate), self.clock())
+
+    async def _replan(self, routing: Routing, excluded: set[tuple[str, str]]) -> list[Candidate]:
+        """After a failed leg: a new allocation without it; failing that, the best single
+        venue not yet tried (when no allocation was possible, e.g. without curves)."""
+        legs = await self.planner.legs(routing, self.clock())
+        if legs:
+            return legs
+        decision = decide_single_venue(
+            [q for q in routing.quotes if (q.venue, q.source) not in excluded],
+            [],
+            min_out=routing.request.min_out,
+            network_cost_out=routing.cost_out,
+            now=self.clock(),
+        )
+        return list(decision.planned)
 
     async def _prepare_legs(
         self, plan: Plan, legs: list[Candidate]

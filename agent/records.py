@@ -301,7 +301,7 @@ def _intent_rows(
     ]
     if decision is not None:
         rows["quotes"] = _quote_rows(intent.id, decision)
-        if decision.chosen is not None:
+        if plan.fills or decision.planned:
             rows["routes"] = [_route_row(plan, decision, at)]
     if legs:
         rows["legs"] = [{**leg.row(intent.id), "executed_at": at} for leg in legs]
@@ -342,14 +342,22 @@ def venue_set(fills: list[Candidate]) -> str:
 
 
 def _route_row(plan: Plan, decision: Decision, at: datetime) -> dict[str, Any]:
-    chosen = decision.chosen
-    assert chosen is not None and plan.intent is not None
-    fills = plan.fills or [chosen]
+    assert plan.intent is not None and plan.terms is not None
+    fills = plan.fills or list(decision.planned)
     net_out = sum(c.net_out for c in fills)
-    runner_up = decision.runner_up
-    # The best single venue and its runner-up: what the wallet would have got without a split.
-    single = chosen.net_out
+    chosen, runner_up = decision.chosen, decision.runner_up
     as_decided = [c.quote for c in fills] == [c.quote for c in decision.planned]
+    jupiter = max(
+        (c for c in decision.candidates if c.quote.venue == "jupiter"),
+        key=lambda c: c.net_out,
+        default=None,
+    )
+    terms = plan.terms
+    savings_usd = None
+    if chosen is not None and terms.reference_out > 0:
+        # Output above the best single venue's, valued like the intent's notional.
+        gained = Decimal(net_out - chosen.net_out) * plan.notional_micros / terms.reference_out
+        savings_usd = int(gained)
     return {
         "intent_id": plan.intent.id,
         "kind": "split" if len(fills) > 1 else "single",
@@ -359,9 +367,11 @@ def _route_row(plan: Plan, decision: Decision, at: datetime) -> dict[str, Any]:
         "net_out": net_out,
         "runner_up_net_out": runner_up.net_out if runner_up else None,
         "savings_vs_runner_up_bps": savings_bps(net_out, runner_up.net_out)
-        if runner_up and as_decided
+        if runner_up and as_decided and len(fills) == 1
         else None,
-        "savings_vs_best_single_bps": savings_bps(net_out, single),
+        "savings_vs_best_single_bps": savings_bps(net_out, chosen.net_out) if chosen else None,
+        "savings_vs_jupiter_bps": savings_bps(net_out, jupiter.net_out) if jupiter else None,
+        "savings_usd_micros": savings_usd,
         "decision_latency_s": Decimal(f"{plan.latency_s:.6f}"),
         "decided_at": at,
     }

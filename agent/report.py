@@ -56,21 +56,32 @@ def build_report(connection: Connection) -> dict[str, Any]:
             ).group_by(trades.c.venue)
         )
     )
-    filled = sum(row.n for row in venue_rows)
+    # Shares are of the volume: a split sends parts of one intent to several venues.
+    volume = sum(int(row.micros or 0) for row in venue_rows)
     by_venue = {
         row.venue: {
             "count": row.n,
-            "share": str((Decimal(row.n) / filled).quantize(Decimal("0.0001"))) if filled else "0",
+            "share": str((Decimal(int(row.micros or 0)) / volume).quantize(Decimal("0.0001")))
+            if volume
+            else "0",
             "volume_usd": str(
                 (Decimal(int(row.micros or 0)) / 1_000_000).quantize(Decimal("0.01"))
             ),
         }
         for row in venue_rows
     }
+    routes_by_kind = {
+        row.kind: row.n
+        for row in connection.execute(
+            select(routes.c.kind, func.count().label("n")).group_by(routes.c.kind)
+        )
+    }
     savings = [
         (
             Decimal(r.savings_vs_runner_up_bps) if r.savings_vs_runner_up_bps is not None else None,
-            Decimal(r.savings_vs_best_single_bps),
+            Decimal(r.savings_vs_best_single_bps)
+            if r.savings_vs_best_single_bps is not None
+            else None,
         )
         for r in connection.execute(
             select(routes.c.savings_vs_runner_up_bps, routes.c.savings_vs_best_single_bps)
@@ -109,11 +120,16 @@ def build_report(connection: Connection) -> dict[str, Any]:
             "by_status": by_status,
             "by_reason": by_reason,
         },
-        "routes": {"filled": filled, "by_venue": by_venue},
+        "routes": {
+            "filled": by_status.get("filled", 0),
+            "split": routes_by_kind.get("split", 0),
+            "fills": sum(row.n for row in venue_rows),
+            "by_venue": by_venue,
+        },
         "legs": leg_status,
         "savings_bps": {
             "vs_runner_up_avg": _average([s for s, _ in savings if s is not None]),
-            "vs_best_single_avg": _average([b for _, b in savings]),
+            "vs_best_single_avg": _average([b for _, b in savings if b is not None]),
             "routes": len(savings),
         },
         "realised_slippage_bps": {
@@ -153,7 +169,11 @@ def render_table(report: dict[str, Any]) -> str:
         lines.append("Reasons (not filled):")
         for reason, count in sorted(intents["by_reason"].items(), key=lambda kv: -kv[1]):
             lines.append(f"  {reason:<24}{count:>8}")
-    lines.append(f"Fills by venue: {report['routes']['filled']}")
+    routes_summary = report["routes"]
+    lines.append(
+        f"Fills by venue: {routes_summary['fills']} legs for {routes_summary['filled']} filled "
+        f"intents ({routes_summary['split']} split)"
+    )
     lines.append(
         f"  {'venue':<12}{'fills':>8}{'share':>9}{'volume USD':>18}{'slip avg':>10}{'p95':>8}"
         f"{'CU avg':>9}{'fee':>8}"

@@ -20,12 +20,14 @@ from agent.chain import (
 from agent.config import AgentConfig, ConfigError
 from agent.domain.otc_pricing import OtcInventory, OtcPoolParams
 from agent.domain.policy import WalletPolicy
+from agent.domain.risk import CoolDownPolicy
 from agent.domain.tokens import Token, TokenRegistry, to_base_units
 from agent.executor import ChainExecutor
 from agent.metrics import Metrics
 from agent.pipeline import Pipeline, PipelineSettings
 from agent.pricing.failover import FailoverOracle, FailoverSettings
 from agent.pricing.sources import SourceKeys, build_sources
+from agent.router import MakerProfile, Router, RouterSettings
 from agent.store import wallets as wallet_rows
 from agent.store.database import Store
 from agent.venues.base import Venue
@@ -398,6 +400,21 @@ def build_runtime(
         if venue is not jupiter:
             metrics.venue_up.labels(venue.name).set(1)
     enabled = tuple(v.name for v in venues)
+    routing = config.routing
+    router = Router(
+        RouterSettings(
+            split=routing.split,
+            max_legs=routing.max_legs,
+            samples=routing.samples,
+            cool_down=CoolDownPolicy(base_s=routing.cool_down_s, max_s=routing.max_cool_down_s),
+        ),
+        {
+            ("otc", pool.id): MakerProfile(
+                pool.last_look_reject_probability, pool.execution_delay_s
+            )
+            for pool in (otc.pools.values() if otc else ())
+        },
+    )
     pipeline = Pipeline(
         settings=PipelineSettings(
             cluster=config.cluster.name,
@@ -413,6 +430,7 @@ def build_runtime(
         oracle=oracle,
         venues=venues,
         metrics=metrics,
+        router=router,
     )
     return Runtime(
         config, store, tokens, oracle, metrics, wallets, otc, localdex, pipeline, http, jupiter

@@ -76,7 +76,9 @@ async def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print("| backend | mode | intents | workers | seconds | intents/s | filled | rejected | failed |")
+    print(
+        "| backend | mode | intents | workers | seconds | intents/s | filled | rejected | failed |"
+    )
     print(
         f"| {backend} | {args.mode} | {stats.processed} | {args.workers} | {elapsed:.2f} | "
         f"{stats.processed / elapsed:.0f} | {stats.filled} | {stats.rejected} | {stats.failed} |"

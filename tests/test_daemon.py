@@ -113,14 +113,16 @@ async def test_five_hundred_intents_all_reach_a_terminal_folder_with_matching_ro
     intents = await _rows(home, IntentRow.__table__)
     trades = await _rows(home, TradeRow.__table__)
     assert not [i for i in intents if i.status == "accepted"]
-    assert sorted(t.intent_id for t in trades) == sorted(
-        i.id for i in intents if i.status == "filled"
-    )
-    assert len({t.intent_id for t in trades}) == len(trades)
+    # One trade per filled leg: a split intent has several, and each leg trades once.
+    assert {t.intent_id for t in trades} == {i.id for i in intents if i.status == "filled"}
+    assert len({(t.intent_id, t.leg_index) for t in trades}) == len(trades)
+    by_intent: Counter[str] = Counter()
+    for trade in trades:
+        by_intent[trade.intent_id] += trade.amount_out
     for intent in (i for i in intents if i.status == "filled"):
         result = json.loads((home.root / "out" / f"{intent.id}.result.json").read_text())
         assert result["buy"]["amount_out"] == str(intent.amount_out)
-        assert intent.amount_out >= intent.min_out
+        assert intent.amount_out >= intent.min_out and intent.amount_out == by_intent[intent.id]
 
 
 async def test_otc_inventory_moves_exactly_by_the_recorded_fills(home: AgentHome) -> None:
@@ -194,7 +196,8 @@ async def test_restart_finishes_files_left_in_work_without_doing_anything_twice(
         if row.ref in recorded_before:
             assert row.result == recorded_before[row.ref]
     trades = await _rows(home, TradeRow.__table__)
-    assert len(trades) == len({t.intent_id for t in trades}) == 2
+    assert len({t.intent_id for t in trades}) == 2
+    assert len(trades) == len({(t.intent_id, t.leg_index) for t in trades})
     intents = await _rows(home, IntentRow.__table__)
     assert sorted(i.status for i in intents) == ["filled", "filled"]
 

@@ -66,7 +66,7 @@ async def test_database_lost_mid_run_pauses_then_resumes_without_loss(
     await store.aclose()
     assert len(submissions) == 200
     assert len({s.ref for s in submissions}) == 200
-    assert len(trades) == len({t.intent_id for t in trades})
+    assert len(trades) == len({(t.intent_id, t.leg_index) for t in trades})  # each leg once
 
 
 def test_database_unreachable_at_start_exits_with_a_clear_message(

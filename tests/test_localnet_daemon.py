@@ -50,7 +50,7 @@ async def _books_match_chain(home: AgentHome, url: str) -> int:
             assert await rpc.token_balances(accounts) == [base, quote], pool_id
     finally:
         await rpc.aclose()
-    return len(await home.rows(TradeRow.__table__))
+    return len({t.intent_id for t in await home.rows(TradeRow.__table__)})
 
 
 async def _prepared_home(make_config: Callable[..., AgentConfig], url: str, mode: str) -> AgentHome:
@@ -79,7 +79,8 @@ async def test_daemon_executes_over_json_rpc_against_an_in_process_localnet(
         stats = await home.daemon().run(once=True)
         assert stats.filled > 20
         if mode == "send":
-            assert await _books_match_chain(home, server.url) == stats.filled
+            # Intents that traded: every filled one, and failed splits whose landed legs count.
+            assert await _books_match_chain(home, server.url) >= stats.filled
         desk_wsol = chain.cluster.token_balance(home.desk.pubkey(), spl.NATIVE_MINT)  # type: ignore[attr-defined]
         if mode == "dry-run":
             assert desk_wsol is None  # simulations change nothing
@@ -136,7 +137,8 @@ async def test_sigkill_the_daemon_while_localnet_keeps_the_chain(
             intents = await home.rows(IntentRow.__table__)
             assert not [i for i in intents if i.status in ("accepted", "executing")]
             trades = await home.rows(TradeRow.__table__)
-            assert len(trades) == len({t.intent_id for t in trades}) > 50
+            assert len(trades) == len({(t.intent_id, t.leg_index) for t in trades})
+            assert len({t.intent_id for t in trades}) > 50
             assert all(t.tx_signature for t in trades)
             await _books_match_chain(home, url)
         finally:

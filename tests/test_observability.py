@@ -98,9 +98,13 @@ async def test_daemon_counts_outcomes_reasons_and_venues(
     }
     assert outcomes == {"filled": stats.filled, "rejected": stats.rejected, "failed": stats.failed}
     assert sum(outcomes.values()) == len(kinds)
+    # Labelled by the venue set decided: "otc", "localdex", or "localdex+otc" for a split.
     decisions = sum(
-        registry.get_sample_value("otc_agent_route_decisions_total", {"venue": v}) or 0
-        for v in ("otc", "localdex")
+        sample.value
+        for metric in registry.collect()
+        if metric.name == "otc_agent_route_decisions"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
     )
     assert decisions >= stats.filled
     malformed = (

@@ -96,13 +96,15 @@ def delay_penalty_bps(delay_s: float, volatility: Decimal, z: Decimal = Decimal(
     return (z * volatility * Decimal(repr(math.sqrt(delay_s)))).quantize(Decimal("0.0001"))
 
 
-def risk_haircut_bps(reject_probability: Decimal, delay_penalty: Decimal) -> Decimal:
-    """The leg's expected output shrinks by the chance it is declined and by the delay's risk.
+def risk_haircut_bps(
+    reject_probability: Decimal, delay_penalty: Decimal, fade_cost_bps: Decimal = Decimal(50)
+) -> Decimal:
+    """The leg's expected output shrinks by the expected cost of a fade and the delay's risk.
 
-    A declined leg is re-routed at a worse price, not lost, but the router cannot know that
-    price in advance; counting the whole leg as at risk keeps fading pools honest.
+    A declined leg is not lost: it is re-routed, at a price ``fade_cost_bps`` worse (the next
+    venue's price and the time spent), with the decline's probability.
     """
-    return min(BPS, reject_probability * BPS + delay_penalty)
+    return min(BPS, reject_probability * fade_cost_bps + delay_penalty)
 
 
 @dataclass(frozen=True, slots=True)

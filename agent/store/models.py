@@ -261,7 +261,11 @@ class RouteRow(Base):
     net_out: Mapped[int] = mapped_column(BigInteger)
     runner_up_net_out: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     savings_vs_runner_up_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
-    savings_vs_best_single_bps: Mapped[Decimal] = mapped_column(ExactDecimal)
+    # None where no single venue could fill the whole amount (only a split could).
+    savings_vs_best_single_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    savings_vs_jupiter_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    # Net output above the best single venue's, valued at the oracle price, in micro-dollars.
+    savings_usd_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     decision_latency_s: Mapped[Decimal] = mapped_column(ExactDecimal)
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
 

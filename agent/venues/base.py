@@ -10,11 +10,12 @@ therefore committed exactly when its records are; ``committed`` refreshes the ve
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from agent.domain.allocation import Curve
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 
@@ -38,6 +39,13 @@ class Venue(Protocol):
     name: str
 
     async def quote(self, request: QuoteRequest, now: float) -> list[Quote | QuoteMiss]: ...
+
+    async def curves(
+        self, request: QuoteRequest, quotes: Sequence[Quote], now: float
+    ) -> list[Curve]:
+        """The venue's output at any size, for split routing (``quotes``: its own answers
+        for the full amount, just given)."""
+        ...
 
     async def prepare(self, quote: Quote) -> None: ...
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection
 
+from agent.domain.allocation import Curve
 from agent.domain.amm import constant_product_out, rebalance_towards, slippage_threshold
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
@@ -118,6 +119,23 @@ class LocalDexVenue:
             )
         return answers
 
+    async def curves(
+        self, request: QuoteRequest, quotes: Sequence[Quote], now: float
+    ) -> list[Curve]:
+        """Each pool of the pair as an exact function of size on its current reserves. The
+        threshold of a fill is set to its share of min_out, so what a leg can be held to is
+        its expected output."""
+        curves = []
+        for pool in self.pools.values():
+            if {pool.base.mint, pool.quote.mint} != {request.sell_mint, request.buy_mint}:
+                continue
+            reserves = self._reserves.get(pool.id)
+            if reserves is None:
+                continue
+            reserve_in, reserve_out = self._orient(pool, reserves, request.sell_mint)
+            curves.append(_pool_curve(pool.id, reserve_in, reserve_out, pool.fee_bps, request))
+        return curves
+
     async def prepare(self, quote: Quote) -> None:
         return None
 
@@ -195,3 +213,13 @@ class LocalDexVenue:
             if (base, quote_reserve) != (reserves.base, reserves.quote):
                 after[pool_id] = books.AmmReserves(pool_id, base, quote_reserve, reserves.version)
         books.save_localdex_pools(connection, before, after)
+
+
+def _pool_curve(
+    pool_id: str, reserve_in: int, reserve_out: int, fee_bps: int, request: QuoteRequest
+) -> Curve:
+    def outputs(size: int) -> tuple[int, int] | None:
+        out = constant_product_out(reserve_in, reserve_out, size, fee_bps).expected_out
+        return (out, out) if out > 0 else None
+
+    return Curve("localdex", pool_id, 1, request.amount, outputs)

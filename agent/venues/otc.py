@@ -13,10 +13,11 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from sqlalchemy import Connection
 
+from agent.domain.allocation import Curve
 from agent.domain.otc_pricing import (
     OtcInventory,
     OtcPoolParams,
@@ -136,6 +137,25 @@ class OtcVenue:
             )
         return answers
 
+    async def curves(
+        self, request: QuoteRequest, quotes: Sequence[Quote], now: float
+    ) -> list[Curve]:
+        """Each pool of the pair as an exact function of size (firm: guaranteed = expected),
+        on the book and mid it quotes from now; pools that cannot be priced are left out."""
+        curves = []
+        for pool, side in self._pools_for(request.sell_mint, request.buy_mint):
+            book = self._books.get(pool.id)
+            if book is None:
+                continue
+            try:
+                base_price = await self._oracle.price(pool.base)
+                quote_price = await self._oracle.price(pool.quote)
+            except PriceUnavailable:
+                continue
+            mid = base_price.usd / quote_price.usd
+            curves.append(_pool_curve(pool, book.inventory, mid, side, request.amount))
+        return curves
+
     async def prepare(self, quote: Quote) -> None:
         pool = self.pools[quote.source]
         if self._honour_delay and pool.execution_delay_s > 0:
@@ -212,6 +232,31 @@ class OtcVenue:
             if new != inventory:
                 moved[pool_id] = new
         books.save_otc_books(connection, moved, {})
+
+
+def _pool_curve(
+    pool: OtcPool, inventory: OtcInventory, mid: Decimal, side: Side, amount: int
+) -> Curve:
+    params = pool.params
+
+    def outputs(size: int) -> tuple[int, int] | None:
+        try:
+            firm = quote_otc(params, inventory, mid, side, size)
+        except OtcRejection:
+            return None
+        paying = inventory.quote if side is Side.SELL_BASE else inventory.base
+        if firm.amount_out > paying:
+            return None  # the fill would be refused for inventory
+        return firm.amount_out, firm.amount_out
+
+    if side is Side.SELL_BASE:
+        min_in, max_in = params.min_base, params.max_base
+    else:
+        # Sizes are bounded in base units; the input here is the quote token.
+        per_base = mid.scaleb(params.quote_decimals - params.base_decimals)
+        min_in = int((params.min_base * per_base).to_integral_value(rounding=ROUND_CEILING))
+        max_in = int(params.max_base * per_base)
+    return Curve("otc", pool.id, max(1, min_in), min(max_in, amount), outputs)
 
 
 def _step(current: int, target: int, fraction: Decimal) -> int:

@@ -92,12 +92,18 @@ def test_delay_penalty(delay: float, vol: Decimal, z: Decimal, expected: Decimal
 
 
 @pytest.mark.parametrize(
-    ("p", "delay", "expected"),
-    [(D(0), D(0), D(0)), (D("0.02"), D(0), D(200)), (D("0.02"), D("3.5"), D("203.5")), (D(2), D(0), D(10_000))],
-)  # fmt: skip
-def test_haircut(p: Decimal, delay: Decimal, expected: Decimal) -> None:
-    """The haircut adds the reject probability (in bps) and the delay penalty, capped at 100%."""
-    assert risk_haircut_bps(p, delay) == expected
+    ("p", "delay", "fade_cost", "expected"),
+    [
+        (D(0), D(0), D(50), D(0)),
+        (D("0.02"), D(0), D(50), D(1)),  # a 2% fade chance costs 2% of a 50 bp re-route
+        (D("0.02"), D("3.5"), D(50), D("4.5")),
+        (D("0.5"), D(0), D(100), D(50)),
+        (D(1), D(10_000), D(50), D(10_000)),  # capped at the whole output
+    ],
+)
+def test_haircut(p: Decimal, delay: Decimal, fade_cost: Decimal, expected: Decimal) -> None:
+    """The haircut is the expected re-routing cost of a fade plus the delay penalty, capped."""
+    assert risk_haircut_bps(p, delay, fade_cost) == expected
 
 
 def test_cool_down_grows_with_repeated_fades_and_resets() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -22,6 +22,8 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection
 
+from agent.domain.allocation import Curve
+from agent.domain.impact import ImpactModel, Observation, VirtualPool
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.venues.jupiter.client import JupiterClient, SwapPlan
 from agent.venues.jupiter.errors import BadPayload, JupiterError, Rejected, Unauthorised, error_kind
@@ -79,6 +81,7 @@ class JupiterVenue:
         self.disabled: str | None = None  # why the venue is off (401/403), None while on
         # v2 quotes come with their instructions; kept for the leg until it is built.
         self._plans: OrderedDict[str, SwapPlan] = OrderedDict()
+        self._impact = ImpactModel()
         self._builder = SwapBuilder(
             client,
             settings,
@@ -174,6 +177,25 @@ class JupiterVenue:
         while len(self._plans) > PLANS_KEPT:
             self._plans.popitem(last=False)
 
+    async def curves(
+        self, request: QuoteRequest, quotes: Sequence[Quote], now: float
+    ) -> list[Curve]:
+        """Jupiter at other sizes, estimated from its full-size quote (and recent quotes of the
+        pair) with the impact model; a size chosen from it is confirmed by one real quote.
+        A Jupiter leg's threshold is tightened to its share of min_out, so what it can be held
+        to is its expected output."""
+        pair = (request.sell_mint, request.buy_mint)
+        curves = []
+        for quote in quotes:
+            if quote.venue != VENUE or quote.amount_in != request.amount:
+                continue
+            pool = self._impact.curve(
+                pair, now, quote.amount_in, quote.expected_out, quote.price_impact_bps / 10_000
+            )
+            self._impact.observe(pair, Observation(now, quote.amount_in, quote.expected_out))
+            curves.append(_estimated_curve(pool, quote))
+        return curves
+
     # --- fills (Jupiter keeps no book here: its liquidity is on chain) -----------------------
     async def prepare(self, quote: Quote) -> None:
         return None
@@ -208,6 +230,14 @@ class JupiterVenue:
         return await self._builder.build(quote, self._on_mainnet(order), fallback, plan)
 
     # --- transactions -------------------------------------------------------------------------
+
+
+def _estimated_curve(pool: VirtualPool, quote: Quote) -> Curve:
+    def outputs(size: int) -> tuple[int, int] | None:
+        out = quote.expected_out if size == quote.amount_in else pool.out(size)
+        return (out, out) if out > 0 else None
+
+    return Curve(VENUE, quote.source, 1, quote.amount_in, outputs)
 
 
 def _plan_key(quote: Quote) -> str:

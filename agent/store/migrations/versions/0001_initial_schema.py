@@ -220,8 +220,14 @@ def upgrade() -> None:
         sa.Column(
             "savings_vs_best_single_bps",
             agent.store.models.ExactDecimal(precision=38, scale=18),
-            nullable=False,
+            nullable=True,
         ),
+        sa.Column(
+            "savings_vs_jupiter_bps",
+            agent.store.models.ExactDecimal(precision=38, scale=18),
+            nullable=True,
+        ),
+        sa.Column("savings_usd_micros", sa.BigInteger(), nullable=True),
         sa.Column(
             "decision_latency_s",
             agent.store.models.ExactDecimal(precision=38, scale=18),

@@ -1,0 +1,130 @@
+"""From an allocation to fillable legs: each leg quoted at its own size, held to its share.
+
+The router decides on curves (exact for the local venues, estimated for Jupiter); before
+anything is reserved, every leg of a split gets a real quote at its size from its venue
+(for Jupiter that is the one confirming request), and a leg whose quote cannot be held to
+its share of the signed min_out is left out and the rest re-allocated. A leg for the whole
+amount reuses the full-size quote already in hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from agent.domain.allocation import Allocation, Curve, min_out_shares
+from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
+from agent.domain.routing import Candidate, Verdict
+from agent.router import Router
+from agent.venues.base import Venue
+
+__all__ = ["LegPlanner", "Routing"]
+
+# A split is re-planned at most this often when legs cannot be quoted at their size.
+MAX_REPLANS = 4
+
+
+@dataclass
+class Routing:
+    """One intent's routing inputs: its request, every full-size answer and every curve."""
+
+    request: QuoteRequest
+    quotes: list[Quote]
+    misses: list[QuoteMiss]
+    curves: list[Curve]
+    cost_out: Callable[[Quote], int]  # a quote's network cost in the bought token
+    leg_cost_out: Callable[[str], int]  # a venue's per-leg network cost in the bought token
+    allocation: Allocation | None = None
+    excluded: set[tuple[str, str]] = field(default_factory=set)
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return self.request.sell_mint, self.request.buy_mint
+
+
+class LegPlanner:
+    def __init__(self, venues: Mapping[str, Venue], router: Router) -> None:
+        self.venues = venues
+        self.router = router
+
+    async def gather(
+        self, request: QuoteRequest, names: Sequence[str], now: float
+    ) -> tuple[list[Quote], list[QuoteMiss], list[Curve]]:
+        """Every venue's full-size answers, then its curves (concurrently per stage)."""
+        venues = [self.venues[name] for name in names if name in self.venues]
+        answers = await asyncio.gather(*(venue.quote(request, now) for venue in venues))
+        quotes = [a for answer in answers for a in answer if isinstance(a, Quote)]
+        misses = [a for answer in answers for a in answer if isinstance(a, QuoteMiss)]
+        per_venue = await asyncio.gather(
+            *(
+                venue.curves(request, [q for q in quotes if q.venue == venue.name], now)
+                for venue in venues
+            )
+        )
+        return quotes, misses, [curve for curves in per_venue for curve in curves]
+
+    async def legs(self, routing: Routing, now: float) -> list[Candidate]:
+        """The legs to fill now, each quoted at its size; [] when no allocation meets min_out.
+
+        Legs that cannot be quoted (or held to their share) are added to ``excluded``, their
+        reason to ``misses``, and the rest re-allocated.
+        """
+        request = routing.request
+        for _ in range(MAX_REPLANS):
+            allocation = self.router.allocate(
+                routing.curves,
+                pair=routing.pair,
+                amount=request.amount,
+                min_out=request.min_out,
+                leg_cost_out=routing.leg_cost_out,
+                now=now,
+                excluded=frozenset(routing.excluded),
+            )
+            routing.allocation = allocation
+            if allocation is None:
+                return []
+            shares = min_out_shares(allocation.legs, request.min_out)
+            candidates: list[Candidate] = []
+            for leg, share in zip(allocation.legs, shares, strict=True):
+                quote = await self._quote_at(
+                    routing, leg.venue, leg.source, leg.amount_in, share, now
+                )
+                if quote is None:
+                    break
+                cost = routing.cost_out(quote)
+                candidates.append(Candidate(quote, cost, quote.expected_out - cost, Verdict.CHOSEN))
+            else:
+                return candidates
+        return []
+
+    async def _quote_at(
+        self, routing: Routing, venue_name: str, source: str, size: int, share: int, now: float
+    ) -> Quote | None:
+        place = (venue_name, source)
+        request = routing.request
+        if size == request.amount:
+            for quote in routing.quotes:
+                usable = quote.expires_at > now and quote.guaranteed_out >= share
+                if (quote.venue, quote.source) == place and usable:
+                    return quote
+        sized = replace(request, amount=size, min_out=share)
+        answers = await self.venues[venue_name].quote(sized, now)
+        for answer in answers:
+            if (answer.venue, answer.source) != place:
+                continue
+            if isinstance(answer, QuoteMiss):
+                routing.misses.append(answer)
+            elif answer.guaranteed_out < share:
+                routing.misses.append(
+                    QuoteMiss(
+                        venue_name, source, "below_share", f"{answer.guaranteed_out} < {share}"
+                    )
+                )
+            else:
+                return answer
+            break
+        else:
+            routing.misses.append(QuoteMiss(venue_name, source, "no_quote_at_size", str(size)))
+        routing.excluded.add(place)
+        return None
