@@ -13,16 +13,18 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from agent.domain.allocation import Allocation, Curve, min_out_shares
+from agent.domain.allocation import Allocation, Curve, Leg, min_out_shares
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.routing import Candidate, Verdict
 from agent.router import Router
 from agent.venues.base import Venue
 
-__all__ = ["LegPlanner", "Routing"]
+__all__ = ["FIRM_VENUES", "LegPlanner", "Routing", "leg_shares"]
 
 # A split is re-planned at most this often when legs cannot be quoted at their size.
 MAX_REPLANS = 4
+# Venues whose quotes are firm: a fill delivers exactly the quote.
+FIRM_VENUES = frozenset({"otc"})
 
 
 @dataclass
@@ -36,11 +38,32 @@ class Routing:
     cost_out: Callable[[Quote], int]  # a quote's network cost in the bought token
     leg_cost_out: Callable[[str], int]  # a venue's per-leg network cost in the bought token
     allocation: Allocation | None = None
+    shares: list[int] = field(default_factory=list)  # of the legs last returned
     excluded: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def pair(self) -> tuple[str, str]:
         return self.request.sell_mint, self.request.buy_mint
+
+
+def leg_shares(legs: Sequence[Leg], min_out: int) -> list[int]:
+    """Each leg's share of the signed min_out, firm quotes first.
+
+    A firm RFQ leg delivers exactly its quote, so it is held to all of it; what is left of
+    min_out is spread over the AMM legs in proportion to their output, which leaves them the
+    widest slippage tolerance the signed minimum allows.
+    """
+    shares = [0] * len(legs)
+    left = min_out
+    for index, leg in enumerate(legs):
+        if leg.venue in FIRM_VENUES:
+            shares[index] = min(leg.guaranteed_out, left)
+            left -= shares[index]
+    rest = [i for i, leg in enumerate(legs) if leg.venue not in FIRM_VENUES]
+    if rest and left > 0:
+        for index, share in zip(rest, min_out_shares([legs[i] for i in rest], left), strict=True):
+            shares[index] = share
+    return shares
 
 
 class LegPlanner:
@@ -71,6 +94,7 @@ class LegPlanner:
         reason to ``misses``, and the rest re-allocated.
         """
         request = routing.request
+        routing.shares = []
         for _ in range(MAX_REPLANS):
             allocation = self.router.allocate(
                 routing.curves,
@@ -84,7 +108,7 @@ class LegPlanner:
             routing.allocation = allocation
             if allocation is None:
                 return []
-            shares = min_out_shares(allocation.legs, request.min_out)
+            shares = leg_shares(allocation.legs, request.min_out)
             candidates: list[Candidate] = []
             for leg, share in zip(allocation.legs, shares, strict=True):
                 quote = await self._quote_at(
@@ -95,6 +119,7 @@ class LegPlanner:
                 cost = routing.cost_out(quote)
                 candidates.append(Candidate(quote, cost, quote.expected_out - cost, Verdict.CHOSEN))
             else:
+                routing.shares = shares
                 return candidates
         return []
 

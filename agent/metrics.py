@@ -173,6 +173,24 @@ class Metrics:
             "1 while the database answers, 0 while the agent waits for it.",
             registry=registry,
         )
+        self.savings = Histogram(
+            "otc_agent_savings_bps",
+            "Net output of each filled route above a baseline, in bps of the baseline's.",
+            ["baseline"],
+            buckets=(-10, 0, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000),
+            registry=registry,
+        )
+        self.savings_usd = Counter(
+            "otc_agent_savings_usd_total",
+            "Net output above the best single venue, valued at the oracle price, in USD.",
+            registry=registry,
+        )
+        self.splits = Counter(
+            "otc_agent_split_routes_total",
+            "Filled routes that split the intent across venues, by number of legs.",
+            ["legs"],
+            registry=registry,
+        )
         self.venue_requests = Counter(
             "otc_agent_venue_requests_total",
             "HTTP requests to external venues by endpoint and status class (2xx, 4xx, timeout).",

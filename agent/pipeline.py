@@ -38,6 +38,7 @@ from agent.records import (
     Submission,
     render,
     result_name,
+    route_savings,
     venue_set,
 )
 from agent.router import Router, RouterSettings
@@ -278,20 +279,23 @@ class Pipeline:
                     (legs[0], LegFailed(Reason.DEADLINE_PASSED, "not_after has passed"))
                 )
                 break
+            shares = _shares_for(routing, legs, plan.min_out or 0)
             try:
-                plan.fills, plan.swaps = await self._prepare_legs(plan, legs)
+                plan.fills, plan.swaps = await self._prepare_legs(plan, legs, shares)
             except LegFailed as declined:
                 self._failed(plan, _failed_leg(legs, declined), declined, excluded)
                 legs = await self._replan(routing, excluded)
                 continue
             plan.kind = PlanKind.FILL
-            plan.shares = _shares(plan.fills, plan.min_out or 0)
+            plan.shares = shares
             result = await self.recorder.submit(plan)
             if isinstance(result, Outcome):
                 for candidate in plan.fills:
                     self.router.filled(_place(candidate), self.clock())
                 if result.status is Status.EXECUTING:
-                    return await self.settler.settle(plan, result)
+                    result = await self.settler.settle(plan, result)
+                if result.status is Status.FILLED:
+                    self._count_savings(plan, decision)
                 return result
             self._failed(plan, _failed_leg(plan.fills, result), result, excluded)
             legs = await self._replan(routing, excluded)
@@ -299,6 +303,19 @@ class Pipeline:
         plan.kind, plan.fills, plan.swaps = PlanKind.ROUTED, [], {}
         plan.reason, plan.detail = last.reason, last.detail
         return await self._record(plan)
+
+    def _count_savings(self, plan: Plan, decision: Decision) -> None:
+        savings = route_savings(plan, decision)
+        for baseline, bps in (
+            ("best_single", savings.vs_best_single_bps),
+            ("jupiter", savings.vs_jupiter_bps),
+        ):
+            if bps is not None:
+                self.metrics.savings.labels(baseline).observe(float(bps))
+        if savings.usd_micros is not None and savings.usd_micros > 0:
+            self.metrics.savings_usd.inc(savings.usd_micros / 1_000_000)
+        if len(plan.fills) > 1:
+            self.metrics.splits.labels(str(len(plan.fills))).inc()
 
     def _failed(
         self,
@@ -328,7 +345,7 @@ class Pipeline:
         return list(decision.planned)
 
     async def _prepare_legs(
-        self, plan: Plan, legs: list[Candidate]
+        self, plan: Plan, legs: list[Candidate], shares: list[int]
     ) -> tuple[list[Candidate], dict[int, BuiltSwap]]:
         """Last look at each maker, and each API-built swap verified, before anything commits."""
         now = self.clock()
@@ -339,7 +356,6 @@ class Pipeline:
                 )
         prepared: list[Candidate] = []
         swaps: dict[int, BuiltSwap] = {}
-        shares = _shares(legs, plan.min_out or 0)
         for index, candidate in enumerate(legs):
             venue = self.venues[candidate.quote.venue]
             try:
@@ -410,15 +426,11 @@ def _failed_leg(legs: list[Candidate], failed: LegFailed) -> Candidate:
     return legs[0]
 
 
-def _shares(legs: list[Candidate], min_out: int) -> list[int]:
-    """Each leg's share of min_out: in proportion to what it is held to, summing exactly."""
-    guaranteed = [c.quote.guaranteed_out for c in legs]
-    total = sum(guaranteed)
-    if total <= 0:
-        return [0] * len(legs)
-    shares = [min_out * g // total for g in guaranteed]
-    shares[guaranteed.index(max(guaranteed))] += min_out - sum(shares)
-    return shares
+def _shares_for(routing: Routing, legs: list[Candidate], min_out: int) -> list[int]:
+    """The shares the planner gave these legs; a single fallback venue is held to all."""
+    if routing.shares and len(routing.shares) == len(legs):
+        return routing.shares
+    return [min_out] + [0] * (len(legs) - 1)
 
 
 def _recorded_outcome(submission: Submission, recorded: intent_rows.SubmissionRecord) -> Outcome:

@@ -341,23 +341,43 @@ def venue_set(fills: list[Candidate]) -> str:
     return "+".join(sorted({c.quote.venue for c in fills}))
 
 
-def _route_row(plan: Plan, decision: Decision, at: datetime) -> dict[str, Any]:
-    assert plan.intent is not None and plan.terms is not None
+@dataclass(frozen=True, slots=True)
+class Savings:
+    """What the plan's fills gain over the baselines, in bps of net output and in USD."""
+
+    vs_best_single_bps: Decimal | None  # None: no single venue could fill the whole amount
+    vs_jupiter_bps: Decimal | None  # None: Jupiter did not quote
+    usd_micros: int | None  # above the best single venue, valued like the intent's notional
+
+
+def route_savings(plan: Plan, decision: Decision) -> Savings:
+    assert plan.terms is not None
     fills = plan.fills or list(decision.planned)
     net_out = sum(c.net_out for c in fills)
-    chosen, runner_up = decision.chosen, decision.runner_up
-    as_decided = [c.quote for c in fills] == [c.quote for c in decision.planned]
+    chosen = decision.chosen
     jupiter = max(
         (c for c in decision.candidates if c.quote.venue == "jupiter"),
         key=lambda c: c.net_out,
         default=None,
     )
-    terms = plan.terms
-    savings_usd = None
-    if chosen is not None and terms.reference_out > 0:
-        # Output above the best single venue's, valued like the intent's notional.
-        gained = Decimal(net_out - chosen.net_out) * plan.notional_micros / terms.reference_out
-        savings_usd = int(gained)
+    usd = None
+    if chosen is not None and plan.terms.reference_out > 0:
+        gained = Decimal(net_out - chosen.net_out) * plan.notional_micros
+        usd = int(gained / plan.terms.reference_out)
+    return Savings(
+        savings_bps(net_out, chosen.net_out) if chosen else None,
+        savings_bps(net_out, jupiter.net_out) if jupiter else None,
+        usd,
+    )
+
+
+def _route_row(plan: Plan, decision: Decision, at: datetime) -> dict[str, Any]:
+    assert plan.intent is not None
+    fills = plan.fills or list(decision.planned)
+    net_out = sum(c.net_out for c in fills)
+    runner_up = decision.runner_up
+    as_decided = [c.quote for c in fills] == [c.quote for c in decision.planned]
+    savings = route_savings(plan, decision)
     return {
         "intent_id": plan.intent.id,
         "kind": "split" if len(fills) > 1 else "single",
@@ -369,9 +389,9 @@ def _route_row(plan: Plan, decision: Decision, at: datetime) -> dict[str, Any]:
         "savings_vs_runner_up_bps": savings_bps(net_out, runner_up.net_out)
         if runner_up and as_decided and len(fills) == 1
         else None,
-        "savings_vs_best_single_bps": savings_bps(net_out, chosen.net_out) if chosen else None,
-        "savings_vs_jupiter_bps": savings_bps(net_out, jupiter.net_out) if jupiter else None,
-        "savings_usd_micros": savings_usd,
+        "savings_vs_best_single_bps": savings.vs_best_single_bps,
+        "savings_vs_jupiter_bps": savings.vs_jupiter_bps,
+        "savings_usd_micros": savings.usd_micros,
         "decision_latency_s": Decimal(f"{plan.latency_s:.6f}"),
         "decided_at": at,
     }

@@ -56,8 +56,11 @@ async def test_a_whale_is_split_and_every_leg_filled(make_config, sqlite_url) ->
     home = await _home(make_config, sqlite_url, "paper")
     intent_id, envelope = _whale(home)
     write_intent(home.root / "inbox", intent_id, envelope)
-    stats = await home.daemon().run(once=True)
+    daemon = home.daemon()
+    stats = await daemon.run(once=True)
     assert stats.filled == 1
+    registry = daemon.runtime.metrics.registry
+    assert registry.get_sample_value("otc_agent_split_routes_total", {"legs": "2"}) == 1
     (intent,) = await home.rows(IntentRow.__table__)
     (route,) = await home.rows(RouteRow.__table__)
     legs = sorted(await home.rows(RouteLegRow.__table__), key=lambda leg: leg.leg_index)

@@ -249,14 +249,20 @@ def _pool_curve(
             return None  # the fill would be refused for inventory
         return firm.amount_out, firm.amount_out
 
+    # Quote-token base units per base-token base unit at mid.
+    per_base = mid.scaleb(params.quote_decimals - params.base_decimals)
+    # The paying side's inventory caps the input too (at mid, plus a margin for the spread;
+    # `outputs` refuses exactly), so the solver does not sample sizes the pool cannot pay.
+    margin = Decimal("1.02")
     if side is Side.SELL_BASE:
         min_in, max_in = params.min_base, params.max_base
+        affordable = int(inventory.quote / per_base * margin) if per_base > 0 else 0
     else:
         # Sizes are bounded in base units; the input here is the quote token.
-        per_base = mid.scaleb(params.quote_decimals - params.base_decimals)
         min_in = int((params.min_base * per_base).to_integral_value(rounding=ROUND_CEILING))
         max_in = int(params.max_base * per_base)
-    return Curve("otc", pool.id, max(1, min_in), min(max_in, amount), outputs)
+        affordable = int(inventory.base * per_base * margin)
+    return Curve("otc", pool.id, max(1, min_in), min(max_in, affordable, amount), outputs)
 
 
 def _step(current: int, target: int, fraction: Decimal) -> int:

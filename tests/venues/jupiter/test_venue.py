@@ -283,3 +283,18 @@ async def test_leg_is_held_to_min_out_not_the_intent_tolerance(
     built = await venue.build_swap(quote, order(quote, min_out=min_out), FALLBACK)
     assert built.verified.swap.slippage_bps == 20 and built.quote.guaranteed_out >= min_out
     assert len(fake.requests) == (1 if api == "v2" else 2)
+
+
+async def test_curve_is_the_quote_at_full_size_and_close_elsewhere(make_client: MakeClient) -> None:
+    """The estimated curve gives Jupiter's quote at the full amount and stays within 1 bp of the
+    (constant-product) fake at other sizes, from one quote's impact."""
+    venue, _, _ = venue_for(make_client())
+    full = QuoteRequest(SOL, USDC, 5_000 * 10**9, 0, 50)
+    quote = await one_quote(venue, full)
+    (curve,) = await venue.curves(full, [quote], NOW)
+    assert curve.outputs(full.amount) == (quote.expected_out, quote.expected_out)
+    for size in (10**9, 50 * 10**9, 700 * 10**9, 2_400 * 10**9):
+        real = await one_quote(venue, QuoteRequest(SOL, USDC, size, 0, 50))
+        estimate = curve.outputs(size)
+        assert estimate is not None
+        assert abs(estimate[0] - real.expected_out) * 10_000 <= real.expected_out
