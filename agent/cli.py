@@ -127,6 +127,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     prices.add_argument("--json", action="store_true")
 
+    quote = commands.add_parser(
+        "quote",
+        help="every venue's quote and the allocation the router would fill; nothing executes",
+    )
+    quote.add_argument("--sell", required=True, help="symbol or mint")
+    quote.add_argument("--buy", required=True, help="symbol or mint")
+    quote.add_argument("--amount", type=_decimal, required=True, help="in units of the sold token")
+    quote.add_argument(
+        "--max-slippage-bps", type=int, default=None, help="default: intake.default_slippage_bps"
+    )
+    quote.add_argument("--json", action="store_true")
+
     tokens = commands.add_parser("tokens", help="the configured cluster's tokens")
     tokens.add_argument("--json", action="store_true")
 
@@ -177,6 +189,22 @@ def _dispatch(args: argparse.Namespace, config: AgentConfig) -> int:
         return asyncio.run(_prices(config, as_json=args.json))
     if command == "tokens":
         return _tokens(config, as_json=args.json)
+    if command == "quote":
+        from agent.quote_view import QuoteRefused, quote_trade
+
+        try:
+            return asyncio.run(
+                quote_trade(
+                    config,
+                    sell=args.sell,
+                    buy=args.buy,
+                    amount=args.amount,
+                    max_slippage_bps=args.max_slippage_bps,
+                    as_json=args.json,
+                )
+            )
+        except QuoteRefused as exc:
+            raise UsageError(str(exc)) from None
     if command == "db":
         return asyncio.run(_db_upgrade(config))
     raise UsageError(f"unknown command {command}")

@@ -228,27 +228,21 @@ class Pipeline:
             lambda venue: in_buy_token(VENUE_SIGNATURES.get(venue, 2)),
         )
 
-    async def _route_and_execute(self, plan: Plan, started: float) -> Outcome:
-        assert plan.terms is not None and plan.min_out is not None
-        request = self._request(plan)
+    async def decide(
+        self, request: QuoteRequest, buy: Token, reference_out: int, venues: Sequence[str]
+    ) -> tuple[Decision, Routing]:
+        """Quote every venue, then decide: the best single venue and the allocation to fill
+        (a split where that pays), each leg quoted at its size. Raises IntentRejected
+        (no_price) when the network cost cannot be valued."""
         now = self.clock()
-        try:
-            quotes, misses, curves = await self.planner.gather(request, plan.venues, now)
-            cost, leg_cost = await self._costs(plan.terms.buy)
-        except IntentRejected as rejection:
-            plan.kind, plan.reason, plan.detail = (
-                PlanKind.ROUTED,
-                rejection.reason,
-                rejection.detail,
-            )
-            return await self._record(plan)
+        quotes, misses, curves = await self.planner.gather(request, venues, now)
+        cost, leg_cost = await self._costs(buy)
         routing = Routing(request, quotes, misses, curves, cost, leg_cost)
-        terms = plan.terms
         self.router.observe_price(
-            routing.pair, now, Decimal(terms.reference_out) / Decimal(terms.amount)
+            routing.pair, now, Decimal(reference_out) / Decimal(request.amount)
         )
         decision = decide_single_venue(
-            quotes, misses, min_out=plan.min_out, network_cost_out=cost, now=self.clock()
+            quotes, misses, min_out=request.min_out, network_cost_out=cost, now=self.clock()
         )
         legs = await self.planner.legs(routing, self.clock())
         decision = replace(
@@ -257,11 +251,26 @@ class Pipeline:
             misses=tuple(routing.misses),
             reason=None if legs else decision.reason,
         )
+        return decision, routing
+
+    async def _route_and_execute(self, plan: Plan, started: float) -> Outcome:
+        assert plan.terms is not None and plan.min_out is not None
+        try:
+            decision, routing = await self.decide(
+                self._request(plan), plan.terms.buy, plan.terms.reference_out, plan.venues
+            )
+        except IntentRejected as rejection:
+            plan.kind, plan.reason, plan.detail = (
+                PlanKind.ROUTED,
+                rejection.reason,
+                rejection.detail,
+            )
+            return await self._record(plan)
         plan.decision, plan.latency_s = decision, time.perf_counter() - started
         self.metrics.decision_latency.observe(plan.latency_s)
         if not decision.planned:
             plan.kind, plan.reason = PlanKind.ROUTED, decision.reason or Reason.NO_ROUTE
-            plan.detail = f"{len(quotes)} quotes, no allocation meets min_out"
+            plan.detail = f"{len(routing.quotes)} quotes, no allocation meets min_out"
             return await self._record(plan)
         self.metrics.route_decisions.labels(venue_set(list(decision.planned))).inc()
         return await self._execute(plan, decision, routing)

@@ -4,10 +4,10 @@ network costs of each leg and of each maker's execution risk.
 Every venue describes itself as curves (output as a function of size); each curve is charged
 its leg's network cost (signatures and priority fee, in the bought token) and, for an RFQ
 pool, a haircut for the chance it declines on last look (learned from its recent fills and
-fades) plus the price risk of its execution delay; pools that faded lately are cooled down
-and left out. :func:`agent.domain.allocation.allocate` then finds the best split that still
-guarantees the signed min_out. Learning is per process and in memory: a restart starts again
-from each pool's configured reject probability.
+fades) plus the price risk of its execution delay; pools that decline well beyond their
+advertised rate are cooled down and left out. :func:`agent.domain.allocation.allocate` then
+finds the best split that still guarantees the signed min_out. Learning is per process and in
+memory: a restart starts again from each pool's configured reject probability.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ __all__ = ["MakerProfile", "Router", "RouterSettings"]
 
 # Prices kept per pair for the volatility estimate.
 PRICES_KEPT = 120
+# A pool is fading (and cooled down) once its learned decline probability exceeds twice what
+# it claims plus this margin: with the default prior weight, two declines in a row for a pool
+# that claims 2%, while one decline in fifty fills is what it said it would do.
+FADING_MARGIN = Decimal("0.05")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +71,13 @@ class Router:
             self._fades[place] = self._fades[place].observe(now, declined=False)
 
     def faded(self, place: tuple[str, str], now: float) -> None:
-        """A maker declined on last look: count it, and cool the pool down."""
-        if place in self._fades:
-            self._fades[place] = self._fades[place].observe(now, declined=True)
+        """A maker declined on last look: count it; a pool declining well beyond what it
+        claims is cooled down. A decline at its advertised rate is priced by the haircut."""
+        if place not in self._fades:
+            return
+        estimate = self._fades[place].observe(now, declined=True)
+        self._fades[place] = estimate
+        if estimate.probability(now) > estimate.prior * 2 + FADING_MARGIN:
             self._cool[place] = self._cool[place].faded(now)
 
     def observe_price(self, pair: tuple[str, str], now: float, price: Decimal) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -314,3 +315,35 @@ def test_prices_json_reports_each_token_with_its_source(cli) -> None:  # type: i
     by_token = {row["token"]: row for row in document["prices"]}
     assert set(by_token) == {"SOL", "USDC", "USDT", "RAY"}
     assert (by_token["SOL"]["usd"], by_token["SOL"]["source"]) == ("150", "static")
+
+
+def test_quote_shows_candidates_and_the_split_allocation(cli) -> None:  # type: ignore[no-untyped-def]
+    """`quote --json` lists every venue's answer and the split the router would fill, unexecuted."""
+    code, out, _ = cli(
+        "quote", "--sell", "SOL", "--buy", "USDC", "--amount", "3000",
+        "--max-slippage-bps", "300", "--json",
+    )  # fmt: skip
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["buy"]["min_out"] == "436500" and doc["sell"]["amount"] == "3000"
+    assert {(q["venue"], q["verdict"]) for q in doc["quotes"]} >= {("localdex", "below_min_out")}
+    allocation = doc["allocation"]
+    assert allocation["kind"] == "split" and allocation["venues"] == "localdex+otc"
+    assert sum(Decimal(leg["amount_in"]) for leg in allocation["legs"]) == 3000
+    assert sum(Decimal(leg["min_out_share"]) for leg in allocation["legs"]) == Decimal("436500")
+    code, table, _ = cli("quote", "--sell", "SOL", "--buy", "USDC", "--amount", "3000",
+                         "--max-slippage-bps", "300")  # fmt: skip
+    assert code == 0 and "allocation: split over localdex+otc" in table
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--sell", "DOGE", "--buy", "USDC", "--amount", "1"), "unknown token 'DOGE'"),
+        (("--sell", "SOL", "--buy", "USDC", "--amount", "0.0000000001"), "decimal"),
+    ],
+)
+def test_quote_refuses_what_cannot_be_quoted(cli, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]
+    """An unknown token or an amount finer than the token's decimals exits 2 with the reason."""
+    code, _, err = cli("quote", *args)
+    assert code == 2 and message in err

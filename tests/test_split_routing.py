@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from decimal import Decimal
 
 import pytest
 from solders.keypair import Keypair
@@ -156,20 +155,24 @@ async def test_a_maker_that_fades_is_cooled_down_and_the_rest_replanned(
         await real_prepare(quote)
 
     otc.prepare = prepare  # type: ignore[method-assign]
+    router = runtime.pipeline.router
+    pool = ("otc", "otc-sol-usdc")
+    before = router.haircut_bps(pool, ("a", "b"), time.time())
     _, envelope = _whale(home, amount=100 * 10**9)  # small enough for the DEX alone
     outcome = await runtime.pipeline.process(Submission("directory", "c-1", "w", envelope, 0.0))
-    router = runtime.pipeline.router
-    assert declined == ["otc-sol-usdc"] and router.cooling(("otc", "otc-sol-usdc"), time.time())
-    assert outcome.status.value == "filled"
+    assert declined == ["otc-sol-usdc"] and outcome.status.value == "filled"
     legs = sorted(await home.rows(RouteLegRow.__table__), key=lambda leg: leg.leg_index)
     assert legs[0].venue == "otc" and legs[0].reason == "last_look_rejected"
     assert {leg.venue for leg in legs[1:]} == {"localdex"}
-    _, again = _whale(home, amount=100 * 10**9)
-    await runtime.pipeline.process(Submission("directory", "c-2", "w", again, 0.0))
+    # One decline is within what a 2% pool claims: priced higher, not yet cooled down.
+    assert not router.cooling(pool, time.time())
+    assert router.haircut_bps(pool, ("a", "b"), time.time()) > before
+    for ref in ("c-2", "c-3"):
+        _, again = _whale(home, amount=100 * 10**9)
+        await runtime.pipeline.process(Submission("directory", ref, "w", again, 0.0))
     await runtime.aclose()
-    assert declined == ["otc-sol-usdc"]  # cooled down: not asked again
-    haircut = router.haircut_bps(("otc", "otc-sol-usdc"), ("a", "b"), time.time())
-    assert haircut > Decimal(1)  # the fade raised its learned reject probability above 2%
+    # The second decline in a row marks it as fading: cooled down, not asked a third time.
+    assert declined == ["otc-sol-usdc"] * 2 and router.cooling(pool, time.time())
 
 
 @pytest.mark.parametrize("split", [True, False])
