@@ -16,7 +16,7 @@ from agent.config import AgentConfig
 from agent.intake import files
 from agent.intent_builder import IntentDraft, new_nonce, sign_intent
 from agent.records import Submission
-from agent.store.models import IntentRow, QuoteRow, RouteLegRow
+from agent.store.models import IntentRow, QuoteRow, RouteLegRow, RouteRow
 from tests.support import jupiter_tamper as tamper
 from tests.support.agent_home import AgentHome
 from tests.support.fake_jupiter import SOL, USDC, FakeJupiter
@@ -67,7 +67,8 @@ def _by_venue(legs: list, status: str) -> Counter[str]:  # type: ignore[type-arg
 
 
 async def test_paper_mode_routes_between_jupiter_and_otc(make_config, sqlite_url, jupiter) -> None:  # type: ignore[no-untyped-def]
-    """Jupiter quotes every intent; the router fills some there and some in the OTC pools."""
+    """Jupiter quotes every intent; the router fills some there, some in the OTC pools, and
+    splits the large ones across both."""
     home = await _home(make_config, sqlite_url, jupiter, "paper")
     home.feed(80, invalid_share=0.0, seed=21)
     daemon = home.daemon()
@@ -88,6 +89,9 @@ async def test_paper_mode_routes_between_jupiter_and_otc(make_config, sqlite_url
     assert sent is not None and sent >= filled["jupiter"]
     # Paper mode never asks for instructions: one request per quote.
     assert {r.path for r in jupiter.requests} == {"/swap/v1/quote"}
+    # Large SOL/USDC trades are split between Jupiter and the OTC pool.
+    routes = Counter((r.kind, r.venues) for r in await home.rows(RouteRow.__table__))
+    assert routes[("split", "jupiter+otc")] > 0 and routes[("single", "jupiter")] > 0
 
 
 async def test_dry_run_without_simulation_rpc_records_built_legs(
