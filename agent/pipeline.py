@@ -28,6 +28,7 @@ from agent.domain.tokens import Token, TokenRegistry
 from agent.executor import ChainExecutor
 from agent.legs import LegPlanner, Routing
 from agent.metrics import Metrics
+from agent.preparation import failed_leg, place, prepare_legs, shares_for
 from agent.pricing.oracle import PriceOracle, PriceUnavailable
 from agent.recorder import Recorder
 from agent.records import (
@@ -46,8 +47,6 @@ from agent.settling import Settler
 from agent.store import intents as intent_rows
 from agent.store.database import Store
 from agent.venues.base import LegFailed, Venue
-from agent.venues.jupiter.swaps import BuiltSwap
-from agent.venues.jupiter.venue import JupiterVenue, SwapOrder
 from agent.verification import verify_submission
 from agent.wallets import WalletRegistry
 
@@ -288,11 +287,18 @@ class Pipeline:
                     (legs[0], LegFailed(Reason.DEADLINE_PASSED, "not_after has passed"))
                 )
                 break
-            shares = _shares_for(routing, legs, plan.min_out or 0)
+            shares = shares_for(routing, legs, plan.min_out or 0)
             try:
-                plan.fills, plan.swaps = await self._prepare_legs(plan, legs, shares)
+                plan.fills, plan.swaps = await prepare_legs(
+                    plan,
+                    legs,
+                    shares,
+                    venues=self.venues,
+                    executor=self.executor,
+                    now=self.clock(),
+                )
             except LegFailed as declined:
-                self._failed(plan, _failed_leg(legs, declined), declined, excluded)
+                self._failed(plan, failed_leg(legs, declined), declined, excluded)
                 legs = await self._replan(routing, excluded)
                 continue
             plan.kind = PlanKind.FILL
@@ -300,13 +306,13 @@ class Pipeline:
             result = await self.recorder.submit(plan)
             if isinstance(result, Outcome):
                 for candidate in plan.fills:
-                    self.router.filled(_place(candidate), self.clock())
+                    self.router.filled(place(candidate), self.clock())
                 if result.status is Status.EXECUTING:
                     result = await self.settler.settle(plan, result)
                 if result.status is Status.FILLED:
                     self._count_savings(plan, decision)
                 return result
-            self._failed(plan, _failed_leg(plan.fills, result), result, excluded)
+            self._failed(plan, failed_leg(plan.fills, result), result, excluded)
             legs = await self._replan(routing, excluded)
         last = plan.failures[-1][1]
         plan.kind, plan.fills, plan.swaps = PlanKind.ROUTED, [], {}
@@ -334,9 +340,9 @@ class Pipeline:
         excluded: set[tuple[str, str]],
     ) -> None:
         plan.failures.append((candidate, failed))
-        excluded.add(_place(candidate))
+        excluded.add(place(candidate))
         if failed.reason is Reason.LAST_LOOK_REJECTED:
-            self.router.faded(_place(candidate), self.clock())
+            self.router.faded(place(candidate), self.clock())
 
     async def _replan(self, routing: Routing, excluded: set[tuple[str, str]]) -> list[Candidate]:
         """After a failed leg: a new allocation without it; failing that, the best single
@@ -352,49 +358,6 @@ class Pipeline:
             now=self.clock(),
         )
         return list(decision.planned)
-
-    async def _prepare_legs(
-        self, plan: Plan, legs: list[Candidate], shares: list[int]
-    ) -> tuple[list[Candidate], dict[int, BuiltSwap]]:
-        """Last look at each maker, and each API-built swap verified, before anything commits."""
-        now = self.clock()
-        for candidate in legs:
-            if candidate.quote.expires_at < now:
-                raise LegFailed(
-                    Reason.QUOTE_EXPIRED, "the quote expired before the fill", candidate.quote
-                )
-        prepared: list[Candidate] = []
-        swaps: dict[int, BuiltSwap] = {}
-        for index, candidate in enumerate(legs):
-            venue = self.venues[candidate.quote.venue]
-            try:
-                await venue.prepare(candidate.quote)
-                if self.executor is not None:
-                    if plan.blockhash is None:
-                        plan.blockhash = await self.executor.blockhash()
-                    if isinstance(venue, JupiterVenue):
-                        order = self._swap_order(plan, candidate.quote, shares[index])
-                        swaps[index] = await venue.build_swap(
-                            candidate.quote, order, plan.blockhash
-                        )
-                        candidate = replace(candidate, quote=swaps[index].quote)
-            except LegFailed as declined:
-                raise LegFailed(declined.reason, declined.detail, candidate.quote) from None
-            prepared.append(candidate)
-        return prepared, swaps
-
-    @staticmethod
-    def _swap_order(plan: Plan, quote: Quote, min_out: int) -> SwapOrder:
-        """What the signed intent authorises for one swap leg: its input, its share of min_out."""
-        assert plan.intent is not None and plan.terms is not None
-        return SwapOrder(
-            wallet=plan.intent.wallet,
-            sell_mint=plan.terms.sell.mint,
-            buy_mint=plan.terms.buy.mint,
-            amount_in=quote.amount_in,
-            min_out=min_out,
-            max_slippage_bps=plan.terms.slippage_bps,
-        )
 
     async def _record(self, plan: Plan) -> Outcome:
         """Commit an outcome that involves no fill (those cannot be refused)."""
@@ -421,25 +384,6 @@ class Pipeline:
                 self.metrics.realised_slippage.labels(leg.venue).observe(
                     float(leg.realised_slippage_bps)
                 )
-
-
-def _place(candidate: Candidate) -> tuple[str, str]:
-    return candidate.quote.venue, candidate.quote.source
-
-
-def _failed_leg(legs: list[Candidate], failed: LegFailed) -> Candidate:
-    """The leg a failure names (the first leg when it names none)."""
-    for candidate in legs:
-        if failed.quote is not None and candidate.quote == failed.quote:
-            return candidate
-    return legs[0]
-
-
-def _shares_for(routing: Routing, legs: list[Candidate], min_out: int) -> list[int]:
-    """The shares the planner gave these legs; a single fallback venue is held to all."""
-    if routing.shares and len(routing.shares) == len(legs):
-        return routing.shares
-    return [min_out] + [0] * (len(legs) - 1)
 
 
 def _recorded_outcome(submission: Submission, recorded: intent_rows.SubmissionRecord) -> Outcome:
