@@ -14,6 +14,8 @@ import base64
 from dataclasses import dataclass, replace
 from typing import Any
 
+from solders.keypair import Keypair
+from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
@@ -151,13 +153,7 @@ class ChainExecutor:
         held = self.chain.wallet_keys.get(wallet)
         if held is not None:
             keys.append(held)
-        # Dry-run may simulate without the wallet's key (signature checks off); send may not.
-        try:
-            transaction = sign(message, keys, allow_unsigned=self.mode == "dry-run")
-        except MissingSigner as missing:
-            raise LegFailed(
-                Reason.WALLET_KEY_MISSING, f"no key held for {missing.signer}"
-            ) from None
+        transaction = self._signed(message, keys)
         return PreparedLeg(
             transaction=to_base64(transaction),
             signature=str(transaction.signatures[0]),
@@ -167,16 +163,18 @@ class ChainExecutor:
             fully_signed=len(signed_by(transaction)) == message.header.num_required_signatures,
         )
 
-    def _sign_swap(self, wallet: str, swap: BuiltSwap) -> PreparedLeg:
-        held = self.chain.wallet_keys.get(wallet)
+    def _signed(self, message: MessageV0, keys: list[Keypair]) -> VersionedTransaction:
+        # Dry-run may simulate without the wallet's key (signature checks off); send may not.
         try:
-            transaction = sign(
-                swap.message, [held] if held else [], allow_unsigned=self.mode == "dry-run"
-            )
+            return sign(message, keys, allow_unsigned=self.mode == "dry-run")
         except MissingSigner as missing:
             raise LegFailed(
                 Reason.WALLET_KEY_MISSING, f"no key held for {missing.signer}"
             ) from None
+
+    def _sign_swap(self, wallet: str, swap: BuiltSwap) -> PreparedLeg:
+        held = self.chain.wallet_keys.get(wallet)
+        transaction = self._signed(swap.message, [held] if held else [])
         return PreparedLeg(
             transaction=to_base64(transaction),
             signature=str(transaction.signatures[0]),

@@ -100,11 +100,7 @@ def _document(
     planned = list(decision.planned)
     net = sum(c.net_out for c in planned)
     chosen = decision.chosen
-    jupiter = max(
-        (c for c in decision.candidates if c.quote.venue == "jupiter"),
-        key=lambda c: c.net_out,
-        default=None,
-    )
+    jupiter = decision.best_of("jupiter")
     shares = routing.shares if len(routing.shares) == len(planned) else [request.min_out]
     return {
         "sell": {"symbol": sell.symbol, "amount": _units(request.amount, sell)},

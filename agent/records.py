@@ -355,11 +355,7 @@ def route_savings(plan: Plan, decision: Decision) -> Savings:
     fills = plan.fills or list(decision.planned)
     net_out = sum(c.net_out for c in fills)
     chosen = decision.chosen
-    jupiter = max(
-        (c for c in decision.candidates if c.quote.venue == "jupiter"),
-        key=lambda c: c.net_out,
-        default=None,
-    )
+    jupiter = decision.best_of("jupiter")
     usd = None
     if chosen is not None and plan.terms.reference_out > 0:
         gained = Decimal(net_out - chosen.net_out) * plan.notional_micros

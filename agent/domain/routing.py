@@ -50,6 +50,14 @@ class Decision:
         """The best single venue for the whole amount."""
         return self.ranked[0] if self.ranked else None
 
+    def best_of(self, venue: str) -> Candidate | None:
+        """The venue's best full-size quote by net output, eligible or not (a baseline)."""
+        return max(
+            (c for c in self.candidates if c.quote.venue == venue),
+            key=lambda c: c.net_out,
+            default=None,
+        )
+
     @property
     def planned(self) -> tuple[Candidate, ...]:
         """What the router decided to fill: the split's legs, or the best single venue."""
