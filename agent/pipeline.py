@@ -67,6 +67,9 @@ class PipelineSettings:
     default_slippage_bps: int
     max_slippage_bps: int
     enabled_venues: tuple[str, ...]
+    # Each leg's priority fee: its compute-unit limit and price (micro-lamports per unit).
+    compute_unit_limit: int = 0
+    compute_unit_price_micro_lamports: int = 0
 
 
 class Pipeline:
@@ -219,7 +222,11 @@ class Pipeline:
         sol_usd, buy_usd = await self._prices(self._sol, buy)
 
         def in_buy_token(signatures: int) -> int:
-            lamports = leg_cost_lamports(signatures=signatures)
+            lamports = leg_cost_lamports(
+                signatures=signatures,
+                compute_unit_limit=self.settings.compute_unit_limit,
+                unit_price_micro_lamports=self.settings.compute_unit_price_micro_lamports,
+            )
             return lamports_in_token_units(lamports, sol_usd, buy_usd, buy.decimals)
 
         return (
@@ -249,6 +256,7 @@ class Pipeline:
             split=tuple(legs),
             misses=tuple(routing.misses),
             reason=None if legs else decision.reason,
+            considered=routing.allocation.considered if routing.allocation else 0,
         )
         return decision, routing
 

@@ -388,6 +388,7 @@ def _route_row(plan: Plan, decision: Decision, at: datetime) -> dict[str, Any]:
         "savings_vs_best_single_bps": savings.vs_best_single_bps,
         "savings_vs_jupiter_bps": savings.vs_jupiter_bps,
         "savings_usd_micros": savings.usd_micros,
+        "allocations_considered": decision.considered,
         "decision_latency_s": Decimal(f"{plan.latency_s:.6f}"),
         "decided_at": at,
     }

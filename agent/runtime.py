@@ -423,6 +423,8 @@ def build_runtime(
             default_slippage_bps=config.intake.default_slippage_bps,
             max_slippage_bps=config.intake.max_slippage_bps,
             enabled_venues=enabled,
+            compute_unit_limit=config.execution.compute_unit_limit,
+            compute_unit_price_micro_lamports=config.execution.compute_unit_price_micro_lamports,
         ),
         store=store,
         tokens=tokens,

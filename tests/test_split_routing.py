@@ -66,6 +66,7 @@ async def test_a_whale_is_split_and_every_leg_filled(make_config, sqlite_url) ->
     trades = await home.rows(TradeRow.__table__)
     assert route.kind == "split" and route.venues == "localdex+otc"
     assert route.savings_vs_best_single_bps is None  # no single venue could fill it
+    assert route.allocations_considered > 1  # the solver's search is recorded
     assert {leg.venue for leg in legs} == {"otc", "localdex"}
     assert all(leg.status == "filled" for leg in legs)
     assert sum(leg.amount_in for leg in legs) == WHALE_SOL

@@ -44,6 +44,7 @@ class Decision:
     # The legs the router plans to fill (a split has several), each quoted at its own size;
     # empty: the best single venue, `chosen`, for the whole amount.
     split: tuple[Candidate, ...] = ()
+    considered: int = 0  # allocations the solver evaluated to reach `split` (explainability)
 
     @property
     def chosen(self) -> Candidate | None:

@@ -266,6 +266,8 @@ class RouteRow(Base):
     savings_vs_jupiter_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
     # Net output above the best single venue's, valued at the oracle price, in micro-dollars.
     savings_usd_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # How many candidate allocations (venue subsets and their fills) the solver evaluated.
+    allocations_considered: Mapped[int] = mapped_column(Integer, default=0)
     decision_latency_s: Mapped[Decimal] = mapped_column(ExactDecimal)
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
 

@@ -228,6 +228,7 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.Column("savings_usd_micros", sa.BigInteger(), nullable=True),
+        sa.Column("allocations_considered", sa.Integer(), nullable=False),
         sa.Column(
             "decision_latency_s",
             agent.store.models.ExactDecimal(precision=38, scale=18),
