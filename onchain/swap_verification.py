@@ -341,12 +341,13 @@ def _check_token(ix: Instruction, wallet: _Wallet) -> None:
     decoded = decode_token(ix)
     name, accounts = decoded.name, decoded.accounts
     if name in ("transfer", "transfer_checked"):
-        if accounts["destination"] not in wallet.own_accounts:
-            raise SwapRefused(
-                Check.FOREIGN_TRANSFER,
-                f"token {name} of {decoded.amount} to {accounts['destination']}",
-            )
-    elif name in ("approve", "approve_checked"):
+        # A swap moves tokens through Jupiter's program, never by a transfer the wallet
+        # signs itself: any such transfer, even between its own accounts, is refused.
+        raise SwapRefused(
+            Check.FOREIGN_TRANSFER,
+            f"token {name} of {decoded.amount} to {accounts['destination']}",
+        )
+    if name in ("approve", "approve_checked"):
         if accounts["delegate"] != wallet.key:
             raise SwapRefused(Check.FOREIGN_APPROVE, f"token {name} to {accounts['delegate']}")
     elif name == "set_authority":

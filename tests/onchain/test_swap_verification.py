@@ -24,6 +24,7 @@ from spl.token.instructions import (
     CloseAccountParams,
     SetAuthorityParams,
     SyncNativeParams,
+    TransferParams,
     approve,
     burn,
     close_account,
@@ -31,6 +32,7 @@ from spl.token.instructions import (
     get_associated_token_address,
     set_authority,
     sync_native,
+    transfer,
 )
 
 from onchain.jupiter_program import (
@@ -320,7 +322,13 @@ EXACT_OUT = _swap_with(
 )
 ALLOW_OTC = {"allowed_programs": DEFAULT_ALLOWED_PROGRAMS | {OTC_PROGRAM}}
 UNEXPECTED = Check.UNEXPECTED_INSTRUCTION
+TO_OWN_T22 = _token(
+    transfer, TransferParams, source=USDC_ATA, dest=T22_USDC_ATA, owner=WALLET, amount=1
+)
 RULES: list[Any] = [
+    # the wallet never moves tokens itself, not even between its own accounts (with lookup
+    # tables an "own" account could be made to mean another one)
+    ("token-transfer-between-own-accounts", _adding(TO_OWN_T22), {}, Check.FOREIGN_TRANSFER),
     # token programs and accounts
     ("token-2022-destination", _swap_with(destination_token_account=T22_USDC_ATA), {}, None),
     ("token-2022-ata-created", _adding(_create(WALLET, USDC_KEY, TOKEN_2022_PROGRAM_ID)), {}, None),

@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 
 import structlog
 from solders.address_lookup_table_account import AddressLookupTableAccount
-from solders.hash import Hash
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
@@ -235,19 +234,14 @@ class SwapBuilder:
     async def _tables_and_blockhash(
         self, plan: SwapPlan, fallback: Blockhash
     ) -> tuple[list[AddressLookupTableAccount], Blockhash]:
-        """Lookup tables and blockhash from /build when it sent them, else the mainnet RPC,
-        else (only built, never sent) no tables and the agent's own cluster's blockhash."""
+        """Lookup tables and a blockhash from the mainnet RPC; without one (the leg is only
+        built, never sent), no tables and the agent's own cluster's blockhash.
+
+        The tables' contents that /build sends are never used: the wallet would sign
+        "(table, index)" pairs whose meaning on chain is whatever the table really holds, so a
+        forged list could make a verified instruction name another account once compiled.
+        """
         addresses = plan.instructions.address_lookup_table_addresses
-        if plan.lookup_tables is not None and plan.blockhash is not None:
-            tables = [
-                AddressLookupTableAccount(
-                    Pubkey.from_string(key),
-                    [Pubkey.from_string(a) for a in plan.lookup_tables[key]],
-                )
-                for key in addresses
-            ]
-            height = plan.last_valid_block_height or fallback.last_valid_block_height
-            return tables, Blockhash(Hash(plan.blockhash), height)
         if self.lookup_cluster is not None:
             tables = await resolve_lookup_tables(
                 self.lookup_cluster, [Pubkey.from_string(a) for a in addresses]

@@ -298,3 +298,11 @@ async def test_curve_is_the_quote_at_full_size_and_close_elsewhere(make_client: 
         estimate = curve.outputs(size)
         assert estimate is not None
         assert abs(estimate[0] - real.expected_out) * 10_000 <= real.expected_out
+
+
+async def test_lookup_table_contents_from_the_api_are_never_used(make_client: MakeClient) -> None:
+    """/build's table contents are ignored: without a trusted RPC the swap compiles without tables."""
+    venue, _, _ = venue_for(make_client(api="v2"))
+    quote = await one_quote(venue)
+    built = await venue.build_swap(quote, order(quote), FALLBACK)
+    assert list(built.message.address_table_lookups) == []
