@@ -150,7 +150,7 @@ class ChainExecutor:
         budget = self.budget_for(quote.venue)
         message = compile_v0(taker, instructions, blockhash.blockhash, budget)
         keys = [authority]
-        held = self.chain.wallet_keys.get(wallet)
+        held = self._wallet_key(wallet)
         if held is not None:
             keys.append(held)
         transaction = self._signed(message, keys)
@@ -172,8 +172,14 @@ class ChainExecutor:
                 Reason.WALLET_KEY_MISSING, f"no key held for {missing.signer}"
             ) from None
 
+    def _wallet_key(self, wallet: str) -> Keypair | None:
+        """The wallet's key, in send mode only: a dry-run transaction is never signed by the
+        wallet, so its bytes (stored, written to result files, sent to a simulation RPC)
+        could never be broadcast by whoever sees them."""
+        return self.chain.wallet_keys.get(wallet) if self.mode == "send" else None
+
     def _sign_swap(self, wallet: str, swap: BuiltSwap) -> PreparedLeg:
-        held = self.chain.wallet_keys.get(wallet)
+        held = self._wallet_key(wallet)
         transaction = self._signed(swap.message, [held] if held else [])
         return PreparedLeg(
             transaction=to_base64(transaction),
