@@ -32,6 +32,7 @@ from onchain import spl
 from onchain.cluster import (
     Blockhash,
     Cluster,
+    ClusterBadResponse,
     ClusterError,
     ClusterRejected,
     ClusterUnavailable,
@@ -219,6 +220,19 @@ class ChainExecutor:
                 return await self._simulate(transaction, leg)
             return await self._send(transaction, leg, planned_out)
         except ClusterUnavailable as exc:
+            return ExecutionReport(
+                False, Reason.CLUSTER_UNAVAILABLE, str(exc), None, None, leg.fee_lamports, None, ()
+            )
+        except ClusterRejected as exc:
+            # The cluster refused the request itself (a missing lookup table, a malformed
+            # transaction): this leg fails with the cluster's words, the daemon goes on.
+            reason = (
+                Reason.SIMULATION_FAILED if self.mode == "dry-run" else Reason.TRANSACTION_FAILED
+            )
+            return ExecutionReport(
+                False, reason, exc.reason, None, None, leg.fee_lamports, None, exc.logs
+            )
+        except ClusterBadResponse as exc:
             return ExecutionReport(
                 False, Reason.CLUSTER_UNAVAILABLE, str(exc), None, None, leg.fee_lamports, None, ()
             )

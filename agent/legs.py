@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+import structlog
+
 from agent.domain.allocation import Allocation, Curve, Leg, min_out_shares
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.routing import Candidate, Verdict
@@ -20,6 +22,8 @@ from agent.router import Router
 from agent.venues.base import Venue
 
 __all__ = ["FIRM_VENUES", "LegPlanner", "Routing", "leg_shares"]
+
+log = structlog.get_logger("agent.legs")
 
 # A split is re-planned at most this often when legs cannot be quoted at their size.
 MAX_REPLANS = 4
@@ -66,6 +70,11 @@ def leg_shares(legs: Sequence[Leg], min_out: int) -> list[int]:
     return shares
 
 
+def _reraise_cancellation(error: BaseException) -> None:
+    if not isinstance(error, Exception):
+        raise error
+
+
 class LegPlanner:
     def __init__(self, venues: Mapping[str, Venue], router: Router) -> None:
         self.venues = venues
@@ -76,16 +85,35 @@ class LegPlanner:
     ) -> tuple[list[Quote], list[QuoteMiss], list[Curve]]:
         """Every venue's full-size answers, then its curves (concurrently per stage)."""
         venues = [self.venues[name] for name in names if name in self.venues]
-        answers = await asyncio.gather(*(venue.quote(request, now) for venue in venues))
-        quotes = [a for answer in answers for a in answer if isinstance(a, Quote)]
-        misses = [a for answer in answers for a in answer if isinstance(a, QuoteMiss)]
+        answers = await asyncio.gather(
+            *(venue.quote(request, now) for venue in venues), return_exceptions=True
+        )
+        quotes: list[Quote] = []
+        misses: list[QuoteMiss] = []
+        for venue, answer in zip(venues, answers, strict=True):
+            if isinstance(answer, BaseException):
+                # One venue's failure must not take the intent down: it sits this one out.
+                _reraise_cancellation(answer)
+                log.error("venue_quote_failed", venue=venue.name, error=repr(answer))
+                misses.append(QuoteMiss(venue.name, venue.name, "venue_error", repr(answer)))
+                continue
+            quotes += [a for a in answer if isinstance(a, Quote)]
+            misses += [a for a in answer if isinstance(a, QuoteMiss)]
         per_venue = await asyncio.gather(
             *(
                 venue.curves(request, [q for q in quotes if q.venue == venue.name], now)
                 for venue in venues
-            )
+            ),
+            return_exceptions=True,
         )
-        return quotes, misses, [curve for curves in per_venue for curve in curves]
+        curves: list[Curve] = []
+        for venue, found in zip(venues, per_venue, strict=True):
+            if isinstance(found, BaseException):
+                _reraise_cancellation(found)
+                log.error("venue_curves_failed", venue=venue.name, error=repr(found))
+                continue
+            curves += found
+        return quotes, misses, curves
 
     async def legs(self, routing: Routing, now: float) -> list[Candidate]:
         """The legs to fill now, each quoted at its size; [] when no allocation meets min_out.
@@ -134,7 +162,11 @@ class LegPlanner:
                 if (quote.venue, quote.source) == place and usable:
                     return quote
         sized = replace(request, amount=size, min_out=share)
-        answers = await self.venues[venue_name].quote(sized, now)
+        try:
+            answers = await self.venues[venue_name].quote(sized, now)
+        except Exception as error:  # one venue's bug must not take the intent down
+            log.error("venue_quote_failed", venue=venue_name, error=repr(error))
+            answers = [QuoteMiss(venue_name, source, "venue_error", repr(error))]
         for answer in answers:
             if (answer.venue, answer.source) != place:
                 continue

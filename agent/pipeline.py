@@ -311,6 +311,10 @@ class Pipeline:
                 continue
             plan.kind = PlanKind.FILL
             plan.shares = shares
+            if self.executor is not None:
+                # Fresh for the settlements signed at reservation: last looks and re-plans
+                # may have taken a while since the swaps were built.
+                plan.blockhash = await self.executor.blockhash()
             result = await self.recorder.submit(plan)
             if isinstance(result, Outcome):
                 for candidate in plan.fills:

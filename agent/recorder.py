@@ -144,11 +144,16 @@ class Recorder:
         if self._prepare is None:
             legs = tuple(LegOutcome(LegStatus.FILLED, out) for out in realised)
             return Final(Status.FILLED, None, "", writes_intent=True, legs=legs)
-        legs = tuple(
-            LegOutcome(LegStatus.EXECUTING, out, _chain_fields(self._prepare(plan, index, out)))
-            for index, out in enumerate(realised)
-        )
-        return Final(Status.EXECUTING, None, "", writes_intent=True, legs=legs)
+        legs = []
+        for index, out in enumerate(realised):
+            try:
+                prepared = self._prepare(plan, index, out)
+            except LegFailed as refused:
+                # Name the leg, so the pipeline leaves out the right venue when it re-plans.
+                quote = plan.fills[index].quote
+                raise LegFailed(refused.reason, refused.detail, quote) from None
+            legs.append(LegOutcome(LegStatus.EXECUTING, out, _chain_fields(prepared)))
+        return Final(Status.EXECUTING, None, "", writes_intent=True, legs=tuple(legs))
 
     async def finish(self, plan: Plan, final: Final, planned: list[int]) -> Outcome:
         """Record what became of an EXECUTING plan's legs: the books and usage of legs that did

@@ -20,6 +20,7 @@ from agent.store.models import (
     IntentRow,
     LocalDexPoolRow,
     OtcPoolRow,
+    QuoteRow,
     RouteLegRow,
     RouteRow,
     TradeRow,
@@ -199,3 +200,46 @@ def test_router_settings_switch_splitting(split: bool) -> None:
     )
     assert allocation is not None
     assert len(allocation.legs) == (2 if split else 1)
+
+
+async def test_a_venue_that_raises_sits_the_intent_out(make_config, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    """A bug in one venue's quote is recorded as its miss; the intent routes on the others."""
+    home = await _home(make_config, sqlite_url, "paper")
+    runtime = home.runtime()
+    await runtime.start()
+    localdex = runtime.localdex
+    assert localdex is not None
+
+    async def broken(request, now):  # type: ignore[no-untyped-def]
+        raise RuntimeError("venue bug")
+
+    localdex.quote = broken  # type: ignore[method-assign]
+    _, envelope = _whale(home, amount=100 * 10**9)
+    outcome = await runtime.pipeline.process(Submission("directory", "c-1", "w", envelope, 0.0))
+    await runtime.aclose()
+    assert outcome.status.value == "filled"
+    quotes = await home.rows(QuoteRow.__table__)
+    assert ("localdex", "venue_error") in {(q.venue, q.verdict) for q in quotes}
+
+
+async def test_a_cluster_refusal_fails_the_leg_not_the_daemon(make_config, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    """A simulation the cluster refuses (not a program error) fails the leg with its words;
+    the books are given back and nothing is left executing."""
+    from onchain.cluster import ClusterRejected
+
+    home = await _home(make_config, sqlite_url, "dry-run")
+    runtime = home.runtime()
+    await runtime.start()
+    executor = runtime.pipeline.executor
+    assert executor is not None
+
+    async def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ClusterRejected("address table account does not exist")
+
+    executor.chain.cluster.simulate = refuse  # type: ignore[method-assign]
+    _, envelope = _whale(home, amount=100 * 10**9)
+    outcome = await runtime.pipeline.process(Submission("directory", "c-1", "w", envelope, 0.0))
+    await runtime.aclose()
+    assert (outcome.status.value, outcome.reason) == ("failed", Reason.SIMULATION_FAILED)
+    (intent,) = await home.rows(IntentRow.__table__)
+    assert intent.status == "failed" and "address table" in intent.detail

@@ -274,6 +274,8 @@ def swap_slippage_bps(expected_out: int, min_out: int, requested_bps: int) -> in
 
 def check_answers(response: QuoteResponse, sell_mint: str, buy_mint: str, amount: int) -> None:
     """A quote for another trade than the one asked is a broken (or forged) answer."""
+    if response.out_amount <= 0:
+        raise BadPayload("quoted an output of 0")
     if (
         response.input_mint != sell_mint
         or response.output_mint != buy_mint

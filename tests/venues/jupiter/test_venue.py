@@ -306,3 +306,13 @@ async def test_lookup_table_contents_from_the_api_are_never_used(make_client: Ma
     quote = await one_quote(venue)
     built = await venue.build_swap(quote, order(quote), FALLBACK)
     assert list(built.message.address_table_lookups) == []
+
+
+async def test_zero_output_is_a_bad_answer_not_a_crash(
+    make_client: MakeClient, fake: FakeJupiter
+) -> None:
+    """A quote of 0 out is a bad_payload miss: it never reaches the router's impact model."""
+    fake.quote_tamper = lambda doc: doc | {"outAmount": "0", "otherAmountThreshold": "0"}
+    venue, _, _ = venue_for(make_client())
+    (miss,) = await venue.quote(request(), NOW)
+    assert isinstance(miss, QuoteMiss) and miss.reason == "bad_payload"
