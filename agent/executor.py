@@ -14,6 +14,7 @@ import base64
 from dataclasses import dataclass, replace
 from typing import Any
 
+from solders.account import Account
 from solders.keypair import Keypair
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
@@ -254,10 +255,11 @@ class ChainExecutor:
         else:
             cluster, sig_verify = self.chain.cluster, leg.fully_signed
         account = Pubkey.from_string(leg.buy_account)
-        (before,) = await cluster.get_accounts([account])
+        payer = transaction.message.account_keys[0]
+        before, payer_before = await cluster.get_accounts([account, payer])
         simulation = await cluster.simulate(
             transaction,
-            accounts=[account],
+            accounts=[account, payer],
             sig_verify=sig_verify,
             replace_recent_blockhash=leg.external,
         )
@@ -273,8 +275,8 @@ class ChainExecutor:
                 None,
                 logs,
             )
-        after = spl.token_amount(simulation.accounts[0]) or 0
-        realised = after - (spl.token_amount(before) or 0)
+        after, payer_after = simulation.accounts
+        realised = _delivered(before, after, payer_before, payer_after, leg.fee_lamports)
         return ExecutionReport(
             True, None, None, realised, simulation.units_consumed, leg.fee_lamports, None, logs
         )
@@ -380,3 +382,25 @@ class ChainExecutor:
             confirmation.slot,
             logs,
         )
+
+
+def _delivered(
+    before: Account | None,
+    after: Account | None,
+    payer_before: Account | None,
+    payer_after: Account | None,
+    fee_lamports: int,
+) -> int:
+    """What a transaction delivered into the taker's token account.
+
+    A swap that buys SOL unwraps it: the wrapped-SOL account is closed in the same
+    transaction and everything it held lands on the wallet. Then the output is what the
+    wallet and that account held together afterwards, less before, plus the fee it paid.
+    """
+    held_after = spl.token_amount(after)
+    if held_after is not None or after is not None:
+        return (held_after or 0) - (spl.token_amount(before) or 0)
+    lamports_before = (payer_before.lamports if payer_before else 0) + (
+        before.lamports if before else 0
+    )
+    return (payer_after.lamports if payer_after else 0) - lamports_before + fee_lamports

@@ -135,6 +135,8 @@ async def test_dry_run_simulates_jupiter_legs_on_the_mainnet_rpc(
         home = await _home(
             make_config, sqlite_url, jupiter, "dry-run", venues__jupiter__simulate_rpc=rpc.url
         )
+        for wallet in (home.desk, home.treasury):
+            rpc.lamports[wallet.pubkey()] = 10 * 10**9
         home.feed(40, invalid_share=0.0, seed=23)
         await home.daemon().run(once=True)
     finally:
@@ -226,3 +228,40 @@ async def test_jupiter_leg_left_executing_is_simulated_at_the_next_start(
         and row.amount_out == leg.realised_out
     )
     assert len(jupiter.requests) == requests_before and len(rpc.simulations) == 1
+
+
+@pytest.mark.parametrize("wsol_before", [None, 3 * 10**9], ids=["no-wsol-account", "wsol-held"])
+async def test_sol_bought_through_jupiter_is_measured_after_unwrapping(
+    make_config, sqlite_url, jupiter, wsol_before: int | None
+) -> None:  # type: ignore[no-untyped-def]
+    """Buying SOL closes the wrapped-SOL account in the swap: the output is read from the
+    wallet's lamports (plus the fee), not from an account that no longer exists."""
+    from onchain import spl
+
+    rpc = FakeMainnetRpc(tables=dict(jupiter.lookup_tables()), shortfall_bps=3)
+    await rpc.start()
+    try:
+        home = await _home(
+            make_config, sqlite_url, jupiter, "dry-run",
+            venues__jupiter__simulate_rpc=rpc.url, venues__otc__enabled="false",
+        )  # fmt: skip
+        wallet = home.desk.pubkey()
+        rpc.lamports[wallet] = 10 * 10**9
+        if wsol_before is not None:
+            rpc.fund(wallet, spl.NATIVE_MINT, wsol_before)
+        tokens = home.runtime().tokens
+        draft = IntentDraft(
+            "local", tokens.require("USDC").mint, tokens.require("SOL").mint, 1_500 * 10**6,
+            int(time.time()) + 300, new_nonce(), max_slippage_bps=100, venues=("jupiter",),
+        )  # fmt: skip
+        _, envelope = sign_intent(home.desk, draft)
+        runtime = home.runtime()
+        await runtime.start()
+        outcome = await runtime.pipeline.process(Submission("directory", "c-1", "x", envelope, 0.0))
+        await runtime.aclose()
+    finally:
+        await rpc.aclose()
+    assert outcome.status.value == "filled", outcome.result
+    (leg,) = await home.rows(RouteLegRow.__table__)
+    assert leg.buy_account == str(spl.associated_token_address(wallet, spl.NATIVE_MINT))
+    assert leg.realised_out == leg.expected_out * 9_997 // 10_000 > 0

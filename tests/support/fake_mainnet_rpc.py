@@ -32,6 +32,8 @@ from onchain.lookup_tables import LOOKUP_TABLE_PROGRAM_ID
 __all__ = ["FakeMainnetRpc"]
 
 TOKEN_ACCOUNT_RENT = 2_039_280
+FEE_PER_SIGNATURE = 5_000
+SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
 # deactivation_slot u64, last_extended_slot u64, start index u8, authority Option<Pubkey>, pad u16
 LOOKUP_TABLE_META = struct.pack("<IQQB", 1, 2**64 - 1, 0, 0) + b"\x00" + bytes(32) + b"\x00\x00"
 
@@ -45,6 +47,7 @@ class FakeMainnetRpc:
     units: int = 143_210
     slot: int = 330_000_000
     simulations: list[dict[str, Any]] = field(default_factory=list)
+    lamports: dict[Pubkey, int] = field(default_factory=dict)  # system accounts (wallets)
     _server: asyncio.Server | None = None
 
     @property
@@ -112,6 +115,8 @@ class FakeMainnetRpc:
         if key in self.tables:
             data = LOOKUP_TABLE_META + b"".join(bytes(a) for a in self.tables[key])
             return Account(10**7, data, LOOKUP_TABLE_PROGRAM_ID, False, 0)
+        if key in self.lamports:
+            return Account(self.lamports[key] + credit, b"", SYSTEM_PROGRAM, False, 0)
         if key not in self.token_accounts:
             return None
         owner, mint, amount = self.token_accounts[key]
@@ -120,7 +125,9 @@ class FakeMainnetRpc:
             state=TokenAccountState.Initialized, is_native=None, delegated_amount=0,
             close_authority=None,
         )  # fmt: skip
-        return Account(TOKEN_ACCOUNT_RENT, bytes(state), spl.TOKEN_PROGRAM_ID, False, 0)
+        # A wrapped-SOL account holds its balance as lamports on top of rent.
+        wrapped = amount + credit if mint == spl.NATIVE_MINT else 0
+        return Account(TOKEN_ACCOUNT_RENT + wrapped, bytes(state), spl.TOKEN_PROGRAM_ID, False, 0)
 
     def _simulate(self, encoded: str, config: dict[str, Any]) -> dict[str, Any]:
         self.simulations.append(config)
@@ -158,7 +165,29 @@ class FakeMainnetRpc:
                 self.token_accounts[destination] = (owner, swap.accounts["destination_mint"], 0)
                 created.append(destination)
             credit[destination] = swap.quoted_out_amount * (10_000 - self.shortfall_bps) // 10_000
-        post = [_json(self._account(a, credit.get(a, 0))) for a in addresses]
+        # A swap that buys SOL closes the wrapped-SOL account: all it held goes to the payer,
+        # who also paid the fee (rent paid to create it within the transaction comes back).
+        payer = keys[0]
+        paid = -FEE_PER_SIGNATURE * message.header.num_required_signatures - _priority_fee(
+            message, keys
+        )
+        closed = set()
+        for compiled in message.instructions:
+            data = bytes(compiled.data)
+            is_close = (
+                keys[compiled.program_id_index] == spl.TOKEN_PROGRAM_ID and data[:1] == b"\x09"
+            )
+            target = keys[bytes(compiled.accounts)[0]] if is_close else None
+            if target in credit:
+                closed.add(target)
+                existed = target not in created
+                paid += credit.pop(target) + (
+                    TOKEN_ACCOUNT_RENT + self.token_accounts[target][2] if existed else 0
+                )
+        credit[payer] = credit.get(payer, 0) + paid
+        post = [
+            None if a in closed else _json(self._account(a, credit.get(a, 0))) for a in addresses
+        ]
         for address in created:  # a simulation changes nothing
             del self.token_accounts[address]
         return {
@@ -180,3 +209,17 @@ def _json(account: Account | None) -> dict[str, Any] | None:
         "rentEpoch": account.rent_epoch,
         "space": len(account.data),
     }
+
+
+def _priority_fee(message: Any, keys: list[Pubkey]) -> int:
+    """Compute-unit limit x price (micro-lamports), as the runtime charges the payer."""
+    limit, price = 200_000, 0
+    for compiled in message.instructions:
+        if str(keys[compiled.program_id_index]) != "ComputeBudget111111111111111111111111111111":
+            continue
+        data = bytes(compiled.data)
+        if data[:1] == b"\x02":
+            (limit,) = struct.unpack_from("<I", data, 1)
+        elif data[:1] == b"\x03":
+            (price,) = struct.unpack_from("<Q", data, 1)
+    return -(-limit * price // 1_000_000)
