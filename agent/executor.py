@@ -82,6 +82,7 @@ class ExecutionReport:
     slot: int | None
     logs: tuple[str, ...]
     built: bool = False  # verified and signed but not simulated: no cluster to run it on
+    cancelled: bool = False  # never sent: an earlier leg of the same intent failed
 
 
 class ChainExecutor:

@@ -192,9 +192,13 @@ class Recorder:
                 reverted = Counter(q.source for q, _ in legs)
                 venue.save(connection, before, after, {k: -n for k, n in reverted.items()}, {})
                 afters[venue_name] = after
-            if final.realised_out is None:
-                # Nothing reached the wallet: the day's notional is given back too.
-                usage_rows.save_usage(connection, {key: used[key] - plan.notional_micros})
+            # The day's notional of what did not trade is given back: all of it when nothing
+            # reached the wallet, else the undone legs' share of the input.
+            refund = plan.notional_micros
+            if final.realised_out is not None and plan.terms is not None:
+                undone_in = sum(quote.amount_in for quote, _ in undone)
+                refund = plan.notional_micros * undone_in // plan.terms.amount
+            usage_rows.save_usage(connection, {key: used[key] - refund})
         rendered = render(plan, final, now)
         fills = rendered.outcome.legs[len(plan.failures) :]
         intent_rows.finish_execution(

@@ -68,8 +68,14 @@ class Settler:
         fills = executing.legs[len(plan.failures) :]
         chains = [leg.chain or {} for leg in fills]
         planned = [leg.realised_out or 0 for leg in fills]
-        reports = []
+        reports: list[ExecutionReport] = []
         for candidate, chain, out in zip(plan.fills, chains, planned, strict=True):
+            failed = next((r for r in reports if not r.ok), None)
+            if self.mode == "send" and failed is not None:
+                # The wallet signed for the whole amount, not a part: once a leg has failed
+                # the others are not sent, and their books are given back.
+                reports.append(_not_sent(failed))
+                continue
             prepared = self.executor.reload(chain, plan.intent.wallet, candidate, plan.terms)
             reports.append(await self.executor.execute(prepared, out))
         return await self._record_reports(plan, chains, reports, planned)
@@ -90,13 +96,26 @@ class Settler:
                 "error": report.error,
                 "logs": "\n".join(report.logs),
             }
-            result = "built" if report.built else "ok" if report.ok else "failed"
+            result = (
+                "built"
+                if report.built
+                else "ok"
+                if report.ok
+                else "cancelled"
+                if report.cancelled
+                else "failed"
+            )
             self.metrics.executions.labels(self.mode, result).inc()
             if self.executor is not None:
                 self.executor.measured(candidate.quote.venue, report.units_consumed)
             if report.units_consumed is not None:
                 self.metrics.compute_units.observe(report.units_consumed)
-            if report.built:
+            if report.cancelled:
+                assert report.reason is not None
+                legs.append(
+                    LegOutcome(LegStatus.CANCELLED, None, chain, report.reason, report.error or "")
+                )
+            elif report.built:
                 legs.append(LegOutcome(LegStatus.BUILT, None, chain))
             elif report.ok:
                 legs.append(LegOutcome(LegStatus.FILLED, report.realised_out, chain))
@@ -252,6 +271,18 @@ class Settler:
             simulated.append(chain)
             reports.append(await self.executor.execute(prepared, out))
         return await self._record_reports(plan, simulated, reports, planned)
+
+
+def _not_sent(failed: ExecutionReport) -> ExecutionReport:
+    return replace(
+        failed,
+        error="not sent: an earlier leg of this intent failed",
+        realised_out=None,
+        units_consumed=None,
+        slot=None,
+        logs=(),
+        cancelled=True,
+    )
 
 
 def _candidate_from_leg(leg: Any) -> Candidate:

@@ -243,3 +243,37 @@ async def test_a_cluster_refusal_fails_the_leg_not_the_daemon(make_config, sqlit
     assert (outcome.status.value, outcome.reason) == ("failed", Reason.SIMULATION_FAILED)
     (intent,) = await home.rows(IntentRow.__table__)
     assert intent.status == "failed" and "address table" in intent.detail
+
+
+async def test_in_send_mode_a_failed_leg_stops_the_rest(make_config, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    """Send mode: when a split's first leg fails, the other is never sent and both books come back."""
+    home = await _home(make_config, sqlite_url, "send")
+    _, envelope = _whale(home)
+    runtime = home.runtime()
+    await runtime.start()
+    books = {
+        p.id: (p.base_inventory, p.quote_inventory) for p in await home.rows(OtcPoolRow.__table__)
+    }
+    reserves = {
+        p.id: (p.base_reserve, p.quote_reserve) for p in await home.rows(LocalDexPoolRow.__table__)
+    }
+    executor = runtime.pipeline.executor
+    assert executor is not None
+    sent: list[str] = []
+
+    async def execute(leg: PreparedLeg, planned_out: int) -> ExecutionReport:
+        sent.append(leg.signature)
+        return ExecutionReport(False, Reason.TRANSACTION_FAILED, "forced", None, None, 0, None, ())
+
+    executor.execute = execute  # type: ignore[method-assign]
+    outcome = await runtime.pipeline.process(Submission("directory", "c-1", "w", envelope, 0.0))
+    await runtime.aclose()
+    assert (outcome.status.value, outcome.reason) == ("failed", Reason.TRANSACTION_FAILED)
+    legs = sorted(await home.rows(RouteLegRow.__table__), key=lambda leg: leg.leg_index)
+    assert [leg.status for leg in legs] == ["failed", "cancelled"] and len(sent) == 1
+    assert {
+        p.id: (p.base_inventory, p.quote_inventory) for p in await home.rows(OtcPoolRow.__table__)
+    } == books
+    assert {
+        p.id: (p.base_reserve, p.quote_reserve) for p in await home.rows(LocalDexPoolRow.__table__)
+    } == reserves
