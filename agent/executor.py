@@ -81,7 +81,7 @@ class ExecutionReport:
     fee_lamports: int
     slot: int | None
     logs: tuple[str, ...]
-    built: bool = False  # verified and signed but not simulated: no cluster to run it on
+    built: bool = False  # verified but not simulated: no cluster to run it on
     cancelled: bool = False  # never sent: an earlier leg of the same intent failed
 
 
@@ -136,7 +136,8 @@ class ChainExecutor:
     ) -> PreparedLeg:
         """Build and sign the settlement of one fill (pure: no cluster call).
 
-        A ``swap`` (built and verified by its venue) is signed as it is, by the wallet alone.
+        A ``swap`` (built and verified by its venue) is signed as it is, by the wallet alone,
+        and only in send mode.
         """
         if swap is not None:
             return self._sign_swap(wallet, swap)

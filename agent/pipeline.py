@@ -310,7 +310,6 @@ class Pipeline:
                 legs = await self._replan(routing, excluded)
                 continue
             plan.kind = PlanKind.FILL
-            plan.shares = shares
             if self.executor is not None:
                 # Fresh for the settlements signed at reservation: last looks and re-plans
                 # may have taken a while since the swaps were built.

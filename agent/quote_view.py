@@ -16,7 +16,7 @@ from typing import Any
 from agent.config import AgentConfig
 from agent.domain.outcomes import IntentRejected
 from agent.domain.quotes import QuoteRequest
-from agent.domain.routing import Decision
+from agent.domain.routing import Decision, savings_bps
 from agent.domain.tokens import Token, to_base_units
 from agent.legs import Routing
 from agent.pricing.oracle import PriceUnavailable
@@ -34,10 +34,8 @@ def _units(amount: int, token: Token) -> str:
     return format(Decimal(amount).scaleb(-token.decimals).normalize(), "f")
 
 
-def _bps(value: int, base: int) -> str | None:
-    if base <= 0:
-        return None
-    return str((Decimal(value - base) * 10_000 / base).quantize(Decimal("0.01")))
+def _bps(value: int, base: int) -> str:
+    return str(savings_bps(value, base))
 
 
 async def quote_trade(

@@ -73,8 +73,6 @@ class Plan:
     failures: list[tuple[Candidate, LegFailed]] = field(default_factory=list)
     # What FILL fills: one candidate per leg (a split has several), each quoted at its size.
     fills: list[Candidate] = field(default_factory=list)
-    # Each fill's share of the signed min_out (aligned with `fills`): what that leg is held to.
-    shares: list[int] = field(default_factory=list)
     blockhash: Any = None  # dry-run and send: the blockhash the settlement is built on
     # Venue-built swaps (BuiltSwap) that passed verification, by fill index, for the executor.
     swaps: dict[int, Any] = field(default_factory=dict)
@@ -91,7 +89,7 @@ class Plan:
 class LegStatus(Enum):
     FILLED = "filled"
     EXECUTING = "executing"  # reserved in the books; its transaction is simulated or sent next
-    BUILT = "built"  # dry-run swap verified and signed, with no cluster to simulate it on
+    BUILT = "built"  # dry-run swap verified, with no cluster to simulate it on
     FAILED = "failed"
     CANCELLED = "cancelled"  # simulated fine, but a sibling leg failed: given back with it
 
@@ -172,17 +170,14 @@ def _legs(plan: Plan, final: Final) -> list[LegReport]:
         elif outcome.status is LegStatus.BUILT:
             leg = LegReport.built(index, quote)
         elif outcome.status is LegStatus.EXECUTING:
+            # Planned, not yet measured: no slippage to report.
             leg = replace(
-                LegReport.filled(index, quote, outcome.realised_out or 0),
-                status="executing",
-                realised_out=outcome.realised_out,
-                realised_slippage_bps=None,
+                LegReport.of(index, quote, "executing"), realised_out=outcome.realised_out
             )
         else:
             reason = outcome.reason or final.reason or Reason.INTERNAL_ERROR
-            leg = replace(
-                LegReport.failed(index, quote, reason, outcome.detail),
-                status=outcome.status.value,
+            leg = LegReport.of(
+                index, quote, outcome.status.value, reason=reason, detail=outcome.detail
             )
         legs.append(replace(leg, chain=outcome.chain))
     return legs

@@ -22,9 +22,11 @@ from agent.store.intents import slippage_bps
 if TYPE_CHECKING:
     from agent.records import Submission
 
-__all__ = ["RESULT_VERSION", "LegReport", "result_document"]
+__all__ = ["BUILT_DETAIL", "RESULT_VERSION", "LegReport", "result_document"]
 
 RESULT_VERSION = 1
+# Why a dry-run swap leg was only built: said once, in the leg and in the intent's detail.
+BUILT_DETAIL = "verified; not simulated: set venues.jupiter.simulate_rpc to simulate"
 CHAIN_COLUMNS = ("transaction", "signature", "last_valid_block_height", "units_consumed",
                  "fee_lamports", "buy_account", "slot", "error", "logs")  # fmt: skip
 
@@ -49,7 +51,17 @@ class LegReport:
     details: dict[str, str] | None = None
 
     @classmethod
-    def filled(cls, index: int, quote: Quote, realised_out: int) -> LegReport:
+    def of(
+        cls,
+        index: int,
+        quote: Quote,
+        status: str,
+        *,
+        reason: Reason | None = None,
+        detail: str = "",
+        realised_out: int | None = None,
+    ) -> LegReport:
+        """A leg of ``quote`` in ``status``; realised slippage follows from ``realised_out``."""
         return cls(
             index,
             quote.venue,
@@ -57,48 +69,26 @@ class LegReport:
             quote.amount_in,
             quote.expected_out,
             quote.guaranteed_out,
-            "filled",
-            None,
-            "",
+            status,
+            None if reason is None else reason.value,
+            detail,
             realised_out,
-            slippage_bps(quote.expected_out, realised_out),
+            None if realised_out is None else slippage_bps(quote.expected_out, realised_out),
             details=dict(quote.details),
         )
+
+    @classmethod
+    def filled(cls, index: int, quote: Quote, realised_out: int) -> LegReport:
+        return cls.of(index, quote, "filled", realised_out=realised_out)
 
     @classmethod
     def built(cls, index: int, quote: Quote) -> LegReport:
-        """A swap transaction verified and signed in dry-run, with nowhere to simulate it."""
-        return cls(
-            index,
-            quote.venue,
-            quote.source,
-            quote.amount_in,
-            quote.expected_out,
-            quote.guaranteed_out,
-            "built",
-            None,
-            "verified and signed; not simulated (no simulation RPC configured)",
-            None,
-            None,
-            details=dict(quote.details),
-        )
+        """A swap transaction verified in dry-run, with nowhere to simulate it."""
+        return cls.of(index, quote, "built", detail=BUILT_DETAIL)
 
     @classmethod
     def failed(cls, index: int, quote: Quote, reason: Reason, detail: str) -> LegReport:
-        return cls(
-            index,
-            quote.venue,
-            quote.source,
-            quote.amount_in,
-            quote.expected_out,
-            quote.guaranteed_out,
-            "failed",
-            reason.value,
-            detail,
-            None,
-            None,
-            details=dict(quote.details),
-        )
+        return cls.of(index, quote, "failed", reason=reason, detail=detail)
 
     def row(self, intent_id: str) -> dict[str, Any]:
         return {

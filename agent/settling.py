@@ -22,7 +22,7 @@ from agent.executor import EXTERNAL_VENUES, ChainExecutor, ExecutionReport, Prep
 from agent.metrics import Metrics
 from agent.recorder import Recorder
 from agent.records import Final, LegOutcome, LegStatus, Outcome, Plan, PlanKind, Submission
-from agent.results import CHAIN_COLUMNS
+from agent.results import BUILT_DETAIL, CHAIN_COLUMNS
 from agent.store import intents as intent_rows
 from agent.store.database import Store
 from agent.venues.base import LegFailed
@@ -131,9 +131,7 @@ class Settler:
         if not failed:
             detail = ""
             if any(leg.status is LegStatus.BUILT for leg in legs):
-                detail = (
-                    "built and verified; not simulated: set venues.jupiter.simulate_rpc to simulate"
-                )
+                detail = BUILT_DETAIL
             return Final(Status.FILLED, None, detail, writes_intent=True, legs=tuple(legs))
         if self.mode == "dry-run":
             # Nothing happened on chain: the legs that simulated fine are given back with the

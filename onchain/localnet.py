@@ -18,7 +18,7 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -45,6 +45,7 @@ __all__ = [
     "SEND_TRANSACTION_PREFLIGHT_FAILURE",
     "TRANSACTION_SIGNATURE_VERIFICATION_FAILURE",
     "LocalnetServer",
+    "end_connections",
     "run_localnet",
 ]
 
@@ -313,16 +314,7 @@ class LocalnetServer:
             await self._server.wait_closed()
             self._server = None
         # Python 3.11's wait_closed does not wait for open connections: end them here.
-        for writer in list(self._writers):
-            writer.transport.abort()
-        # An aborted transport ends its connection's task by itself (the reader sees EOF).
-        # Cancelling a task that start_server made is the last resort: on 3.11 asyncio logs
-        # a spurious error for it.
-        if self._connections:
-            _, pending = await asyncio.wait(list(self._connections), timeout=1.0)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await end_connections(self._writers, self._connections)
 
     async def __aenter__(self) -> LocalnetServer:
         await self.start()
@@ -771,3 +763,22 @@ async def run_localnet(
         await server.serve_forever()
     finally:
         await server.aclose()
+
+
+async def end_connections(
+    writers: Iterable[asyncio.StreamWriter], connections: Iterable[asyncio.Task[None]]
+) -> None:
+    """End a closed server's open connections: abort each transport, then wait for the tasks.
+
+    An aborted transport ends its connection's task by itself (the reader sees EOF).
+    Cancelling a task that start_server made is the last resort: on 3.11 asyncio logs a
+    spurious error for it.
+    """
+    for writer in list(writers):
+        writer.transport.abort()
+    tasks = list(connections)
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=1.0)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

@@ -43,6 +43,17 @@ async def _home(make_config: Callable[..., AgentConfig], sqlite_url: str, mode: 
     return home
 
 
+async def _books(home: AgentHome) -> dict[str, tuple[int, int]]:
+    """Every OTC pool's inventory and every local DEX pool's reserves, by pool id."""
+    otc = {
+        p.id: (p.base_inventory, p.quote_inventory) for p in await home.rows(OtcPoolRow.__table__)
+    }
+    dex = {
+        p.id: (p.base_reserve, p.quote_reserve) for p in await home.rows(LocalDexPoolRow.__table__)
+    }
+    return otc | dex
+
+
 def _whale(home: AgentHome, amount: int = WHALE_SOL, slippage_bps: int = 300) -> tuple[str, bytes]:
     tokens = home.runtime().tokens
     draft = IntentDraft(
@@ -105,12 +116,7 @@ async def test_a_failed_simulation_cancels_the_whole_split(make_config, sqlite_u
     _, envelope = _whale(home)
     runtime = home.runtime()
     await runtime.start()
-    books = {
-        p.id: (p.base_inventory, p.quote_inventory) for p in await home.rows(OtcPoolRow.__table__)
-    }
-    reserves = {
-        p.id: (p.base_reserve, p.quote_reserve) for p in await home.rows(LocalDexPoolRow.__table__)
-    }
+    books = await _books(home)
     executor = runtime.pipeline.executor
     assert executor is not None
     real_execute = executor.execute
@@ -132,12 +138,7 @@ async def test_a_failed_simulation_cancels_the_whole_split(make_config, sqlite_u
     legs = sorted(await home.rows(RouteLegRow.__table__), key=lambda leg: leg.leg_index)
     assert [leg.status for leg in legs] == ["cancelled", "failed"]
     assert not await home.rows(TradeRow.__table__)
-    assert {
-        p.id: (p.base_inventory, p.quote_inventory) for p in await home.rows(OtcPoolRow.__table__)
-    } == books
-    assert {
-        p.id: (p.base_reserve, p.quote_reserve) for p in await home.rows(LocalDexPoolRow.__table__)
-    } == reserves
+    assert await _books(home) == books
     (intent,) = await home.rows(IntentRow.__table__)
     assert intent.amount_out is None and intent.status == "failed"
 
@@ -251,12 +252,7 @@ async def test_in_send_mode_a_failed_leg_stops_the_rest(make_config, sqlite_url)
     _, envelope = _whale(home)
     runtime = home.runtime()
     await runtime.start()
-    books = {
-        p.id: (p.base_inventory, p.quote_inventory) for p in await home.rows(OtcPoolRow.__table__)
-    }
-    reserves = {
-        p.id: (p.base_reserve, p.quote_reserve) for p in await home.rows(LocalDexPoolRow.__table__)
-    }
+    books = await _books(home)
     executor = runtime.pipeline.executor
     assert executor is not None
     sent: list[str] = []
@@ -271,9 +267,4 @@ async def test_in_send_mode_a_failed_leg_stops_the_rest(make_config, sqlite_url)
     assert (outcome.status.value, outcome.reason) == ("failed", Reason.TRANSACTION_FAILED)
     legs = sorted(await home.rows(RouteLegRow.__table__), key=lambda leg: leg.leg_index)
     assert [leg.status for leg in legs] == ["failed", "cancelled"] and len(sent) == 1
-    assert {
-        p.id: (p.base_inventory, p.quote_inventory) for p in await home.rows(OtcPoolRow.__table__)
-    } == books
-    assert {
-        p.id: (p.base_reserve, p.quote_reserve) for p in await home.rows(LocalDexPoolRow.__table__)
-    } == reserves
+    assert await _books(home) == books

@@ -19,6 +19,8 @@ from typing import Literal
 
 import httpx
 
+from onchain.localnet import end_connections
+
 __all__ = [
     "GARBAGE",
     "HANG",
@@ -99,16 +101,7 @@ class RpcFaultProxy:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        # An aborted transport ends its connection's task by itself (the reader sees EOF).
-        # Cancelling a task that start_server made is the last resort: on 3.11 asyncio logs
-        # a spurious error for it.
-        if self._connections:
-            _, pending = await asyncio.wait(list(self._connections), timeout=1.0)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await end_connections(self._writers, self._connections)
         await self._upstream.aclose()
 
     async def __aenter__(self) -> RpcFaultProxy:

@@ -69,7 +69,8 @@ class RetrySettings:
 @dataclass(frozen=True, slots=True)
 class SwapPlan:
     """A quote and its instructions, from either API. ``lookup_tables`` and ``blockhash``
-    are only known with v2 (/build); with v1 the caller fetches the ALTs by address."""
+    are only known with v2 (/build); with v1 the caller fetches the ALTs by address. The
+    tables' contents are the API's word: compile only with tables fetched from a trusted RPC."""
 
     quote: QuoteResponse
     instructions: SwapInstructions

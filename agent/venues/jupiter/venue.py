@@ -70,8 +70,6 @@ class JupiterVenue:
     ) -> None:
         self.client = client
         self.settings = settings
-        # A mainnet RPC (jupiter.simulate_rpc): lookup tables and a blockhash for v1 legs.
-        self.lookup_cluster = lookup_cluster
         # Jupiter knows mainnet mints only: off mainnet, each token is quoted and built under
         # its mainnet mint (a devnet intent for USDC is priced as mainnet USDC).
         self._mints = dict(mainnet_mints or {})
@@ -90,6 +88,11 @@ class JupiterVenue:
             on_refusal=on_refusal,
             clock=clock,
         )
+
+    @property
+    def lookup_cluster(self) -> Cluster | None:
+        """The mainnet RPC (jupiter.simulate_rpc) the swaps are resolved and simulated on."""
+        return self._builder.lookup_cluster
 
     @property
     def up(self) -> bool:
