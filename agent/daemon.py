@@ -25,6 +25,7 @@ from agent.domain.outcomes import Status
 from agent.http import MetricsServer
 from agent.intake.directory import DirectoryIntake, DirectoryItem
 from agent.intake.files import Claim
+from agent.observations import utilisation
 from agent.pricing.oracle import PriceUnavailable
 from agent.records import Submission
 from agent.runtime import Runtime
@@ -299,7 +300,7 @@ class Daemon:
         scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
         jobs = [
             (self._refresh_wallets, 2.0),
-            (self._update_gauges, 5.0),
+            (self.update_gauges, 5.0),
             (self._snapshot, 60.0),
             (self.runtime.oracle.refresh, config.prices.refresh_interval_s),
         ]
@@ -357,15 +358,23 @@ class Daemon:
         }
         await self.runtime.store.write(snapshots.record_snapshot, points, counters)
 
-    async def _update_gauges(self) -> None:
+    async def update_gauges(self) -> None:
+        """Inbox backlog and OTC pool state (a job runs it every 5 s; tests call it directly)."""
         metrics = self.runtime.metrics
         pending, oldest = self.intake.backlog()
         metrics.inbox_pending.set(pending)
         metrics.inbox_oldest_age.set(oldest or 0)
-        if self.runtime.otc is not None:
-            for pool_id, book in self.runtime.otc.books.items():
-                metrics.otc_inventory.labels(pool_id, "base").set(book.inventory.base)
-                metrics.otc_inventory.labels(pool_id, "quote").set(book.inventory.quote)
+        otc = self.runtime.otc
+        if otc is not None:
+            for pool_id, book in otc.books.items():
+                pool = otc.pools.get(pool_id)
+                for side, held in (("base", book.inventory.base), ("quote", book.inventory.quote)):
+                    metrics.otc_inventory.labels(pool_id, side).set(held)
+                    if pool is not None:  # a book left in SQL by a pool no longer configured
+                        target = pool.start.base if side == "base" else pool.start.quote
+                        metrics.otc_utilisation.labels(pool_id, side).set(
+                            float(utilisation(held, target))
+                        )
 
 
 def _submission(item: DirectoryItem) -> Submission:

@@ -7,91 +7,53 @@ from an intent id, an address or a signature.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+)
+from prometheus_client.core import Metric
 
 from agent import __version__
+from agent.domain.routing import Candidate
+from agent.observations import leg_figures
 from agent.pricing.failover import FailoverOracle
+from agent.records import Outcome, venue_set
+from agent.router import Router
+from agent.scrape_collectors import (
+    MakerCollector,
+    PriceCollector,
+    RateLimitCollector,
+    maker_families,
+    price_families,
+    rate_limit_families,
+)
+from agent.venues.jupiter import TokenBucket
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "exported_sample_names"]
 
+NAMESPACE = "otc_agent"
 SLIPPAGE_BUCKETS = (-50, -10, -5, 0, 5, 10, 25, 50, 100, 250, 500, 1000)
+IMPACT_BUCKETS = (0, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
-class PriceCollector(Collector):
-    """Price-oracle state read at scrape time, so the numbers are never older than the scrape."""
-
-    def __init__(self, oracle: FailoverOracle) -> None:
-        self._oracle = oracle
-
-    def describe(self) -> list[Metric]:
-        return []
-
-    def collect(self) -> Iterable[Metric]:
-        snapshot = self._oracle.snapshot()
-        price = GaugeMetricFamily(
-            "otc_agent_price_usd",
-            "Latest USD price per token and the source it came from.",
-            labels=["token", "source"],
-        )
-        active = GaugeMetricFamily(
-            "otc_agent_price_source_active",
-            "1 for the source each token's price currently comes from, 0 for the others.",
-            labels=["token", "source"],
-        )
-        age = GaugeMetricFamily(
-            "otc_agent_price_age_seconds", "Age of each token's cached price.", labels=["token"]
-        )
-        stale = GaugeMetricFamily(
-            "otc_agent_price_stale",
-            "1 while a token's price is past its cache TTL.",
-            labels=["token"],
-        )
-        names = [*snapshot.sources, "static"]
-        for symbol, state in snapshot.tokens.items():
-            if state.source is None or state.usd is None:
-                continue
-            price.add_metric([symbol, state.source], float(state.usd))
-            for name in names:
-                active.add_metric([symbol, name], 1.0 if name == state.source else 0.0)
-            if state.age_s is not None:
-                age.add_metric([symbol], state.age_s)
-            stale.add_metric([symbol], 1.0 if state.stale else 0.0)
-        failures = CounterMetricFamily(
-            "otc_agent_price_source_failures",
-            "Price-source failures by reason.",
-            labels=["source", "reason"],
-        )
-        up = GaugeMetricFamily(
-            "otc_agent_price_source_up",
-            "1 while a price source may be asked (not backing off, open or disabled).",
-            labels=["source"],
-        )
-        for name, source in snapshot.sources.items():
-            up.add_metric([name], 1.0 if source.status in ("up", "half_open") else 0.0)
-            for reason, count in source.failures.items():
-                failures.add_metric([name, reason], count)
-        hits = CounterMetricFamily(
-            "otc_agent_price_cache_lookups",
-            "Price lookups by whether the cache answered.",
-            labels=["result"],
-        )
-        hits.add_metric(["hit"], snapshot.cache_hits)
-        hits.add_metric(["miss"], snapshot.cache_misses)
-        yield from (price, active, age, stale, failures, up, hits)
-
-
 class Metrics:
+    """Every metric the agent exports, registered on ``registry`` (one per test)."""
+
     def __init__(
         self, registry: CollectorRegistry, *, oracle: FailoverOracle | None = None
     ) -> None:
         self.registry = registry
         if oracle is not None:
             registry.register(PriceCollector(oracle))
+        # --- intake and outcomes ---
         self.intents = Counter(
             "otc_agent_intents_total",
             "Submissions that reached a terminal state, by intake source and outcome.",
@@ -104,10 +66,30 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.processing_latency = Histogram(
+            "otc_agent_intent_processing_seconds",
+            "Time from claiming a submission to its terminal state being committed.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.last_terminal = Gauge(
+            "otc_agent_last_terminal_timestamp_seconds",
+            "When the last submission reached its terminal state (the start time until then).",
+            registry=registry,
+        )
+        self.inbox_pending = Gauge(
+            "otc_agent_inbox_pending", "Files waiting in the inbox.", registry=registry
+        )
+        self.inbox_oldest_age = Gauge(
+            "otc_agent_inbox_oldest_age_seconds",
+            "Age of the oldest file waiting in the inbox (0 when empty).",
+            registry=registry,
+        )
+        # --- routing ---
         self.route_decisions = Counter(
             "otc_agent_route_decisions_total",
-            "Routing decisions by the venue (or venue set) chosen.",
-            ["venue"],
+            "Routing decisions by the venue set chosen and whether it splits the intent.",
+            ["venues", "kind"],
             registry=registry,
         )
         self.decision_latency = Histogram(
@@ -116,16 +98,51 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
-        self.processing_latency = Histogram(
-            "otc_agent_intent_processing_seconds",
-            "Time from claiming a submission to its terminal state being committed.",
-            buckets=LATENCY_BUCKETS,
+        self.splits = Counter(
+            "otc_agent_split_routes_total",
+            "Filled routes that split the intent across venues, by number of legs.",
+            ["legs"],
             registry=registry,
         )
+        self.savings = Histogram(
+            "otc_agent_savings_bps",
+            "Net output of each filled route above a baseline, in bps of the baseline's.",
+            ["baseline"],
+            buckets=(-10, 0, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000),
+            registry=registry,
+        )
+        self.savings_usd = Counter(
+            "otc_agent_savings_usd_total",
+            "Net output above the best single venue, valued at the oracle price, in USD, "
+            "by trade size (USD notional).",
+            ["size"],
+            registry=registry,
+        )
+        # --- execution ---
         self.legs = Counter(
             "otc_agent_legs_total",
-            "Execution legs by venue and status (filled or failed).",
-            ["venue", "status"],
+            "Execution legs by venue, pair (sold/bought) and status.",
+            ["venue", "pair", "status"],
+            registry=registry,
+        )
+        self.volume_usd = Counter(
+            "otc_agent_volume_usd_total",
+            "Filled volume (what the legs sold) valued at the oracle price, in USD.",
+            ["venue"],
+            registry=registry,
+        )
+        self.quoted_slippage = Histogram(
+            "otc_agent_quoted_slippage_bps",
+            "Each filled leg's quoted output short of the oracle mid, in bps, by trade size.",
+            ["venue", "size"],
+            buckets=SLIPPAGE_BUCKETS,
+            registry=registry,
+        )
+        self.price_impact = Histogram(
+            "otc_agent_price_impact_bps",
+            "Price impact the venue quoted for each filled leg, in bps.",
+            ["venue"],
+            buckets=IMPACT_BUCKETS,
             registry=registry,
         )
         self.realised_slippage = Histogram(
@@ -144,51 +161,27 @@ class Metrics:
         self.compute_units = Histogram(
             "otc_agent_transaction_compute_units",
             "Compute units the settlement transactions consumed.",
+            ["venue"],
             buckets=(5_000, 10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 640_000, 1_400_000),
             registry=registry,
         )
-        self.otc_inventory = Gauge(
-            "otc_agent_otc_inventory_base_units",
-            "OTC pool inventory in base units of each side's token.",
-            ["pool", "side"],
+        self.fees = Counter(
+            "otc_agent_transaction_fees_lamports_total",
+            "Network fees (base and priority) of filled legs' settlements, in lamports.",
+            ["venue"],
             registry=registry,
         )
-        self.store_errors = Counter(
-            "otc_agent_database_errors_total",
-            "Database operations that failed because the database was unavailable.",
+        self.swap_refusals = Counter(
+            "otc_agent_swap_refusals_total",
+            "API-built swap transactions refused before signing, by the check that failed.",
+            ["venue", "check"],
             registry=registry,
         )
-        self.inbox_pending = Gauge(
-            "otc_agent_inbox_pending",
-            "Files waiting in the inbox.",
-            registry=registry,
-        )
-        self.inbox_oldest_age = Gauge(
-            "otc_agent_inbox_oldest_age_seconds",
-            "Age of the oldest file waiting in the inbox (0 when empty).",
-            registry=registry,
-        )
-        self.store_available = Gauge(
-            "otc_agent_database_up",
-            "1 while the database answers, 0 while the agent waits for it.",
-            registry=registry,
-        )
-        self.savings = Histogram(
-            "otc_agent_savings_bps",
-            "Net output of each filled route above a baseline, in bps of the baseline's.",
-            ["baseline"],
-            buckets=(-10, 0, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000),
-            registry=registry,
-        )
-        self.savings_usd = Counter(
-            "otc_agent_savings_usd_total",
-            "Net output above the best single venue, valued at the oracle price, in USD.",
-            registry=registry,
-        )
-        self.splits = Counter(
-            "otc_agent_split_routes_total",
-            "Filled routes that split the intent across venues, by number of legs.",
-            ["legs"],
+        # --- venues ---
+        self.venue_up = Gauge(
+            "otc_agent_venue_up",
+            "1 while a venue may be asked (enabled, breaker not open), else 0.",
+            ["venue"],
             registry=registry,
         )
         self.venue_requests = Counter(
@@ -199,8 +192,8 @@ class Metrics:
         )
         self.venue_request_latency = Histogram(
             "otc_agent_venue_request_seconds",
-            "Latency of HTTP requests to external venues.",
-            ["venue", "endpoint"],
+            "Latency of HTTP requests to external venues, by endpoint and status class.",
+            ["venue", "endpoint", "status"],
             buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )
@@ -210,18 +203,105 @@ class Metrics:
             ["venue", "kind"],
             registry=registry,
         )
-        self.venue_up = Gauge(
-            "otc_agent_venue_up",
-            "1 while a venue may be asked (enabled, breaker not open), else 0.",
-            ["venue"],
+        # --- OTC pools ---
+        self.otc_inventory = Gauge(
+            "otc_agent_otc_inventory_base_units",
+            "OTC pool inventory in base units of each side's token.",
+            ["pool", "side"],
             registry=registry,
         )
-        self.swap_refusals = Counter(
-            "otc_agent_swap_refusals_total",
-            "API-built swap transactions refused before signing, by the check that failed.",
-            ["venue", "check"],
+        self.otc_utilisation = Gauge(
+            "otc_agent_otc_pool_utilisation_ratio",
+            "Share of an OTC pool's configured inventory paid out (0 at or above it, 1 empty).",
+            ["pool", "side"],
+            registry=registry,
+        )
+        self.otc_fill_attempts = Counter(
+            "otc_agent_otc_pool_fill_attempts_total",
+            "Fills asked of each OTC pool: filled, declined (last look) or failed.",
+            ["pool", "result"],
+            registry=registry,
+        )
+        # --- process ---
+        self.store_available = Gauge(
+            "otc_agent_database_up",
+            "1 while the database answers, 0 while the agent waits for it.",
+            registry=registry,
+        )
+        self.store_errors = Counter(
+            "otc_agent_database_errors_total",
+            "Database operations that failed because the database was unavailable.",
             registry=registry,
         )
         self.build = Info("otc_agent_build", "Version of the running agent.", registry=registry)
         self.build.info({"version": __version__})
         self.store_available.set(1)
+        self.last_terminal.set(time.time())
+
+    # --- sources read at scrape time ---
+    def watch_rate_limits(self, buckets: dict[str, TokenBucket]) -> None:
+        self.registry.register(RateLimitCollector(buckets))
+
+    def watch_router(self, router: Router, clock: Callable[[], float] = time.time) -> None:
+        self.registry.register(MakerCollector(router, clock))
+
+    def watch_process(self) -> None:
+        """Memory, CPU and descriptors of this process (Linux /proc), as otc_agent_process_*."""
+        ProcessCollector(namespace=NAMESPACE, registry=self.registry)
+
+    # --- what the pipeline reports ---
+    def outcome(self, outcome: Outcome, now: float) -> None:
+        """Count a terminal (or executing) outcome, its reason and each of its legs."""
+        self.intents.labels(outcome.submission.source, outcome.status.value).inc()
+        if outcome.reason is not None:
+            self.rejections.labels(outcome.reason.value).inc()
+        if outcome.status.terminal:
+            self.last_terminal.set(now)
+        for leg in leg_figures(outcome.terms, outcome.legs):
+            self.legs.labels(leg.venue, leg.pair, leg.status).inc()
+            if leg.volume_usd is not None:
+                self.volume_usd.labels(leg.venue).inc(float(leg.volume_usd))
+            if leg.quoted_slippage_bps is not None:
+                self.quoted_slippage.labels(leg.venue, leg.size).observe(
+                    float(leg.quoted_slippage_bps)
+                )
+            if leg.price_impact_bps is not None:
+                self.price_impact.labels(leg.venue).observe(float(leg.price_impact_bps))
+            if leg.realised_slippage_bps is not None:
+                self.realised_slippage.labels(leg.venue).observe(float(leg.realised_slippage_bps))
+            if leg.fee_lamports is not None:
+                self.fees.labels(leg.venue).inc(leg.fee_lamports)
+            if leg.units_consumed is not None:
+                self.compute_units.labels(leg.venue).observe(leg.units_consumed)
+
+    def route_decision(self, planned: Sequence[Candidate]) -> None:
+        """One decision: its venue set, and split when it has several legs (even on one venue)."""
+        kind = "split" if len(planned) > 1 else "single"
+        self.route_decisions.labels(venue_set(list(planned)), kind).inc()
+
+
+def _sample_names(family: Metric) -> set[str]:
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "histogram": ("_bucket", "_sum", "_count", "_created"),
+        "summary": ("_sum", "_count", "_created"),
+        "info": ("_info",),
+    }.get(family.type, ("",))
+    return {family.name + suffix for suffix in suffixes}
+
+
+def exported_sample_names() -> frozenset[str]:
+    """Every sample name the agent can export, whether or not it has samples yet: what the
+    dashboards and alert rules may query."""
+    registry = CollectorRegistry()
+    Metrics(registry).watch_process()
+    families: list[Metric] = [
+        *registry.collect(),
+        *price_families(),
+        *rate_limit_families(),
+        *maker_families(),
+    ]
+    names: set[str] = set()
+    for family in families:
+        names |= _sample_names(family)
+    return frozenset(names)

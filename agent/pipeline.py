@@ -28,6 +28,7 @@ from agent.domain.tokens import Token, TokenRegistry
 from agent.executor import ChainExecutor
 from agent.legs import LegPlanner, Routing
 from agent.metrics import Metrics
+from agent.observations import size_bucket
 from agent.preparation import failed_leg, place, prepare_legs, shares_for
 from agent.pricing.oracle import PriceOracle, PriceUnavailable
 from agent.recorder import Recorder
@@ -40,7 +41,6 @@ from agent.records import (
     render,
     result_name,
     route_savings,
-    venue_set,
 )
 from agent.router import Router, RouterSettings
 from agent.settling import Settler
@@ -279,7 +279,7 @@ class Pipeline:
             plan.kind, plan.reason = PlanKind.ROUTED, decision.reason or Reason.NO_ROUTE
             plan.detail = f"{len(routing.quotes)} quotes, no allocation meets min_out"
             return await self._record(plan)
-        self.metrics.route_decisions.labels(venue_set(list(decision.planned))).inc()
+        self.metrics.route_decision(decision.planned)
         return await self._execute(plan, decision, routing)
 
     async def _execute(self, plan: Plan, decision: Decision, routing: Routing) -> Outcome:
@@ -318,6 +318,7 @@ class Pipeline:
             if isinstance(result, Outcome):
                 for candidate in plan.fills:
                     self.router.filled(place(candidate), self.clock())
+                    self._pool_attempt(candidate, "filled")
                 if result.status is Status.EXECUTING:
                     result = await self.settler.settle(plan, result)
                 if result.status is Status.FILLED:
@@ -339,7 +340,10 @@ class Pipeline:
             if bps is not None:
                 self.metrics.savings.labels(baseline).observe(float(bps))
         if savings.usd_micros is not None and savings.usd_micros > 0:
-            self.metrics.savings_usd.inc(savings.usd_micros / 1_000_000)
+            assert plan.terms is not None
+            self.metrics.savings_usd.labels(size_bucket(plan.terms.notional_usd)).inc(
+                savings.usd_micros / 1_000_000
+            )
         if len(plan.fills) > 1:
             self.metrics.splits.labels(str(len(plan.fills))).inc()
 
@@ -352,8 +356,14 @@ class Pipeline:
     ) -> None:
         plan.failures.append((candidate, failed))
         excluded.add(place(candidate))
-        if failed.reason is Reason.LAST_LOOK_REJECTED:
+        declined = failed.reason is Reason.LAST_LOOK_REJECTED
+        if declined:
             self.router.faded(place(candidate), self.clock())
+        self._pool_attempt(candidate, "declined" if declined else "failed")
+
+    def _pool_attempt(self, candidate: Candidate, result: str) -> None:
+        if candidate.quote.venue == "otc":
+            self.metrics.otc_fill_attempts.labels(candidate.quote.source, result).inc()
 
     async def _replan(self, routing: Routing, excluded: set[tuple[str, str]]) -> list[Candidate]:
         """After a failed leg: a new allocation without it; failing that, the best single
@@ -386,15 +396,7 @@ class Pipeline:
         return outcome
 
     def _count(self, outcome: Outcome) -> None:
-        self.metrics.intents.labels(outcome.submission.source, outcome.status.value).inc()
-        if outcome.reason is not None:
-            self.metrics.rejections.labels(outcome.reason.value).inc()
-        for leg in outcome.legs:
-            self.metrics.legs.labels(leg.venue, leg.status).inc()
-            if leg.realised_slippage_bps is not None:
-                self.metrics.realised_slippage.labels(leg.venue).observe(
-                    float(leg.realised_slippage_bps)
-                )
+        self.metrics.outcome(outcome, self.clock())
 
 
 def _recorded_outcome(submission: Submission, recorded: intent_rows.SubmissionRecord) -> Outcome:

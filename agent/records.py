@@ -138,6 +138,8 @@ class Outcome:
     result: str  # the JSON document
     decision_venue: str | None = None
     legs: tuple[LegReport, ...] = ()
+    # What the metrics value the legs with (None for an outcome that never got this far).
+    terms: TradeTerms | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +237,7 @@ def render(plan: Plan, final: Final, now: float) -> Rendered:
         result=document,
         decision_venue=venue_set(plan.fills) if plan.fills and final.writes_intent else None,
         legs=tuple(legs),
+        terms=plan.terms,
     )
     return Rendered(rows, outcome)
 

@@ -49,6 +49,7 @@ class LegReport:
     chain: dict[str, Any] | None = None
     # The venue's own data from the quote (pool side, sold mint): what undoing the fill needs.
     details: dict[str, str] | None = None
+    price_impact_bps: Decimal = Decimal(0)  # what the venue quoted
 
     @classmethod
     def of(
@@ -75,6 +76,7 @@ class LegReport:
             realised_out,
             None if realised_out is None else slippage_bps(quote.expected_out, realised_out),
             details=dict(quote.details),
+            price_impact_bps=quote.price_impact_bps,
         )
 
     @classmethod

@@ -27,7 +27,7 @@ from agent.domain.risk import (
     volatility_bps_per_sqrt_s,
 )
 
-__all__ = ["MakerProfile", "Router", "RouterSettings"]
+__all__ = ["MakerProfile", "MakerState", "Router", "RouterSettings"]
 
 # Prices kept per pair for the volatility estimate.
 PRICES_KEPT = 120
@@ -51,6 +51,14 @@ class MakerProfile:
 
     reject_probability: Decimal
     execution_delay_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class MakerState:
+    """What the router has learned about one pool, for metrics and operators."""
+
+    decline_probability: Decimal
+    cool_down_s: float  # left in its cool-down; 0 while it is routable
 
 
 class Router:
@@ -88,6 +96,14 @@ class Router:
     def cooling(self, place: tuple[str, str], now: float) -> bool:
         cool = self._cool.get(place)
         return cool is not None and cool.active(now)
+
+    def maker_states(self, now: float) -> dict[tuple[str, str], MakerState]:
+        return {
+            place: MakerState(
+                self._fades[place].probability(now), max(0.0, self._cool[place].until - now)
+            )
+            for place in self._makers
+        }
 
     def haircut_bps(self, place: tuple[str, str], pair: tuple[str, str], now: float) -> Decimal:
         maker = self._makers.get(place)

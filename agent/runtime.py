@@ -170,7 +170,7 @@ def build_jupiter(
 
     def observe(endpoint: str, status: str, seconds: float) -> None:
         metrics.venue_requests.labels("jupiter", endpoint, status).inc()
-        metrics.venue_request_latency.labels("jupiter", endpoint).observe(seconds)
+        metrics.venue_request_latency.labels("jupiter", endpoint, status).observe(seconds)
 
     client = JupiterClient(
         settings.base_url,
@@ -399,6 +399,8 @@ def build_runtime(
     for venue in venues:
         if venue is not jupiter:
             metrics.venue_up.labels(venue.name).set(1)
+    if jupiter is not None or "jupiter" in config.prices.sources:
+        metrics.watch_rate_limits({"jupiter": jupiter_limiter})
     enabled = tuple(v.name for v in venues)
     routing = config.routing
     router = Router(
@@ -415,6 +417,8 @@ def build_runtime(
             for pool in (otc.pools.values() if otc else ())
         },
     )
+    metrics.watch_router(router)
+    metrics.watch_process()
     pipeline = Pipeline(
         settings=PipelineSettings(
             cluster=config.cluster.name,

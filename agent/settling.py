@@ -108,8 +108,6 @@ class Settler:
             self.metrics.executions.labels(self.mode, result).inc()
             if self.executor is not None:
                 self.executor.measured(candidate.quote.venue, report.units_consumed)
-            if report.units_consumed is not None:
-                self.metrics.compute_units.observe(report.units_consumed)
             if report.cancelled:
                 assert report.reason is not None
                 legs.append(

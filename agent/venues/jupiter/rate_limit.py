@@ -59,6 +59,9 @@ class TokenBucket:
         self._sleep = sleep
         self._tat = clock()  # theoretical arrival time of the next request
         self.granted = 0
+        # Requests that had to wait for their slot, and the seconds they waited (for metrics).
+        self.waits = 0
+        self.waited_s = 0.0
 
     def __repr__(self) -> str:
         return f"TokenBucket(rate_per_s={self.rate_per_s}, burst={self.burst})"
@@ -92,12 +95,22 @@ class TokenBucket:
             raise BudgetExhausted(wait, max_wait_s)
         self._reserve(now)  # synchronous: concurrent acquirers each get their own slot
         if wait > 0:
+            self.waits += 1
+            self.waited_s += wait
             await self._sleep(wait)
         return wait
 
     def next_slot_in(self) -> float:
         """Seconds until a slot would be granted (0 if one is free now)."""
         return self._wait(self._clock())
+
+    def available(self) -> int:
+        """Requests that would be granted back to back right now (0 to ``burst``)."""
+        now = self._clock()
+        headroom = now + self._tolerance - max(self._tat, now)
+        if headroom < 0:
+            return 0
+        return min(self.burst, int(headroom // self._interval) + 1)
 
     def pause_for(self, seconds: float) -> None:
         """Grant nothing for ``seconds`` (after a 429 or a depleted budget)."""

@@ -46,6 +46,41 @@ async def test_acquire_sleeps_until_slot() -> None:
     assert clock.sleeps == [pytest.approx(2.0)]
 
 
+@pytest.mark.parametrize(
+    ("rate", "burst", "grants", "advance_s", "available"),
+    [
+        (1.0, 1, 0, 0.0, 1),
+        (1.0, 1, 1, 0.0, 0),
+        (1.0, 1, 1, 1.0, 1),
+        (1.0, 3, 0, 0.0, 3),
+        (1.0, 3, 2, 0.0, 1),
+        (1.0, 3, 3, 0.0, 0),
+        (1.0, 3, 3, 2.5, 2),
+        (0.5, 1, 1, 1.0, 0),
+    ],
+)
+def test_available_counts_requests_grantable_now(
+    rate: float, burst: int, grants: int, advance_s: float, available: int
+) -> None:
+    """available() is what the bucket would grant back to back now, between 0 and the burst."""
+    clock = FakeClock()
+    bucket = _bucket(clock, rate, burst)
+    for _ in range(grants):
+        assert bucket.try_acquire() == 0.0
+    clock.now += advance_s
+    assert bucket.available() == available
+
+
+async def test_acquire_counts_only_the_requests_that_waited() -> None:
+    """waits and waited_s count the acquires that slept for their slot, with the time slept."""
+    clock = FakeClock()
+    bucket = _bucket(clock, rate=0.5)
+    await bucket.acquire()
+    await bucket.acquire()
+    await bucket.acquire()
+    assert (bucket.waits, bucket.waited_s) == (2, pytest.approx(4.0))
+
+
 @pytest.mark.parametrize(("max_wait", "raises"), [(0.0, True), (1.99, True), (2.0, False)])
 async def test_budget_exhausted_beyond_deadline(max_wait: float, raises: bool) -> None:
     """acquire raises BudgetExhausted (reserving nothing) when the wait exceeds max_wait_s."""

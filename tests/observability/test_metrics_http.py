@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 from collections.abc import Callable
+from decimal import Decimal
 
 import pytest
 import structlog
@@ -16,7 +18,10 @@ from agent.config import AgentConfig
 from agent.http import MetricsServer
 from agent.intake import files
 from agent.logging import configure_logging, redact_secrets
-from agent.metrics import Metrics
+from agent.metrics import Metrics, exported_sample_names
+from agent.router import MakerProfile, Router, RouterSettings
+from agent.venues.jupiter import TokenBucket
+from tests.conftest import REPO
 from tests.support.agent_home import AgentHome
 
 
@@ -180,3 +185,109 @@ def test_cli_run_logs_never_contain_key_material(config_dir, tmp_path, capsys) -
         str(keypair),
     ):
         assert encoding not in output
+
+
+async def test_daemon_run_fills_the_execution_and_pool_metrics(
+    make_config: Callable[..., AgentConfig], sqlite_url: str
+) -> None:
+    """Legs by pair, USD volume, quoted slippage by size, pool fill attempts and utilisation agree
+    with what the run filled."""
+    config = make_config(sqlite_url, execution__honour_execution_delay="false")
+    home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
+    await home.register_wallets()
+    files.IntakeLayout(home.root).ensure()
+    home.feed(60, invalid_share=0.0, seed=11)
+    daemon = home.daemon()
+    stats = await daemon.run(once=True)
+    await daemon.update_gauges()
+    assert stats.filled > 0
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for metric in daemon.runtime.metrics.registry.collect()
+        for sample in metric.samples
+    }
+
+    def total(name: str, **match: str) -> float:
+        return sum(
+            value
+            for (sample, labels), value in samples.items()
+            if sample == name and all(dict(labels).get(k) == v for k, v in match.items())
+        )
+
+    filled_legs = total("otc_agent_legs_total", status="filled")
+    assert filled_legs >= stats.filled
+    pairs = {dict(labels)["pair"] for (name, labels) in samples if name == "otc_agent_legs_total"}
+    assert pairs and all("/" in pair for pair in pairs)
+    assert total("otc_agent_quoted_slippage_bps_count") == filled_legs
+    assert total("otc_agent_price_impact_bps_count") == filled_legs
+    assert total("otc_agent_volume_usd_total") > 0
+    decisions = total("otc_agent_route_decisions_total")
+    splits = total("otc_agent_route_decisions_total", kind="split")
+    assert decisions >= stats.filled and splits <= decisions
+    otc_filled = total("otc_agent_legs_total", venue="otc", status="filled")
+    assert total("otc_agent_otc_pool_fill_attempts_total", result="filled") >= otc_filled
+    for pool in daemon.runtime.otc.pools:  # type: ignore[union-attr]
+        for side in ("base", "quote"):
+            ratio = samples[
+                ("otc_agent_otc_pool_utilisation_ratio", (("pool", pool), ("side", side)))
+            ]
+            assert 0 <= ratio <= 1
+        assert (("otc_agent_otc_pool_cool_down_seconds", (("pool", pool),))) in samples
+        assert 0 <= samples[("otc_agent_otc_pool_decline_probability", (("pool", pool),))] < 1
+    started = samples[("otc_agent_process_start_time_seconds", ())]
+    assert total("otc_agent_last_terminal_timestamp_seconds") >= started
+    assert total("otc_agent_process_resident_memory_bytes") > 0
+
+
+def test_rate_limit_collector_reads_the_bucket_at_scrape_time() -> None:
+    """The rate-limit gauges follow the bucket: a grant empties it, waits are counted."""
+    now = [100.0]
+    bucket = TokenBucket(1.0, burst=2, clock=lambda: now[0])
+    registry = CollectorRegistry()
+    Metrics(registry).watch_rate_limits({"jupiter": bucket})
+    venue = {"venue": "jupiter"}
+    assert registry.get_sample_value("otc_agent_rate_limit_available_requests", venue) == 2
+    bucket.try_acquire()
+    bucket.try_acquire()
+    assert registry.get_sample_value("otc_agent_rate_limit_available_requests", venue) == 0
+    assert registry.get_sample_value("otc_agent_rate_limit_next_slot_seconds", venue) == 1.0
+    bucket.waits, bucket.waited_s = 3, 1.5
+    assert registry.get_sample_value("otc_agent_rate_limit_waits_total", venue) == 3
+    assert registry.get_sample_value("otc_agent_rate_limit_wait_seconds_total", venue) == 1.5
+
+
+def test_maker_collector_reports_learned_declines_and_cool_down() -> None:
+    """A pool that keeps declining shows a higher learned probability and a running cool-down."""
+    router = Router(RouterSettings(), {("otc", "p1"): MakerProfile(Decimal("0.02"), 0.025)})
+    registry = CollectorRegistry()
+    Metrics(registry).watch_router(router, clock=lambda: 1_000.0)
+    pool = {"pool": "p1"}
+    assert registry.get_sample_value("otc_agent_otc_pool_decline_probability", pool) == 0.02
+    assert registry.get_sample_value("otc_agent_otc_pool_cool_down_seconds", pool) == 0
+    for _ in range(3):
+        router.faded(("otc", "p1"), 1_000.0)
+    assert registry.get_sample_value("otc_agent_otc_pool_decline_probability", pool) > 0.1
+    assert registry.get_sample_value("otc_agent_otc_pool_cool_down_seconds", pool) > 0
+
+
+def test_every_catalogued_metric_is_exported() -> None:
+    """Every metric in the README's table is one the agent exports (and the other way round)."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Metrics") :]
+    section = section[: section.index("\n## ", 1)]
+    documented = set(re.findall(r"^\| `(otc_agent_[a-z0-9_]+)`", section, re.M))
+    exported = exported_sample_names()
+    base = {
+        name.removesuffix(suffix)
+        for name in exported
+        for suffix in ("_bucket", "_sum", "_count", "_created", "")
+        if name.endswith(suffix) and not name.startswith("otc_agent_process_")
+    }
+    assert documented - exported - base == set()
+    families = {
+        name
+        for name in exported
+        if not name.startswith("otc_agent_process_")
+        and not name.endswith(("_bucket", "_sum", "_count", "_created"))
+    }
+    assert families - documented == set()
