@@ -79,6 +79,7 @@ class Daemon:
         self._probe: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._server: MetricsServer | None = None
+        self._workers: list[asyncio.Task[None]] = []
         self._serve_metrics = serve_metrics and config.metrics.enabled
         self._metrics_optional = metrics_optional
 
@@ -132,7 +133,7 @@ class Daemon:
             inbox=str(self.intake.layout.inbox),
             once=once,
         )
-        workers = [
+        workers = self._workers = [
             asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(self.max_workers)
         ]
         for stray in self.intake.strays():
@@ -282,16 +283,22 @@ class Daemon:
             return
 
     async def _readiness(self) -> tuple[bool, str]:
+        """Ready: the database answers, the intake is running, and some venue can be asked."""
+        problems = []
         if not self._store_up.is_set():
-            return False, "database unavailable"
+            problems.append("database unavailable")
         if self._stopping.is_set():
-            return False, "stopping"
-        if not self.runtime.venues:
-            return False, "no venue enabled"
-        jupiter = self.runtime.jupiter
-        if jupiter is not None and len(self.runtime.venues) == 1 and not jupiter.up:
-            return False, "no venue up (jupiter is disabled or its breaker is open)"
-        return True, "ready"
+            problems.append("stopping")
+        elif all(task.done() for task in self._workers):
+            problems.append("intake not running")
+        elif not self.intake.layout.inbox.is_dir():
+            problems.append(f"inbox {self.intake.layout.inbox} is missing")
+        up = self.runtime.venues_up()
+        if not up:
+            problems.append("no venue up (none enabled, or every breaker open)")
+        if problems:
+            return False, "; ".join(problems)
+        return True, f"ready; venues up: {', '.join(up)}"
 
     # scheduled jobs
 

@@ -253,6 +253,10 @@ class Runtime:
     def venues(self) -> list[Venue]:
         return [v for v in (self.otc, self.localdex, self.jupiter) if v is not None]
 
+    def venues_up(self) -> list[str]:
+        """Venues that may be asked now: the local ones always, Jupiter while its breaker allows."""
+        return [v.name for v in self.venues if v is not self.jupiter or self.jupiter.up]
+
     async def start(self) -> None:
         """Migrate, load wallets and books, then the chain for dry-run and send."""
         await self.start_books()

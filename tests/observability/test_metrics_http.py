@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from solders.keypair import Keypair
 
 from agent.config import AgentConfig
+from agent.daemon import Daemon
 from agent.http import MetricsServer
 from agent.intake import files
 from agent.logging import configure_logging, redact_secrets
@@ -291,3 +292,35 @@ def test_every_catalogued_metric_is_exported() -> None:
         and not name.endswith(("_bucket", "_sum", "_count", "_created"))
     }
     assert families - documented == set()
+
+
+async def test_running_daemon_readyz_names_what_is_missing(
+    make_config: Callable[..., AgentConfig], sqlite_url: str
+) -> None:
+    """/readyz on a running daemon: 200 with the venues up, 503 naming a missing inbox, and
+    /healthz stays 200 throughout."""
+    config = make_config(sqlite_url, metrics__listen="127.0.0.1:0")
+    home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
+    await home.register_wallets()
+    files.IntakeLayout(home.root).ensure()
+    daemon = Daemon(home.runtime())
+    running = asyncio.create_task(daemon.run())
+    try:
+        for _ in range(200):
+            if daemon._server is not None and daemon._workers:
+                break
+            await asyncio.sleep(0.05)
+        port = daemon._server.port  # type: ignore[union-attr]
+        ready = b"GET /readyz HTTP/1.1\r\n\r\n"
+        status, body = await _get(port, ready)
+        assert (status, body) == (200, b"ready; venues up: otc, localdex\n")
+        inbox = files.IntakeLayout(home.root).inbox
+        inbox.rename(inbox.with_name("inbox-away"))
+        status, body = await _get(port, ready)
+        assert status == 503 and b"is missing" in body
+        assert await _get(port, b"GET /healthz HTTP/1.1\r\n\r\n") == (200, b"ok\n")
+        inbox.with_name("inbox-away").rename(inbox)
+        assert (await _get(port, ready))[0] == 200
+    finally:
+        daemon.stop()
+        await asyncio.wait_for(running, 30)
