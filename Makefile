@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DURATION ?= 60
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean dashboards
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,12 +26,17 @@ demo: $(VENV)/.installed
 	$(BIN)/otc-agent demo --duration $(DURATION)
 
 test: $(VENV)/.installed-test
+	./scripts/ensure-prometheus
 	$(BIN)/ruff check agent onchain tests benchmarks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check agent onchain tests benchmarks
 	$(BIN)/ruff format --check agent onchain tests benchmarks
+
+# The Grafana dashboards are generated from agent/dashboards; a test fails when they drift.
+dashboards: $(VENV)/.installed
+	$(BIN)/python -m agent.dashboards grafana/dashboards
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -21,6 +21,7 @@ from prometheus_client import (
 from prometheus_client.core import Metric
 
 from agent import __version__
+from agent.domain.outcomes import Reason, Status
 from agent.domain.routing import Candidate
 from agent.observations import leg_figures
 from agent.pricing.failover import FailoverOracle
@@ -35,12 +36,16 @@ from agent.scrape_collectors import (
     rate_limit_families,
 )
 from agent.venues.jupiter import TokenBucket
+from agent.venues.jupiter.errors import ERROR_KINDS
+from onchain.swap_verification import Check
 
 __all__ = ["Metrics", "exported_sample_names"]
 
 NAMESPACE = "otc_agent"
 SLIPPAGE_BUCKETS = (-50, -10, -5, 0, 5, 10, 25, 50, 100, 250, 500, 1000)
 IMPACT_BUCKETS = (0, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+# What a fill asked of an OTC pool came to: filled, declined on last look, or failed otherwise.
+POOL_ATTEMPT_RESULTS = ("filled", "declined", "failed")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
@@ -237,6 +242,25 @@ class Metrics:
         self.build.info({"version": __version__})
         self.store_available.set(1)
         self.last_terminal.set(time.time())
+
+    def start_at_zero(
+        self, *, sources: Sequence[str], pools: Sequence[str], jupiter: bool
+    ) -> None:
+        """Create the counters whose label values are known up front, at 0: a series that is
+        born at its first event hides that event from rate() and from alert rules."""
+        for source in sources:
+            for outcome in (Status.FILLED, Status.REJECTED, Status.FAILED):
+                self.intents.labels(source, outcome.value)
+        for reason in Reason:
+            self.rejections.labels(reason.value)
+        for pool in pools:
+            for result in POOL_ATTEMPT_RESULTS:
+                self.otc_fill_attempts.labels(pool, result)
+        if jupiter:
+            for kind in ERROR_KINDS:
+                self.venue_errors.labels("jupiter", kind)
+            for check in Check:
+                self.swap_refusals.labels("jupiter", check.value)
 
     # --- sources read at scrape time ---
     def watch_rate_limits(self, buckets: dict[str, TokenBucket]) -> None:

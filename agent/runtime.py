@@ -423,6 +423,9 @@ def build_runtime(
     )
     metrics.watch_router(router)
     metrics.watch_process()
+    metrics.start_at_zero(
+        sources=("directory",), pools=tuple(otc.pools) if otc else (), jupiter=jupiter is not None
+    )
     pipeline = Pipeline(
         settings=PipelineSettings(
             cluster=config.cluster.name,

@@ -16,12 +16,14 @@ from solders.keypair import Keypair
 
 from agent.config import AgentConfig
 from agent.daemon import Daemon
+from agent.domain.outcomes import Reason
 from agent.http import MetricsServer
 from agent.intake import files
 from agent.logging import configure_logging, redact_secrets
 from agent.metrics import Metrics, exported_sample_names
 from agent.router import MakerProfile, Router, RouterSettings
 from agent.venues.jupiter import TokenBucket
+from onchain.swap_verification import Check
 from tests.conftest import REPO
 from tests.support.agent_home import AgentHome
 
@@ -324,3 +326,23 @@ async def test_running_daemon_readyz_names_what_is_missing(
     finally:
         daemon.stop()
         await asyncio.wait_for(running, 30)
+
+
+def test_known_label_values_start_at_zero() -> None:
+    """Counters with known labels exist at 0 from the start, so rate() and alerts see the
+    first event; unknown ones do not appear."""
+    registry = CollectorRegistry()
+    Metrics(registry).start_at_zero(sources=("directory",), pools=("p1",), jupiter=True)
+    for reason in Reason:
+        assert registry.get_sample_value("otc_agent_rejections_total", {"reason": reason}) == 0
+    for check in Check:
+        labels = {"venue": "jupiter", "check": check.value}
+        assert registry.get_sample_value("otc_agent_swap_refusals_total", labels) == 0
+    declined = {"pool": "p1", "result": "declined"}
+    assert registry.get_sample_value("otc_agent_otc_pool_fill_attempts_total", declined) == 0
+    filled = {"source": "directory", "outcome": "filled"}
+    assert registry.get_sample_value("otc_agent_intents_total", filled) == 0
+    assert (
+        registry.get_sample_value("otc_agent_venue_errors_total", {"venue": "otc", "kind": "x"})
+        is None
+    )

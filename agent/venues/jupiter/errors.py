@@ -23,6 +23,7 @@ import json
 from collections.abc import Mapping
 
 __all__ = [
+    "ERROR_KINDS",
     "NO_ROUTE_CODES",
     "BadPayload",
     "BudgetExhausted",
@@ -196,19 +197,23 @@ def classify_response(
     return Rejected(status, code)
 
 
+# Most specific first: CircuitOpen is an Unavailable, and is named for itself.
+_KINDS: tuple[tuple[type[JupiterError], str], ...] = (
+    (NoRoute, "no_route"),
+    (BudgetExhausted, "budget_exhausted"),
+    (RateLimited, "rate_limited"),
+    (CircuitOpen, "circuit_open"),
+    (Unavailable, "unavailable"),
+    (BadPayload, "bad_payload"),
+    (Unauthorised, "unauthorised"),
+    (Rejected, "rejected"),
+)
+ERROR_KINDS: tuple[str, ...] = (*(kind for _, kind in _KINDS), "error")
+
+
 def error_kind(error: JupiterError) -> str:
     """The stable name of an error's kind: quote misses, logs and metric labels use it."""
-    kinds: tuple[tuple[type[JupiterError], str], ...] = (
-        (NoRoute, "no_route"),
-        (BudgetExhausted, "budget_exhausted"),
-        (RateLimited, "rate_limited"),
-        (CircuitOpen, "circuit_open"),
-        (Unavailable, "unavailable"),
-        (BadPayload, "bad_payload"),
-        (Unauthorised, "unauthorised"),
-        (Rejected, "rejected"),
-    )
-    for cls, kind in kinds:
+    for cls, kind in _KINDS:
         if isinstance(error, cls):
             return kind
     return "error"
