@@ -19,6 +19,7 @@ from prometheus_client import (
     ProcessCollector,
 )
 from prometheus_client.core import Metric
+from prometheus_client.metrics import MetricWrapperBase
 
 from agent import __version__
 from agent.domain.outcomes import Reason, Status
@@ -305,10 +306,10 @@ class Metrics:
 
 
 def _sample_names(family: Metric) -> set[str]:
+    """A scrape-time family's sample names (such families carry no buckets below zero)."""
     suffixes = {
-        "counter": ("_total", "_created"),
-        "histogram": ("_bucket", "_sum", "_count", "_created"),
-        "summary": ("_sum", "_count", "_created"),
+        "counter": ("_total",),
+        "histogram": ("_bucket", "_sum", "_count"),
         "info": ("_info",),
     }.get(family.type, ("",))
     return {family.name + suffix for suffix in suffixes}
@@ -316,16 +317,21 @@ def _sample_names(family: Metric) -> set[str]:
 
 def exported_sample_names() -> frozenset[str]:
     """Every sample name the agent can export, whether or not it has samples yet: what the
-    dashboards and alert rules may query."""
+    dashboards and alert rules may query.
+
+    The direct metrics get one throw-away child each, so their real sample names show: a
+    histogram with buckets below zero (slippage) has no ``_sum``, for one.
+    """
     registry = CollectorRegistry()
-    Metrics(registry).watch_process()
-    families: list[Metric] = [
-        *registry.collect(),
-        *price_families(),
-        *rate_limit_families(),
-        *maker_families(),
-    ]
-    names: set[str] = set()
-    for family in families:
+    metrics = Metrics(registry)
+    metrics.watch_process()
+    for metric in vars(metrics).values():
+        if not isinstance(metric, MetricWrapperBase):
+            continue
+        child = metric.labels(*("x" for _ in metric._labelnames)) if metric._labelnames else metric
+        if isinstance(child, Histogram):
+            child.observe(0)
+    names = {sample.name for family in registry.collect() for sample in family.samples}
+    for family in (*price_families(), *rate_limit_families(), *maker_families()):
         names |= _sample_names(family)
     return frozenset(names)
