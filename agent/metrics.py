@@ -24,7 +24,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from agent import __version__
 from agent.domain.outcomes import Reason, Status
 from agent.domain.routing import Candidate
-from agent.observations import leg_figures
+from agent.observations import SIZE_LABELS, leg_figures
 from agent.pricing.failover import FailoverOracle
 from agent.records import Outcome, venue_set
 from agent.router import Router
@@ -254,6 +254,8 @@ class Metrics:
                 self.intents.labels(source, outcome.value)
         for reason in Reason:
             self.rejections.labels(reason.value)
+        for size in SIZE_LABELS:
+            self.savings_usd.labels(size)
         for pool in pools:
             for result in POOL_ATTEMPT_RESULTS:
                 self.otc_fill_attempts.labels(pool, result)
