@@ -100,6 +100,37 @@ class ExecutionConfig:
 
 
 @dataclass(frozen=True)
+class RedisIntakeConfig:
+    """A Redis stream beside the folder: replicas share it through one consumer group."""
+
+    enabled: bool = False
+    url: str = "redis://127.0.0.1:6379/0"
+    stream: str = "otc-agent:intents"
+    group: str = "otc-agent"
+    # Unique per replica; empty: "<host>-<pid>". A restarted replica that keeps its name takes
+    # back its own pending entries at once instead of waiting for claim_idle_s.
+    consumer: str = ""
+    results_stream: str = "otc-agent:results"
+    dead_letter_stream: str = "otc-agent:dead-letter"
+    # Entries pending this long on another consumer are taken over (it is presumed dead).
+    claim_idle_s: float = 60.0
+    max_deliveries: int = 5
+    block_ms: int = 1_000
+
+    def check(self) -> None:
+        if not self.url.startswith(("redis://", "rediss://", "unix://")):
+            raise InvalidValue(
+                "url", f"must be a redis://, rediss:// or unix:// URL (got {self.url!r})"
+            )
+        for name in ("stream", "group", "results_stream", "dead_letter_stream"):
+            if not getattr(self, name):
+                raise InvalidValue(name, "must not be empty")
+        _positive("claim_idle_s", self.claim_idle_s)
+        _positive("max_deliveries", self.max_deliveries)
+        _positive("block_ms", self.block_ms)
+
+
+@dataclass(frozen=True)
 class IntakeConfig:
     directory: str = "intents"
     max_file_bytes: int = 65_536
@@ -108,6 +139,7 @@ class IntakeConfig:
     # Used when an intent gives neither min_out nor max_slippage_bps.
     default_slippage_bps: int = 50
     max_slippage_bps: int = 2_000
+    redis: RedisIntakeConfig = field(default_factory=RedisIntakeConfig)
 
     def check(self) -> None:
         _positive("max_file_bytes", self.max_file_bytes)

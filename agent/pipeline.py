@@ -38,8 +38,8 @@ from agent.records import (
     Plan,
     PlanKind,
     Submission,
+    recorded_outcome,
     render,
-    result_name,
     route_savings,
 )
 from agent.router import Router, RouterSettings
@@ -125,7 +125,7 @@ class Pipeline:
                 intent_rows.get_submission, submission.source, submission.ref
             )
             if recorded is not None:
-                return _recorded_outcome(submission, recorded)
+                return recorded_outcome(submission, recorded)
             if self.executor is not None:
                 executing = await self.store.read(
                     intent_rows.executing_intents, submission.source, submission.ref
@@ -399,22 +399,10 @@ class Pipeline:
         self.metrics.outcome(outcome, self.clock())
 
 
-def _recorded_outcome(submission: Submission, recorded: intent_rows.SubmissionRecord) -> Outcome:
-    reason = Reason(recorded.reason) if recorded.reason else None
-    return Outcome(
-        submission=submission,
-        status=Status(recorded.status),
-        reason=reason,
-        intent_id=recorded.intent_id,
-        result_name=result_name(recorded.intent_id, reason, submission.ref),
-        result=recorded.result,
-    )
-
-
 def _record_once(connection: Connection, plan: Plan, final: Final, now: float) -> Outcome:
     recorded = intent_rows.get_submission(connection, plan.submission.source, plan.submission.ref)
     if recorded is not None:
-        return _recorded_outcome(plan.submission, recorded)
+        return recorded_outcome(plan.submission, recorded)
     rendered = render(plan, final, now)
     intent_rows.insert_rows(connection, rendered.rows)
     return rendered.outcome

@@ -26,7 +26,16 @@ import structlog
 from sqlalchemy import Connection
 
 from agent.domain.outcomes import Reason, Status
-from agent.records import Final, LegOutcome, LegStatus, Outcome, Plan, PlanKind, render
+from agent.records import (
+    Final,
+    LegOutcome,
+    LegStatus,
+    Outcome,
+    Plan,
+    PlanKind,
+    recorded_outcome,
+    render,
+)
 from agent.store import intents as intent_rows
 from agent.store import wallets as usage_rows
 from agent.store.database import Store, StoreUnavailable
@@ -117,7 +126,28 @@ class Recorder:
     def _commit_in_thread(
         self, connection: Connection, plans: list[Plan], now: float
     ) -> tuple[list[Outcome | LegFailed], dict[str, dict[str, Any]]]:
-        """The whole batch, start to commit, on the store's thread: no event-loop round trips."""
+        """The whole batch, start to commit, on the store's thread: no event-loop round trips.
+
+        A submission that already has a terminal state (another replica finished it first:
+        a stream entry taken over from a consumer presumed dead) gets that outcome back and
+        writes nothing, so each submission ends exactly once however many replicas ran it.
+        """
+        recorded = intent_rows.recorded_submissions(
+            connection, ((p.submission.source, p.submission.ref) for p in plans)
+        )
+        if recorded:
+            fresh = [p for p in plans if (p.submission.source, p.submission.ref) not in recorded]
+            fresh_results, afters = (
+                self._commit_in_thread(connection, fresh, now) if fresh else ([], {})
+            )
+            done = iter(fresh_results)
+            results = [
+                recorded_outcome(p.submission, record)
+                if (record := recorded.get((p.submission.source, p.submission.ref)))
+                else next(done)
+                for p in plans
+            ]
+            return results, afters
         finals = self._screen(connection, plans)
         usage_before, used = self._limit_daily_usage(connection, plans, finals)
         afters = self._fill(connection, plans, finals, used)

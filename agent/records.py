@@ -20,6 +20,7 @@ from agent.domain.outcomes import Reason, Status
 from agent.domain.policy import TradeTerms
 from agent.domain.routing import Candidate, Decision, savings_bps
 from agent.results import LegReport, result_document
+from agent.store.intents import SubmissionRecord
 from agent.venues.base import LegFailed
 
 __all__ = [
@@ -146,6 +147,19 @@ class Outcome:
 class Rendered:
     rows: dict[str, list[dict[str, Any]]]
     outcome: Outcome
+
+
+def recorded_outcome(submission: Submission, recorded: SubmissionRecord) -> Outcome:
+    """The outcome a submission already has in SQL (met again after a crash, or raced)."""
+    reason = Reason(recorded.reason) if recorded.reason else None
+    return Outcome(
+        submission=submission,
+        status=Status(recorded.status),
+        reason=reason,
+        intent_id=recorded.intent_id,
+        result_name=result_name(recorded.intent_id, reason, submission.ref),
+        result=recorded.result,
+    )
 
 
 def result_name(intent_id: str | None, reason: Reason | None, ref: str) -> str:

@@ -143,3 +143,29 @@ def _postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test (skips without OTC_AGENT_TEST_POSTGRES_URL)."""
     with fresh_postgres_database() as url:
         yield url
+
+
+@pytest.fixture(name="redis_url")
+def _redis_url() -> str:
+    """The test Redis (skips without OTC_AGENT_TEST_REDIS_URL, fails when it does not answer).
+
+    Tests share the server: each names its streams with :func:`unique_key`.
+    """
+    import redis
+
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        pytest.skip(f"{REDIS_ENV} is not set")
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"{REDIS_ENV}={url} does not answer: {exc}")
+    finally:
+        client.close()
+    return url
+
+
+def unique_key(prefix: str) -> str:
+    """A Redis key no other test (or earlier run) uses."""
+    return f"otc-agent-test:{prefix}:{uuid.uuid4().hex[:12]}"

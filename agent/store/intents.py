@@ -75,6 +75,27 @@ def get_submission(connection: Connection, source: str, ref: str) -> SubmissionR
     return SubmissionRecord(row.source, row.ref, row.status, row.reason, row.intent_id, row.result)
 
 
+def recorded_submissions(
+    connection: Connection, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], SubmissionRecord]:
+    """Which of these (source, ref) submissions already reached a terminal state, and how."""
+    by_source: dict[str, set[str]] = {}
+    for source, ref in keys:
+        by_source.setdefault(source, set()).add(ref)
+    found: dict[tuple[str, str], SubmissionRecord] = {}
+    for source, refs in sorted(by_source.items()):
+        rows = connection.execute(
+            select(submissions).where(
+                submissions.c.source == source, submissions.c.ref.in_(sorted(refs))
+            )
+        )
+        for row in rows:
+            found[(row.source, row.ref)] = SubmissionRecord(
+                row.source, row.ref, row.status, row.reason, row.intent_id, row.result
+            )
+    return found
+
+
 def existing_intents(
     connection: Connection, ids: Iterable[str], wallet_nonces: Iterable[tuple[str, int]]
 ) -> tuple[set[str], set[tuple[str, int]]]:
