@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -155,6 +156,7 @@ class WalletRow(Base):
 
 class WalletUsageRow(Base):
     __tablename__ = "wallet_usage"
+    __table_args__ = (CheckConstraint("used_usd_micros >= 0", name="ck_wallet_usage_used"),)
     wallet: Mapped[str] = mapped_column(String(44), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # UTC date, YYYY-MM-DD
     used_usd_micros: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -327,6 +329,12 @@ class OtcPoolRow(Base):
     """An OTC pool's live inventory: the only copy several daemons share."""
 
     __tablename__ = "otc_pools"
+    # The last line of defence for "never sold twice": whatever a daemon computes, the database
+    # refuses a book below zero (the conditional updates should never get here).
+    __table_args__ = (
+        CheckConstraint("base_inventory >= 0", name="ck_otc_pools_base_inventory"),
+        CheckConstraint("quote_inventory >= 0", name="ck_otc_pools_quote_inventory"),
+    )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     base_mint: Mapped[str] = mapped_column(String(44))
     quote_mint: Mapped[str] = mapped_column(String(44))
@@ -342,6 +350,10 @@ class OtcPoolRow(Base):
 
 class LocalDexPoolRow(Base):
     __tablename__ = "localdex_pools"
+    __table_args__ = (
+        CheckConstraint("base_reserve > 0", name="ck_localdex_pools_base_reserve"),
+        CheckConstraint("quote_reserve > 0", name="ck_localdex_pools_quote_reserve"),
+    )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     base_mint: Mapped[str] = mapped_column(String(44))
     quote_mint: Mapped[str] = mapped_column(String(44))

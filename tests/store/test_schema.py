@@ -10,8 +10,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, func, insert, inspect, select
-from sqlalchemy.exc import StatementError
+from sqlalchemy import Connection, func, insert, inspect, select, update
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from agent.store import migrate
 from agent.store.database import Store
@@ -251,3 +251,35 @@ async def test_migrate_upgrade_runs_on_a_given_connection(database_url: str) -> 
         assert await store.read(_diff) == []
     finally:
         await store.aclose()
+
+
+@pytest.mark.parametrize("column", ["base_inventory", "quote_inventory"])
+async def test_database_refuses_an_otc_book_below_zero(store: Store, column: str) -> None:
+    """An update that would take a pool's inventory below zero fails in the database itself."""
+
+    def seed(connection: Connection) -> None:
+        connection.execute(
+            insert(otc_pools).values(
+                id="pool",
+                base_mint="b",
+                quote_mint="q",
+                base_inventory=10,
+                quote_inventory=10,
+                target_base=10,
+                target_quote=10,
+                fills=0,
+                last_look_rejects=0,
+                enabled=True,
+                updated_at=WHEN,
+            )
+        )
+
+    await store.write(seed)
+    with pytest.raises(IntegrityError):
+        await store.write(
+            lambda connection: connection.execute(
+                update(otc_pools).where(otc_pools.c.id == "pool").values({column: -1})
+            )
+        )
+    row = await store.read(lambda connection: connection.execute(select(otc_pools)).one())
+    assert (row.base_inventory, row.quote_inventory) == (10, 10)
