@@ -109,7 +109,12 @@ def _parser() -> argparse.ArgumentParser:
         "--nonce", type=int, default=None, help="default: microseconds since the epoch"
     )
     new.add_argument("--venues", default="", help="comma-separated subset of jupiter,otc,localdex")
-    new.add_argument("--out", type=Path, default=None, help="folder (default: the inbox)")
+    where = new.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, default=None, help="folder (default: the inbox)")
+    where.add_argument(
+        "--queue", metavar="REDIS_URL", help="add it to a Redis stream instead (redis://host/db)"
+    )
+    new.add_argument("--stream", help="with --queue: the stream (default intake.redis.stream)")
     verify = intent.add_parser("verify", help="check an intent file's signature and schema")
     verify.add_argument("file", type=Path)
     show = intent.add_parser("show", help="pretty-print an intent file")
@@ -374,9 +379,28 @@ def _intent_new(config: AgentConfig, args: argparse.Namespace) -> int:
         venues=venues,
     )
     intent_id, envelope = sign_intent(keypair, draft)
+    if args.queue:
+        stream = args.stream or config.intake.redis.stream
+        entry_id = asyncio.run(_enqueue(args.queue, stream, envelope))
+        print(f"{stream} {entry_id} {intent_id}")
+        return 0
     out = args.out or (config.intake_root / "inbox")
     print(write_intent(out, intent_id, envelope))
     return 0
+
+
+async def _enqueue(url: str, stream: str, envelope: bytes) -> str:
+    import redis.asyncio as aioredis
+
+    from agent.intake.stream import StreamUnavailable, submit
+
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+    try:
+        return await submit(client, stream, envelope)
+    except StreamUnavailable as exc:
+        raise UsageError(f"cannot add to {stream}: {exc}") from None
+    finally:
+        await client.aclose()
 
 
 async def _localnet(config: AgentConfig, host: str, port: int) -> int:

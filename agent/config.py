@@ -112,8 +112,9 @@ class RedisIntakeConfig:
     consumer: str = ""
     results_stream: str = "otc-agent:results"
     dead_letter_stream: str = "otc-agent:dead-letter"
-    # Entries pending this long on another consumer are taken over (it is presumed dead).
-    claim_idle_s: float = 60.0
+    # Entries pending this long on another consumer are taken over (it is presumed dead): longer
+    # than an intent can take, confirmation in send mode included.
+    claim_idle_s: float = 300.0
     max_deliveries: int = 5
     block_ms: int = 1_000
 

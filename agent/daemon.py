@@ -25,10 +25,11 @@ from agent.domain.outcomes import Status
 from agent.http import MetricsServer
 from agent.intake.directory import DirectoryIntake, DirectoryItem
 from agent.intake.files import Claim
+from agent.intake.stream import StreamIntake, StreamItem, StreamUnavailable
 from agent.observations import utilisation
 from agent.pricing.oracle import PriceUnavailable
-from agent.records import Submission
-from agent.runtime import Runtime
+from agent.records import Outcome, Submission
+from agent.runtime import Runtime, build_stream_intake
 from agent.store import snapshots
 from agent.store.database import StoreUnavailable
 
@@ -66,9 +67,15 @@ class Daemon:
             max_file_bytes=config.intake.max_file_bytes,
             rescan_interval_s=config.intake.rescan_interval_s,
         )
+        # The Redis stream beside the folder, when [intake.redis] enables it.
+        self.stream: StreamIntake | None = build_stream_intake(config)
+        self._stream_up = asyncio.Event()
+        self._stream_up.set()
         self.max_workers = config.execution.max_workers
         self.stats = RunStats()
-        self._queue: asyncio.Queue[str | Claim] = asyncio.Queue(maxsize=self.max_workers * 2)
+        self._queue: asyncio.Queue[str | Claim | StreamItem] = asyncio.Queue(
+            maxsize=self.max_workers * 2
+        )
         self._queued: set[str] = set()
         # Names whose claim failed with an OS error are skipped, so one bad entry cannot spin.
         self._unclaimable: set[str] = set()
@@ -80,6 +87,7 @@ class Daemon:
         self._scheduler: AsyncIOScheduler | None = None
         self._server: MetricsServer | None = None
         self._workers: list[asyncio.Task[None]] = []
+        self._stream_backoff = 0.05
         self._serve_metrics = serve_metrics and config.metrics.enabled
         self._metrics_optional = metrics_optional
 
@@ -141,7 +149,10 @@ class Daemon:
         try:
             for leftover in self.intake.leftovers():
                 await self._queue.put(leftover)
-            await self._feed(once=once)
+            feeders = [self._feed(once=once)]
+            if self.stream is not None:
+                feeders.append(self._feed_stream(self.stream, once=once))
+            await asyncio.gather(*feeders)
             await self._queue.join()
         finally:
             self._stopping.set()
@@ -162,6 +173,8 @@ class Daemon:
         if self._server is not None:
             await self._server.aclose()
         await self.intake.aclose()
+        if self.stream is not None:
+            await self.stream.aclose()
         await self.runtime.aclose()
 
     # feeding and working
@@ -197,6 +210,47 @@ class Daemon:
         for task in (stop, other):
             task.cancel()
 
+    async def _feed_stream(self, stream: StreamIntake, *, once: bool) -> None:
+        """Read as many entries as the queue has room for: what is read is ours (pending in
+        the group) until acknowledged, so reading ahead would only hold entries back."""
+        block_ms = 100 if once else self.runtime.config.intake.redis.block_ms
+        started = False
+        while not self._stopping.is_set():
+            try:
+                if not started:
+                    await stream.start()
+                    started = True
+                room = max(1, self._queue.maxsize - self._queue.qsize())
+                items = await stream.next_batch(room, block_ms)
+            except StreamUnavailable as exc:
+                await self._stream_lost(exc)
+                continue
+            self._stream_back()
+            for item in items:
+                await self._queue.put(item)
+            if once and not items:
+                await self._queue.join()
+                return
+
+    async def _stream_lost(self, exc: StreamUnavailable) -> None:
+        """Pause the stream (not the folder) until Redis answers again; nothing is lost, since
+        unacknowledged entries stay pending in the group."""
+        if self._stream_up.is_set():
+            log.warning("redis_unavailable", error=str(exc))
+            self._stream_up.clear()
+            self.runtime.metrics.intake_up.labels("redis").set(0)
+        self._stream_backoff = min(
+            self.runtime.config.database.retry_max_backoff_s, self._stream_backoff * 2
+        )
+        await self._wait_or_stop(asyncio.sleep(self._stream_backoff * random.uniform(0.5, 1.5)))
+
+    def _stream_back(self) -> None:
+        if not self._stream_up.is_set():
+            log.info("redis_back")
+            self._stream_up.set()
+            self.runtime.metrics.intake_up.labels("redis").set(1)
+        self._stream_backoff = 0.05
+
     async def _worker(self) -> None:
         while True:
             entry = await self._queue.get()
@@ -212,8 +266,11 @@ class Daemon:
                     self._queued.discard(entry)
                 self._queue.task_done()
 
-    async def _handle(self, entry: str | Claim) -> None:
+    async def _handle(self, entry: str | Claim | StreamItem) -> None:
         await self._store_up.wait()
+        if isinstance(entry, StreamItem):
+            await self._handle_stream(entry)
+            return
         if isinstance(entry, Claim):
             item = await self.intake.read(entry, resumed=True)
         else:
@@ -227,11 +284,54 @@ class Daemon:
                 return  # another process took it
             item = claimed
         submission = _submission(item)
-        bound = log.bind(ref=submission.ref)
+        outcome = await self._process(submission)
+        await self.intake.complete(
+            item,
+            status=outcome.status,
+            reason=outcome.reason,
+            result_name=outcome.result_name,
+            result=outcome.result,
+        )
+        self._finished(outcome)
+
+    async def _handle_stream(self, item: StreamItem) -> None:
+        assert self.stream is not None
+        submission = Submission(
+            source=self.stream.source,
+            ref=item.entry_id,
+            name="",
+            raw=item.raw,
+            received_at=item.received_at,
+            unreadable=item.unreadable,
+            resumed=item.resumed,
+        )
+        outcome = await self._process(submission)
+        # Acknowledged only now that the terminal state is committed. While Redis is away the
+        # entry stays pending; if we stop first, it is delivered again and answered from SQL.
         while True:
             try:
-                outcome = await self.runtime.pipeline.process(submission)
+                await self.stream.complete(
+                    item,
+                    status=outcome.status.value,
+                    reason=outcome.reason.value if outcome.reason else None,
+                    intent_id=outcome.intent_id,
+                    result=outcome.result,
+                )
+                self._stream_back()
                 break
+            except StreamUnavailable as exc:
+                if self._stopping.is_set():
+                    log.warning("left_pending", ref=item.entry_id, error=str(exc))
+                    return
+                await self._stream_lost(exc)
+        self._finished(outcome)
+
+    async def _process(self, submission: Submission) -> Outcome:
+        """The pipeline, riding out database outages: the outcome is committed when this returns."""
+        bound = log.bind(ref=submission.ref, source=submission.source)
+        while True:
+            try:
+                return await self.runtime.pipeline.process(submission)
             except StoreUnavailable as exc:
                 bound.warning("database_unavailable", error=str(exc))
                 self.runtime.metrics.store_errors.inc()
@@ -240,18 +340,14 @@ class Daemon:
                 submission = replace(submission, resumed=True)
             except Exception:
                 bound.exception("internal_error")
-                outcome = await self.runtime.pipeline.record_internal_error(submission)
-                break
-        await self.intake.complete(
-            item,
-            status=outcome.status,
-            reason=outcome.reason,
-            result_name=outcome.result_name,
-            result=outcome.result,
-        )
+                return await self.runtime.pipeline.record_internal_error(submission)
+
+    def _finished(self, outcome: Outcome) -> None:
         self.stats.count(outcome.status)
-        bound.info(
+        log.info(
             "finished",
+            ref=outcome.submission.ref,
+            source=outcome.submission.source,
             intent_id=outcome.intent_id,
             status=outcome.status.value,
             reason=outcome.reason.value if outcome.reason else None,
@@ -293,6 +389,8 @@ class Daemon:
             problems.append("intake not running")
         elif not self.intake.layout.inbox.is_dir():
             problems.append(f"inbox {self.intake.layout.inbox} is missing")
+        if not self._stream_up.is_set():
+            problems.append("redis unavailable")
         up = self.runtime.venues_up()
         if not up:
             problems.append("no venue up (none enabled, or every breaker open)")
@@ -371,6 +469,14 @@ class Daemon:
         pending, oldest = self.intake.backlog()
         metrics.inbox_pending.set(pending)
         metrics.inbox_oldest_age.set(oldest or 0)
+        if self.stream is not None and self._stream_up.is_set():
+            try:
+                waiting, age = await self.stream.backlog()
+            except StreamUnavailable:
+                pass  # the feeder notices and pauses the stream; the gauges keep their value
+            else:
+                metrics.stream_backlog.set(waiting)
+                metrics.stream_oldest_age.set(age or 0)
         otc = self.runtime.otc
         if otc is not None:
             for pool_id, book in otc.books.items():

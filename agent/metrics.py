@@ -47,7 +47,10 @@ SLIPPAGE_BUCKETS = (-50, -10, -5, 0, 5, 10, 25, 50, 100, 250, 500, 1000)
 IMPACT_BUCKETS = (0, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 # What a fill asked of an OTC pool came to: filled, declined on last look, or failed otherwise.
 POOL_ATTEMPT_RESULTS = ("filled", "declined", "failed")
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+# Up to a minute: a decision waits for Jupiter's request budget, a send for its confirmation.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+)  # fmt: skip
 
 
 class Metrics:
@@ -89,6 +92,22 @@ class Metrics:
         self.inbox_oldest_age = Gauge(
             "otc_agent_inbox_oldest_age_seconds",
             "Age of the oldest file waiting in the inbox (0 when empty).",
+            registry=registry,
+        )
+        self.intake_up = Gauge(
+            "otc_agent_intake_up",
+            "1 while an intake can be read (the Redis stream: while Redis answers).",
+            ["source"],
+            registry=registry,
+        )
+        self.stream_backlog = Gauge(
+            "otc_agent_stream_backlog",
+            "Stream entries not yet acknowledged by the group: undelivered plus pending.",
+            registry=registry,
+        )
+        self.stream_oldest_age = Gauge(
+            "otc_agent_stream_oldest_age_seconds",
+            "Age of the oldest stream entry not yet acknowledged (0 when none).",
             registry=registry,
         )
         # --- routing ---
@@ -190,6 +209,12 @@ class Metrics:
             ["venue"],
             registry=registry,
         )
+        self.venue_breaker = Gauge(
+            "otc_agent_venue_breaker_state",
+            "1 for the state each venue's circuit breaker is in (closed, open, half_open).",
+            ["venue", "state"],
+            registry=registry,
+        )
         self.venue_requests = Counter(
             "otc_agent_venue_requests_total",
             "HTTP requests to external venues by endpoint and status class (2xx, 4xx, timeout).",
@@ -250,6 +275,7 @@ class Metrics:
         """Create the counters whose label values are known up front, at 0: a series that is
         born at its first event hides that event from rate() and from alert rules."""
         for source in sources:
+            self.intake_up.labels(source).set(1)
             for outcome in (Status.FILLED, Status.REJECTED, Status.FAILED):
                 self.intents.labels(source, outcome.value)
         for reason in Reason:
@@ -286,6 +312,8 @@ class Metrics:
             self.last_terminal.set(now)
         for leg in leg_figures(outcome.terms, outcome.legs):
             self.legs.labels(leg.venue, leg.pair, leg.status).inc()
+            if leg.venue == "otc" and leg.pool_result is not None:
+                self.otc_fill_attempts.labels(leg.source, leg.pool_result).inc()
             if leg.volume_usd is not None:
                 self.volume_usd.labels(leg.venue).inc(float(leg.volume_usd))
             if leg.quoted_slippage_bps is not None:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from agent.domain.outcomes import Reason
 from agent.domain.policy import TradeTerms
 from agent.results import LegReport
 
@@ -60,6 +61,9 @@ class LegFigures:
     realised_slippage_bps: Decimal | None
     fee_lamports: int | None  # of a filled leg's settlement (simulated in dry-run)
     units_consumed: int | None
+    # What the fill asked of the venue came to: filled, declined (last look) or failed;
+    # None while it is still executing or was only built.
+    pool_result: str | None
 
 
 def leg_figures(terms: TradeTerms | None, legs: Sequence[LegReport]) -> list[LegFigures]:
@@ -84,9 +88,20 @@ def leg_figures(terms: TradeTerms | None, legs: Sequence[LegReport]) -> list[Leg
                 realised_slippage_bps=leg.realised_slippage_bps,
                 fee_lamports=_int_or_none(chain.get("fee_lamports")) if filled else None,
                 units_consumed=_int_or_none(chain.get("units_consumed")),
+                pool_result=_attempt_result(leg),
             )
         )
     return figures
+
+
+def _attempt_result(leg: LegReport) -> str | None:
+    if leg.status == "filled":
+        return "filled"
+    if leg.status == "failed" and leg.reason == Reason.LAST_LOOK_REJECTED.value:
+        return "declined"
+    if leg.status in ("failed", "cancelled"):
+        return "failed"
+    return None
 
 
 def _volume_usd(terms: TradeTerms | None, leg: LegReport) -> Decimal | None:

@@ -113,7 +113,11 @@ class Pipeline:
         self.recorder.attach_preparer(self.settler.prepare)
 
     async def settle_leftovers(self, *, abandon: bool) -> int:
-        return await self.settler.settle_leftovers(abandon=abandon)
+        """Finish what a crash left executing; each is counted like any other outcome."""
+        outcomes = await self.settler.settle_leftovers(abandon=abandon)
+        for outcome in outcomes:
+            self._count(outcome)
+        return len(outcomes)
 
     async def aclose(self) -> None:
         await self.recorder.aclose()
@@ -318,7 +322,6 @@ class Pipeline:
             if isinstance(result, Outcome):
                 for candidate in plan.fills:
                     self.router.filled(place(candidate), self.clock())
-                    self._pool_attempt(candidate, "filled")
                 if result.status is Status.EXECUTING:
                     result = await self.settler.settle(plan, result)
                 if result.status is Status.FILLED:
@@ -356,14 +359,8 @@ class Pipeline:
     ) -> None:
         plan.failures.append((candidate, failed))
         excluded.add(place(candidate))
-        declined = failed.reason is Reason.LAST_LOOK_REJECTED
-        if declined:
+        if failed.reason is Reason.LAST_LOOK_REJECTED:
             self.router.faded(place(candidate), self.clock())
-        self._pool_attempt(candidate, "declined" if declined else "failed")
-
-    def _pool_attempt(self, candidate: Candidate, result: str) -> None:
-        if candidate.quote.venue == "otc":
-            self.metrics.otc_fill_attempts.labels(candidate.quote.source, result).inc()
 
     async def _replan(self, routing: Routing, excluded: set[tuple[str, str]]) -> list[Candidate]:
         """After a failed leg: a new allocation without it; failing that, the best single

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -23,6 +25,7 @@ from agent.domain.policy import WalletPolicy
 from agent.domain.risk import CoolDownPolicy
 from agent.domain.tokens import Token, TokenRegistry, to_base_units
 from agent.executor import ChainExecutor
+from agent.intake.stream import StreamIntake, StreamSettings
 from agent.metrics import Metrics
 from agent.pipeline import Pipeline, PipelineSettings
 from agent.pricing.failover import FailoverOracle, FailoverSettings
@@ -204,6 +207,10 @@ def build_jupiter(
         on_refusal=lambda check: metrics.swap_refusals.labels("jupiter", check).inc(),
     )
     metrics.venue_up.labels("jupiter").set_function(lambda: 1.0 if venue.up else 0.0)
+    for state in ("closed", "open", "half_open"):
+        metrics.venue_breaker.labels("jupiter", state).set_function(
+            lambda state=state: 1.0 if client.breaker_state == state else 0.0
+        )
     return venue
 
 
@@ -361,6 +368,26 @@ class Runtime:
         await self.store.aclose()
 
 
+def build_stream_intake(config: AgentConfig) -> StreamIntake | None:
+    """The Redis stream intake, when [intake.redis] enables it (one consumer per replica)."""
+    redis = config.intake.redis
+    if not redis.enabled:
+        return None
+    return StreamIntake(
+        StreamSettings(
+            url=redis.url,
+            consumer=redis.consumer or f"{socket.gethostname()}-{os.getpid()}",
+            stream=redis.stream,
+            group=redis.group,
+            results_stream=redis.results_stream,
+            dead_letter_stream=redis.dead_letter_stream,
+            claim_idle_ms=int(redis.claim_idle_s * 1000),
+            max_deliveries=redis.max_deliveries,
+            max_entry_bytes=config.intake.max_file_bytes,
+        )
+    )
+
+
 def build_runtime(
     config: AgentConfig,
     *,
@@ -424,7 +451,9 @@ def build_runtime(
     metrics.watch_router(router)
     metrics.watch_process()
     metrics.start_at_zero(
-        sources=("directory",), pools=tuple(otc.pools) if otc else (), jupiter=jupiter is not None
+        sources=("directory", "redis") if config.intake.redis.enabled else ("directory",),
+        pools=tuple(otc.pools) if otc else (),
+        jupiter=jupiter is not None,
     )
     pipeline = Pipeline(
         settings=PipelineSettings(

@@ -64,6 +64,16 @@ def price_families() -> tuple[Family, ...]:
             "Price lookups by whether the cache answered.",
             labels=["result"],
         ),
+        GaugeMetricFamily(
+            "otc_agent_price_source_consecutive_failures",
+            "Failures of a price source since its last success.",
+            labels=["source"],
+        ),
+        GaugeMetricFamily(
+            "otc_agent_price_source_last_success_timestamp_seconds",
+            "When a price source last answered (0: not since the agent started).",
+            labels=["source"],
+        ),
     )
 
 
@@ -78,7 +88,7 @@ class PriceCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         snapshot = self._oracle.snapshot()
-        price, active, age, stale, failures, up, hits = price_families()
+        price, active, age, stale, failures, up, hits, streak, success = price_families()
         names = [*snapshot.sources, "static"]
         for symbol, state in snapshot.tokens.items():
             if state.source is None or state.usd is None:
@@ -91,11 +101,13 @@ class PriceCollector(Collector):
             stale.add_metric([symbol], 1.0 if state.stale else 0.0)
         for name, source in snapshot.sources.items():
             up.add_metric([name], 1.0 if source.status in ("up", "half_open") else 0.0)
+            streak.add_metric([name], source.consecutive_failures)
+            success.add_metric([name], source.last_success_at or 0.0)
             for reason, count in source.failures.items():
                 failures.add_metric([name, reason], count)
         hits.add_metric(["hit"], snapshot.cache_hits)
         hits.add_metric(["miss"], snapshot.cache_misses)
-        return (price, active, age, stale, failures, up, hits)
+        return (price, active, age, stale, failures, up, hits, streak, success)
 
 
 def rate_limit_families() -> tuple[Family, ...]:

@@ -145,7 +145,7 @@ class Settler:
             Status.FAILED, first.reason, first.detail, writes_intent=True, legs=tuple(legs)
         )
 
-    async def settle_leftovers(self, *, abandon: bool) -> int:
+    async def settle_leftovers(self, *, abandon: bool) -> list[Outcome]:
         """Finish plans a crash left EXECUTING, before any new work starts.
 
         With ``abandon`` (sending on the in-process cluster, which a restart rebuilt) their
@@ -154,6 +154,7 @@ class Settler:
         rebuilt, and a dry-run is simply simulated again on a fresh blockhash.
         """
         leftovers = await self.store.read(intent_rows.executing_intents)
+        outcomes = []
         for leftover in leftovers:
             plan, chains, planned = self._plan_from_rows(leftover)
             if abandon:
@@ -170,10 +171,10 @@ class Settler:
                     writes_intent=True,
                     legs=legs,
                 )
-                await self.recorder.finish(plan, final, planned)
+                outcomes.append(await self.recorder.finish(plan, final, planned))
                 continue
-            await self._settle_stored(plan, chains, planned)
-        return len(leftovers)
+            outcomes.append(await self._settle_stored(plan, chains, planned))
+        return outcomes
 
     async def settle_one(
         self, leftover: intent_rows.ExecutingIntent, submission: Submission

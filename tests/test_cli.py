@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
+from agent.verification import verify_submission
+from tests.conftest import unique_key
 
 
 @pytest.fixture(name="cli")
@@ -347,3 +349,32 @@ def test_quote_refuses_what_cannot_be_quoted(cli, args: tuple[str, ...], message
     """An unknown token or an amount finer than the token's decimals exits 2 with the reason."""
     code, _, err = cli("quote", *args)
     assert code == 2 and message in err
+
+
+def test_intent_new_queue_adds_a_verifiable_entry_to_the_stream(cli, wallet_key, redis_url) -> None:  # type: ignore[no-untyped-def]
+    """intent new --queue adds one entry whose `intent` field is the signed envelope."""
+    import redis
+
+    path, pubkey = wallet_key
+    stream = unique_key("cli-intents")
+    args = ("intent", "new", "--keypair", str(path), "--sell", "SOL", "--buy", "USDC")
+    code, out, _ = cli(*args, "--amount", "3", "--queue", redis_url, "--stream", stream)
+    assert code == 0
+    printed_stream, entry_id, intent_id = out.split()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        ((got_id, fields),) = client.xrange(stream)
+    finally:
+        client.delete(stream)
+        client.close()
+    assert (printed_stream, got_id.decode()) == (stream, entry_id)
+    intent, _message, _signature = verify_submission(fields[b"intent"])
+    assert (intent.id, intent.wallet) == (intent_id, pubkey)
+
+
+def test_intent_new_queue_reports_an_unreachable_redis(cli, wallet_key) -> None:  # type: ignore[no-untyped-def]
+    """An unreachable Redis is a usage error naming the stream, not a traceback."""
+    path, _ = wallet_key
+    args = ("intent", "new", "--keypair", str(path), "--sell", "SOL", "--buy", "USDC")
+    code, _, err = cli(*args, "--amount", "1", "--queue", "redis://127.0.0.1:1/0")
+    assert code == 2 and "otc-agent:intents" in err

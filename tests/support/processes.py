@@ -5,12 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
 
 def spawn_agent(
-    config_dir: Path, home: Path, log: IO[bytes], *args: str, mode: str, url: str = ""
+    config_dir: Path,
+    home: Path,
+    log: IO[bytes],
+    *args: str,
+    mode: str,
+    url: str = "",
+    extra_env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """`otc-agent ARGS` with the test's config and home, no execution delays and no metrics port."""
     env = {
@@ -18,6 +25,7 @@ def spawn_agent(
         "OTC_AGENT__EXECUTION__HONOUR_EXECUTION_DELAY": "false",
         "OTC_AGENT__METRICS__ENABLED": "false",
         "OTC_AGENT__EXECUTION__MODE": mode,
+        **(extra_env or {}),
     }
     if url:
         env["OTC_AGENT__CLUSTER__URL"] = url

@@ -27,6 +27,8 @@ __all__ = ["BudgetExhausted", "TokenBucket"]
 
 # When a 429 gives no hint, wait this many slot intervals before the next request.
 DEFAULT_PENALTY_SLOTS = 2.0
+# Far below any interval a budget uses, far above float error on monotonic seconds.
+_EPSILON_S = 1e-9
 
 
 class TokenBucket:
@@ -67,7 +69,9 @@ class TokenBucket:
         return f"TokenBucket(rate_per_s={self.rate_per_s}, burst={self.burst})"
 
     def _wait(self, now: float) -> float:
-        return max(0.0, max(self._tat, now) - self._tolerance - now)
+        wait = max(self._tat, now) - self._tolerance - now
+        # Float error in the tolerance sum must not turn a free slot into a 1e-13 s wait.
+        return wait if wait > _EPSILON_S else 0.0
 
     def _reserve(self, now: float) -> None:
         self._tat = max(self._tat, now) + self._interval
@@ -108,9 +112,10 @@ class TokenBucket:
         """Requests that would be granted back to back right now (0 to ``burst``)."""
         now = self._clock()
         headroom = now + self._tolerance - max(self._tat, now)
-        if headroom < 0:
+        if headroom < -_EPSILON_S:
             return 0
-        return min(self.burst, int(headroom // self._interval) + 1)
+        # The epsilon absorbs float error (0.6 // 0.2 is 2.0), which would hide a free slot.
+        return min(self.burst, int((headroom + _EPSILON_S) // self._interval) + 1)
 
     def pause_for(self, seconds: float) -> None:
         """Grant nothing for ``seconds`` (after a 429 or a depleted budget)."""

@@ -57,6 +57,9 @@ async def test_acquire_sleeps_until_slot() -> None:
         (1.0, 3, 3, 0.0, 0),
         (1.0, 3, 3, 2.5, 2),
         (0.5, 1, 1, 1.0, 0),
+        (10.0, 4, 0, 0.0, 4),
+        (5.0, 4, 4, 0.2, 1),
+        (5.0, 4, 4, 0.6, 3),
     ],
 )
 def test_available_counts_requests_grantable_now(
