@@ -69,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=60, help="seconds; 0 runs until Ctrl-C")
     demo.add_argument("--rate", type=float, default=40, help="intents per second")
     demo.add_argument("--seed", type=int, default=None, help="make the generated mix repeatable")
+    demo.add_argument(
+        "--to",
+        choices=("inbox", "stream"),
+        default="inbox",
+        help="drop intents into the inbox, or add them to the Redis stream ([intake.redis])",
+    )
 
     report = commands.add_parser("report", help="outcomes, venue shares and savings from SQL")
     report.add_argument("--json", action="store_true")
@@ -181,7 +187,17 @@ def _dispatch(args: argparse.Namespace, config: AgentConfig) -> int:
     if command == "demo":
         from agent.demo import run_demo
 
-        return asyncio.run(run_demo(config, duration=args.duration, rate=args.rate, seed=args.seed))
+        if args.to == "stream" and not config.intake.redis.enabled:
+            raise UsageError("--to stream needs [intake.redis] enabled = true")
+        return asyncio.run(
+            run_demo(
+                config,
+                duration=args.duration,
+                rate=args.rate,
+                seed=args.seed,
+                to_stream=args.to == "stream",
+            )
+        )
     if command == "report":
         return asyncio.run(_report(config, as_json=args.json))
     if command == "wallet":

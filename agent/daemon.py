@@ -404,6 +404,7 @@ class Daemon:
         config = self.runtime.config
         scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
         jobs = [
+            (self._adopt_orphans, 10.0),
             (self._refresh_wallets, 2.0),
             (self.update_gauges, 5.0),
             (self._snapshot, 60.0),
@@ -425,6 +426,13 @@ class Daemon:
             await job()
         except StoreUnavailable as exc:
             log.warning("job_database_unavailable", job=name, error=str(exc))
+
+    async def _adopt_orphans(self) -> None:
+        """Claims of a replica that died while this one runs, taken over and queued (each by
+        exactly one survivor); at start, leftovers() did the same."""
+        for claim in await asyncio.to_thread(self.intake.adopt_orphans):
+            log.warning("adopted_claim", name=claim.name)
+            await self._queue.put(claim)
 
     async def _refresh_wallets(self) -> None:
         await self._guarded("refresh_wallets", self.runtime.wallets.refresh)

@@ -21,6 +21,7 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
+import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from solders.keypair import Keypair
 
@@ -28,6 +29,7 @@ from agent.config import AgentConfig
 from agent.daemon import Daemon
 from agent.domain.policy import WalletPolicy
 from agent.domain.tokens import Token, TokenRegistry, to_base_units
+from agent.intake.stream import StreamUnavailable, submit
 from agent.intent_builder import IntentDraft, new_nonce, sign_intent, tamper_signature, write_intent
 from agent.report import build_report, render_table
 from agent.runtime import build_runtime
@@ -173,7 +175,19 @@ class IntentMix:
         return kind, intent_id, envelope
 
 
-async def run_demo(config: AgentConfig, *, duration: float, rate: float, seed: int | None) -> int:
+async def run_demo(
+    config: AgentConfig,
+    *,
+    duration: float,
+    rate: float,
+    seed: int | None,
+    to_stream: bool = False,
+) -> int:
+    """Feed the daemon for ``duration`` seconds (0: until a signal), then print the report.
+
+    With ``to_stream`` the intents go to the Redis stream, where every replica on the same
+    group shares them (the report, read from SQL, covers all of them on a shared database).
+    """
     home = config.home_path
     keys = home / "keys"
     desk, treasury = _keypair(keys / "demo-desk.json"), _keypair(keys / "demo-treasury.json")
@@ -205,6 +219,13 @@ async def run_demo(config: AgentConfig, *, duration: float, rate: float, seed: i
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    feed = (
+        aioredis.Redis.from_url(
+            config.intake.redis.url, socket_connect_timeout=2, socket_timeout=10
+        )
+        if to_stream
+        else None
+    )
     daemon_task = asyncio.create_task(daemon.run())
     started = time.monotonic()
     print(
@@ -221,7 +242,10 @@ async def run_demo(config: AgentConfig, *, duration: float, rate: float, seed: i
             due = int((time.monotonic() - started) * rate) + 1
             while sent < due:
                 _kind, stem, envelope = mix.next()
-                await asyncio.to_thread(write_intent, inbox, stem, envelope)
+                if feed is not None:
+                    await _add_to_stream(feed, config.intake.redis.stream, envelope)
+                else:
+                    await asyncio.to_thread(write_intent, inbox, stem, envelope)
                 sent += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=0.05)
@@ -231,9 +255,19 @@ async def run_demo(config: AgentConfig, *, duration: float, rate: float, seed: i
         await asyncio.gather(daemon_task, return_exceptions=True)
         status.cancel()
         await asyncio.gather(status, return_exceptions=True)
+        if feed is not None:
+            await feed.aclose()
     if daemon_task.exception() is not None:
         raise daemon_task.exception()  # type: ignore[misc]
     return await _final_report(config, mix, time.monotonic() - started)
+
+
+async def _add_to_stream(client: aioredis.Redis, stream: str, envelope: bytes) -> None:
+    try:
+        await submit(client, stream, envelope)
+    except StreamUnavailable as exc:
+        # The demo keeps generating; the daemon's own stream reader reports the outage.
+        print(f"\nredis unavailable, intent dropped by the demo feeder: {exc}", flush=True)
 
 
 async def _drain(daemon: Daemon, inbox: Path, stop: asyncio.Event, limit_s: float = 30.0) -> None:
@@ -241,6 +275,10 @@ async def _drain(daemon: Daemon, inbox: Path, stop: asyncio.Event, limit_s: floa
     deadline = time.monotonic() + limit_s
     while not stop.is_set() and time.monotonic() < deadline:
         pending, _ = daemon.intake.backlog()
+        if daemon.stream is not None:
+            with contextlib.suppress(Exception):
+                waiting, _age = await daemon.stream.backlog()
+                pending += waiting
         if pending == 0 and daemon.idle:
             return
         await asyncio.sleep(0.1)

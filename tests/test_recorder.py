@@ -165,9 +165,13 @@ async def test_one_bad_plan_does_not_hold_up_the_batch(runtime: Runtime) -> None
         runtime, [await _plan(runtime, amount_sol=Decimal(1), nonce=1, ref="same")]
     )
     assert isinstance(first, Outcome)
+    bad = await _plan(runtime, amount_sol=Decimal(2), nonce=3)
+    # A negative notional would take the wallet's daily usage below zero: the database's
+    # check constraint refuses the whole batch, and only this plan once retried alone.
+    bad.notional_micros = -(10**15)
     plans = [
         await _plan(runtime, amount_sol=Decimal(2), nonce=2),
-        await _plan(runtime, amount_sol=Decimal(2), nonce=3, ref="same"),  # submission ref reused
+        bad,
         await _plan(runtime, amount_sol=Decimal(2), nonce=4),
     ]
     results = await asyncio.gather(
@@ -176,3 +180,19 @@ async def test_one_bad_plan_does_not_hold_up_the_batch(runtime: Runtime) -> None
     assert isinstance(results[0], Outcome) and isinstance(results[2], Outcome)
     assert isinstance(results[1], IntegrityError)
     assert await _count(runtime, TradeRow.__table__) == 3
+
+
+async def test_a_submission_already_recorded_gets_its_outcome_back(runtime: Runtime) -> None:
+    """A plan for a (source, ref) that already ended returns that outcome and writes nothing."""
+    (first,) = await _submit_together(
+        runtime, [await _plan(runtime, amount_sol=Decimal(1), nonce=1, ref="same")]
+    )
+    again = await _plan(runtime, amount_sol=Decimal(2), nonce=2, ref="same")
+    (second,) = await _submit_together(runtime, [again])
+    assert isinstance(first, Outcome) and isinstance(second, Outcome)
+    assert (second.status, second.intent_id, second.result) == (
+        first.status,
+        first.intent_id,
+        first.result,
+    )
+    assert await _count(runtime, TradeRow.__table__) == 1

@@ -2,6 +2,15 @@
 
 Claiming, reading, writing results and moving originals are blocking file operations with
 fsyncs; they run in worker threads so the event loop keeps routing meanwhile.
+
+Several replicas (processes) may run a DirectoryIntake on the same folder. Each takes an owner
+identity at :meth:`DirectoryIntake.start` (see :mod:`agent.intake.files`): the lock file
+``work/.owners/<owner-id>.lock``, flocked for as long as the intake is open, and a short owner id
+that its claims carry in their names (``work/<claim-id>.<owner-id>--<name>``). At start,
+:meth:`~DirectoryIntake.leftovers` returns only this replica's own unfinished claims and the
+claims it adopts from dead replicas (whose lock can be taken, or is gone) and ownerless ones; a
+live replica's claims and its partial writes are never touched. :meth:`~DirectoryIntake.aclose`
+releases the identity and deletes the lock file (and ``work/.owners`` once it is empty).
 """
 
 from __future__ import annotations
@@ -46,15 +55,27 @@ class DirectoryIntake:
         self.layout = files.IntakeLayout(root)
         self.max_file_bytes = max_file_bytes
         self.watcher = InboxWatcher(self.layout.inbox, rescan_interval_s=rescan_interval_s)
+        self._owner: files.Owner | None = None
+
+    @property
+    def owner(self) -> files.Owner:
+        """This replica's owner identity, taken at start() (or on first use without it)."""
+        if self._owner is None or not self._owner.held:
+            self._owner = files.acquire_owner(self.layout)
+        return self._owner
 
     async def start(self, *, watch: bool = True) -> None:
         self.layout.ensure()
-        files.sweep_own_temp_files(self.layout)
+        files.sweep_own_temp_files(self.layout, self.owner)
         if watch:
             await self.watcher.start()
 
     async def aclose(self) -> None:
         await self.watcher.aclose()
+        if self._owner is not None:
+            # Claims still in work/ under this owner become adoptable by other replicas.
+            self._owner.release()
+            self._owner = None
 
     async def wait_for_files(self, within_s: float) -> None:
         await self.watcher.wait(within_s)
@@ -66,15 +87,29 @@ class DirectoryIntake:
         return files.inbox_stats(self.layout)
 
     def leftovers(self) -> list[files.Claim]:
-        """Files a previous run claimed but did not finish."""
-        return files.list_claims(self.layout)
+        """Claims to resume at start: this replica's own unfinished ones plus those it adopts
+        now from dead replicas and ownerless ones (a previous run's), oldest first.
+
+        Call it once, before claiming: later it would also return claims in progress. To pick
+        up the claims of replicas that die while this one runs, use :meth:`adopt_orphans`.
+        """
+        owner = self.owner
+        files.adopt_orphans(self.layout, owner)
+        return [c for c in files.list_claims(self.layout) if c.owner == owner.id]
+
+    def adopt_orphans(self) -> list[files.Claim]:
+        """Claims adopted now from dead replicas (and ownerless ones); safe at any time."""
+        return files.adopt_orphans(self.layout, self.owner)
 
     def strays(self) -> list[str]:
-        """Files in work/ that this agent did not name; they are reported, never touched."""
+        """Files in work/ that this agent did not name; they are reported, never touched.
+
+        Claims of other replicas, live or dead, and the owners folder are not strays.
+        """
         return files.list_strays(self.layout)
 
     async def claim(self, name: str) -> DirectoryItem | None:
-        claimed = await asyncio.to_thread(files.claim, self.layout, name)
+        claimed = await asyncio.to_thread(files.claim, self.layout, name, self.owner)
         if claimed is None:
             return None
         return await self.read(claimed, resumed=False)
@@ -108,8 +143,10 @@ class DirectoryIntake:
         result_name: str,
         result: str,
     ) -> Path:
+        # Partial writes carry this replica's owner id, so no live replica sweeps them.
+        owner = self._owner.id if self._owner is not None else item.claim.owner
         result_path = self.layout.out / f"{result_name}.result.json"
-        files.atomic_write(result_path, result.encode("utf-8"))
+        files.atomic_write(result_path, result.encode("utf-8"), owner=owner)
         if status is Status.FILLED:
             return files.finish(self.layout, item.claim, accepted=True)
         reason_document = json.dumps(
@@ -121,5 +158,5 @@ class DirectoryIntake:
             indent=2,
         ).encode("utf-8")
         return files.finish(
-            self.layout, item.claim, accepted=False, reason_document=reason_document
+            self.layout, item.claim, accepted=False, reason_document=reason_document, owner=owner
         )

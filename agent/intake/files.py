@@ -1,19 +1,49 @@
 """File-system side of the directory intake.
 
 Layout under one root: ``inbox/`` → (claim) ``work/`` → ``done/`` or ``rejected/``, with results
-in ``out/``. Several processes may watch the same root, so every hand-over is a rename that
-refuses to replace an existing name; nothing here deletes a submission, follows a link, or opens
-a non-regular file in a way that could block.
+in ``out/``. Several processes (replicas) may watch the same root, so every hand-over is a rename
+that refuses to replace an existing name; nothing here deletes a submission, follows a link, or
+opens a non-regular file in a way that could block.
+
+Owners. A replica first takes an owner identity (:func:`acquire_owner`): a short id
+(``<pid in base 36>_<5 random base-36 characters>``, at most 11 characters of ``[0-9a-z_]``) and
+the lock file ``work/.owners/<owner-id>.lock``, created exclusively and held under an exclusive
+``flock`` for as long as the replica lives. The kernel drops the lock when the process dies,
+even on SIGKILL, so an owner whose lock file can be locked by someone else, or whose lock file
+is gone, is dead. (flock locks belong to an open file description: two owners in one process
+exclude each other too, and a child that inherits the descriptor keeps the owner alive.)
+
+Claim names in ``work/``:
+
+* ``<claim-id>.<owner-id>--<original>``: claimed by that owner;
+* ``<claim-id>--<original>``: ownerless (an older agent, or :func:`claim` without an owner).
+
+Only the owner processes its claims. At start a replica adopts (:func:`adopt_orphans`) the
+claims of dead owners and ownerless ones: it locks each dead owner's lock file, renames each of
+its claims to ``<claim-id>.<own-id>--<original>`` with the same no-replace rename (when two
+replicas race for a claim exactly one rename succeeds; the other skips it) and then deletes the
+dead owner's lock file. The claim id, which the store knows the submission by, never changes.
+``done/`` and ``rejected/`` get the owner-free name ``<claim-id>--<original>``, so the owner tag
+exists only while a file is in ``work/``. Temporary files of :func:`atomic_write` carry their
+owner too (``.<name>.<8 hex>.<owner-id>.tmp``), and :func:`sweep_own_temp_files` removes only
+those of the sweeping owner, of dead owners and untagged ones.
+
+Do not run this version next to a live older agent on the same root: an older agent's claims
+are ownerless and would be adopted while it still works on them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
+import fcntl
 import heapq
+import json
 import os
 import re
 import secrets
+import socket
 import stat
 import time
 from collections.abc import Callable
@@ -21,9 +51,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "OWNERS_DIR",
     "Claim",
     "IntakeLayout",
+    "Owner",
     "UnreadableSubmission",
+    "acquire_owner",
+    "adopt_orphans",
     "atomic_write",
     "claim",
     "claim_name",
@@ -35,6 +69,8 @@ __all__ = [
     "list_strays",
     "move_no_replace",
     "new_claim_id",
+    "new_owner_id",
+    "parse_claim",
     "parse_claim_name",
     "read_claimed",
     "sweep_own_temp_files",
@@ -50,7 +86,19 @@ _REASON_SUFFIX = ".reason.json"
 _NAME_MAX = 255
 _MAX_CLAIM_NAME_BYTES = _NAME_MAX - len(_REASON_SUFFIX)
 
-_CLAIM_NAME_RE = re.compile(r"(?P<claim_id>[0-9a-f]{16}-[0-9a-f]{6})--(?P<original>.+)", re.DOTALL)
+# An owner tag (".<owner-id>") is never longer than the reason suffix: a claim name that fits
+# beside its reason file in rejected/ without the tag still fits NAME_MAX in work/ with it.
+_MAX_OWNER_ID = len(_REASON_SUFFIX) - 1
+_OWNER_ID = rf"[0-9a-z_]{{1,{_MAX_OWNER_ID}}}"
+_OWNER_ID_RE = re.compile(_OWNER_ID)
+_CLAIM_NAME_RE = re.compile(
+    rf"(?P<claim_id>[0-9a-f]{{16}}-[0-9a-f]{{6}})(?:\.(?P<owner>{_OWNER_ID}))?--(?P<original>.+)",
+    re.DOTALL,
+)
+
+# work/.owners/<owner-id>.lock: one per live (or not yet adopted dead) owner.
+OWNERS_DIR = ".owners"
+_LOCK_SUFFIX = ".lock"
 
 _DIR_MODE = 0o750
 # Group-readable so the wallets that drop intents (same group) can read their results.
@@ -141,12 +189,15 @@ def _truncate_name(name: str, max_bytes: int) -> str:
     return name
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, owner: str | None = None) -> None:
     """Write ``data`` to ``path`` durably; readers see the old or the new content, never a mix.
 
-    Replaces an existing file on purpose: a resumed run rewrites identical results.
+    Replaces an existing file on purpose: a resumed run rewrites identical results. The
+    temporary file carries ``owner`` so that only its owner, or a replica that finds the owner
+    dead, sweeps it.
     """
-    tmp = path.with_name(f".{_truncate_name(path.name, 200)}.{secrets.token_hex(4)}.tmp")
+    tag = f".{_check_owner_id(owner)}" if owner is not None else ""
+    tmp = path.with_name(f".{_truncate_name(path.name, 200)}.{secrets.token_hex(4)}{tag}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(tmp, flags, _FILE_MODE)
     try:
@@ -164,21 +215,33 @@ def atomic_write(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-_OWN_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+# The shortest base wins, so a tagged name always parses with its owner.
+_OWN_TEMP = re.compile(rf"\..+?\.[0-9a-f]{{8}}(?:\.(?P<owner>{_OWNER_ID}))?\.tmp", re.DOTALL)
 
 
-def sweep_own_temp_files(layout: IntakeLayout) -> list[str]:
+def sweep_own_temp_files(layout: IntakeLayout, owner: Owner | None = None) -> list[str]:
     """Remove partial writes of :func:`atomic_write` that a crash left in out/ and rejected/.
 
     Only the agent writes into those folders, and only it names files this way, so no
-    submission can ever be touched here.
+    submission can ever be touched here. Removed: untagged ones, ``owner``'s own, and those of
+    dead owners; a live replica's write in progress stays.
     """
+    own = owner.id if owner is not None else None
+    dead: dict[str, bool] = {}
     removed = []
     for folder in (layout.out, layout.rejected):
         for entry in _scan(folder):
-            if _OWN_TEMP.match(entry.name) and entry.is_file(follow_symlinks=False):
-                Path(entry.path).unlink(missing_ok=True)
-                removed.append(entry.name)
+            match = _OWN_TEMP.fullmatch(entry.name)
+            if match is None or not entry.is_file(follow_symlinks=False):
+                continue
+            tag = match["owner"]
+            if tag is not None and tag != own:
+                if tag not in dead:
+                    dead[tag] = _owner_is_dead(layout, tag)
+                if not dead[tag]:
+                    continue
+            Path(entry.path).unlink(missing_ok=True)
+            removed.append(entry.name)
     return removed
 
 
@@ -206,6 +269,10 @@ class IntakeLayout:
     def rejected(self) -> Path:
         return self.root / "rejected"
 
+    @property
+    def owners(self) -> Path:
+        return self.work / OWNERS_DIR
+
     def ensure(self) -> None:
         for directory in (self.root, self.inbox, self.work, self.out, self.done, self.rejected):
             directory.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
@@ -222,19 +289,59 @@ def new_claim_id() -> str:
     return f"{time.time_ns():016x}-{secrets.token_hex(3)}"
 
 
-def claim_name(claim_id: str, original: str) -> str:
-    """``<claim_id>--<original>``; an overlong original is trimmed to fit NAME_MAX."""
-    prefix = f"{claim_id}--"
-    budget = _MAX_CLAIM_NAME_BYTES - len(os.fsencode(prefix))
+def new_owner_id() -> str:
+    """``<pid in base 36>_<5 random base-36 characters>``: at most 11 characters."""
+    return f"{_base36(os.getpid())}_{_random_base36(5)}"
+
+
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _base36(value: int) -> str:
+    digits = ""
+    while True:
+        value, digit = divmod(value, 36)
+        digits = _BASE36[digit] + digits
+        if not value:
+            return digits
+
+
+def _random_base36(length: int) -> str:
+    return "".join(secrets.choice(_BASE36) for _ in range(length))
+
+
+def _check_owner_id(owner: str) -> str:
+    if not _OWNER_ID_RE.fullmatch(owner):
+        raise ValueError(f"not an owner id: {owner!r}")
+    return owner
+
+
+def claim_name(claim_id: str, original: str, owner: str | None = None) -> str:
+    """``<claim_id>--<original>``, or ``<claim_id>.<owner>--<original>`` for an owned claim.
+
+    An overlong original is trimmed so that the owner-free name leaves room for the reason
+    file beside it in rejected/ (the owner tag fits in that room, so it never costs more).
+    """
+    budget = _MAX_CLAIM_NAME_BYTES - len(os.fsencode(f"{claim_id}--"))
+    prefix = f"{claim_id}--" if owner is None else f"{claim_id}.{_check_owner_id(owner)}--"
+    budget = min(budget, _NAME_MAX - len(os.fsencode(prefix)))
     return prefix + _truncate_name(original, budget)
 
 
-def parse_claim_name(name: str) -> tuple[str, str] | None:
-    """``(claim_id, original_name)``, or None when ``name`` is not a claim name."""
+def parse_claim(name: str) -> tuple[str, str | None, str] | None:
+    """``(claim_id, owner or None, original_name)``, or None when ``name`` is not a claim name."""
     match = _CLAIM_NAME_RE.fullmatch(name)
     if match is None:
         return None
-    return match["claim_id"], match["original"]
+    return match["claim_id"], match["owner"], match["original"]
+
+
+def parse_claim_name(name: str) -> tuple[str, str] | None:
+    """``(claim_id, original_name)``, or None when ``name`` is not a claim name (owned or not)."""
+    parsed = parse_claim(name)
+    if parsed is None:
+        return None
+    return parsed[0], parsed[2]
 
 
 @dataclass(frozen=True)
@@ -242,18 +349,37 @@ class Claim:
     claim_id: str
     original_name: str
     path: Path
+    owner: str | None = None
 
     @property
     def name(self) -> str:
+        """The name in ``work/``."""
         return self.path.name
 
+    @property
+    def final_name(self) -> str:
+        """The name in ``done/`` or ``rejected/``: the claim name without the owner."""
+        return claim_name(self.claim_id, self.original_name)
 
-def claim(layout: IntakeLayout, name: str) -> Claim | None:
-    """Move ``inbox/name`` into ``work/``; None when another process claimed it first."""
+
+def _claim_at(path: Path) -> Claim | None:
+    parsed = parse_claim(path.name)
+    if parsed is None:
+        return None
+    claim_id, owner, original = parsed
+    return Claim(claim_id=claim_id, original_name=original, path=path, owner=owner)
+
+
+def claim(layout: IntakeLayout, name: str, owner: Owner | None = None) -> Claim | None:
+    """Move ``inbox/name`` into ``work/``; None when another process claimed it first.
+
+    With ``owner`` the claim is named for it (the owner must still hold its lock).
+    """
     if not name or name in {".", ".."} or "/" in name:
         raise ValueError(f"not a plain file name: {name!r}")
+    owner_id = _held_id(owner) if owner is not None else None
     claim_id = new_claim_id()
-    name_in_work = claim_name(claim_id, name)
+    name_in_work = claim_name(claim_id, name, owner_id)
     target = layout.work / name_in_work
     try:
         move_no_replace(layout.inbox / name, target)
@@ -265,8 +391,9 @@ def claim(layout: IntakeLayout, name: str) -> Claim | None:
     # Make the claim durable before the daemon acts on it, so a crash cannot put the file
     # back in the inbox after its trade was executed.
     _fsync_dir(layout.work)
-    original = name_in_work[len(claim_id) + 2 :]  # may be trimmed, see claim_name
-    return Claim(claim_id=claim_id, original_name=original, path=target)
+    claimed = _claim_at(target)  # the original may be trimmed, see claim_name
+    assert claimed is not None
+    return claimed
 
 
 # The name is part of the intake's public API, so N818's Error suffix is not applied.
@@ -359,15 +486,24 @@ def finish(
     *,
     accepted: bool,
     reason_document: bytes | None = None,
+    owner: str | None = None,
 ) -> Path:
-    """Move a claimed file to ``done/`` or ``rejected/``; safe to repeat after a resume."""
+    """Move a claimed file to ``done/`` or ``rejected/``; safe to repeat after a resume.
+
+    It arrives there under its owner-free name (:attr:`Claim.final_name`). The reason file's
+    temporary name carries ``owner`` (by default the claim's).
+    """
     if accepted and reason_document is not None:
         raise ValueError("a reason document is only written for rejected submissions")
     target_dir = layout.done if accepted else layout.rejected
-    target = target_dir / claim.name
+    target = target_dir / claim.final_name
     if reason_document is not None:
         # Written first so a rejected file never sits in rejected/ without its reason.
-        atomic_write(target_dir / f"{claim.name}{_REASON_SUFFIX}", reason_document)
+        atomic_write(
+            target_dir / f"{claim.final_name}{_REASON_SUFFIX}",
+            reason_document,
+            owner=owner if owner is not None else claim.owner,
+        )
     try:
         move_no_replace(claim.path, target)
     except FileNotFoundError:
@@ -384,19 +520,226 @@ def _scan(directory: Path) -> list[os.DirEntry[str]]:
 
 
 def list_claims(layout: IntakeLayout) -> list[Claim]:
-    """Files in ``work/`` with claim names, oldest claim first."""
+    """Files in ``work/`` with claim names (of any owner, or none), oldest claim first."""
     claims: list[Claim] = []
     for entry in _scan(layout.work):
-        parsed = parse_claim_name(entry.name)
-        if parsed is not None:
-            claims.append(Claim(claim_id=parsed[0], original_name=parsed[1], path=Path(entry.path)))
-    claims.sort(key=lambda c: (c.claim_id, c.original_name))
+        found = _claim_at(Path(entry.path))
+        if found is not None:
+            claims.append(found)
+    claims.sort(key=lambda c: (c.claim_id, c.original_name, c.owner or ""))
     return claims
 
 
 def list_strays(layout: IntakeLayout) -> list[str]:
-    """Names in ``work/`` that are not claim names; left alone for an operator."""
-    return sorted(e.name for e in _scan(layout.work) if parse_claim_name(e.name) is None)
+    """Names in ``work/`` that are neither claim names nor the owners folder; left alone."""
+    return sorted(
+        e.name
+        for e in _scan(layout.work)
+        if e.name != OWNERS_DIR and parse_claim_name(e.name) is None
+    )
+
+
+# --- owners --------------------------------------------------------------------------------
+
+
+class Owner:
+    """One replica's identity on a root: its id, and the flocked lock file that proves it alive.
+
+    Keep it for the life of the process; :meth:`release` (a clean stop) deletes the lock file,
+    after which any claims still named for this owner may be adopted by another replica.
+    """
+
+    def __init__(self, owner_id: str, lock_path: Path, fd: int) -> None:
+        self.id = owner_id
+        self.lock_path = lock_path
+        self._fd: int | None = fd
+
+    def __repr__(self) -> str:
+        return f"Owner({self.id!r}, held={self.held})"
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        """Delete the lock file (while still locked, so no one else can be misled), unlock,
+        and remove ``work/.owners`` if that left it empty. Repeatable."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            _unlink_if_locked_file(self.lock_path, fd)
+        finally:
+            os.close(fd)
+        # Fails while other owners' lock files are there; a replica creating its own lock file
+        # at this moment retries (see acquire_owner).
+        with contextlib.suppress(OSError):
+            self.lock_path.parent.rmdir()
+
+
+def _held_id(owner: Owner) -> str:
+    if not owner.held:
+        raise RuntimeError(f"owner {owner.id} was released")
+    return owner.id
+
+
+def _names_same_file(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (it may have been deleted or
+    replaced between open and flock)."""
+    try:
+        return _same_file(path.lstat(), os.fstat(fd))
+    except FileNotFoundError:
+        return False
+
+
+def _unlink_if_locked_file(path: Path, fd: int) -> None:
+    if _names_same_file(path, fd):
+        path.unlink(missing_ok=True)
+
+
+def _owner_lock_path(layout: IntakeLayout, owner_id: str) -> Path:
+    return layout.owners / f"{owner_id}{_LOCK_SUFFIX}"
+
+
+def acquire_owner(layout: IntakeLayout, *, attempts: int = 100) -> Owner:
+    """Take a fresh owner identity: create ``work/.owners/<id>.lock`` exclusively and flock it.
+
+    An id whose lock file exists, or that claims in ``work/`` already carry, is never reused.
+    """
+    for _ in range(attempts):
+        layout.owners.mkdir(mode=_DIR_MODE, exist_ok=True)
+        owner_id = new_owner_id()
+        path = _owner_lock_path(layout, owner_id)
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, _FILE_MODE)
+        except FileExistsError:
+            continue  # the id is taken (perhaps by a dead owner not yet adopted)
+        except FileNotFoundError:
+            continue  # a stopping replica removed the empty owners folder just now
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # A replica found it unlocked before our flock, took it for a dead owner's and
+            # will delete it: give it up.
+            os.close(fd)
+            continue
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        owner = Owner(owner_id, path, fd)
+        try:
+            # Deleted by such a replica between our open and our flock: not ours any more.
+            reusable = _names_same_file(path, fd) and not any(
+                c.owner == owner_id for c in list_claims(layout)
+            )
+            if reusable:
+                info = {
+                    "owner": owner_id,
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "started_at": time.time(),
+                }
+                os.write(fd, json.dumps(info).encode("utf-8"))
+                return owner
+        except BaseException:
+            owner.release()
+            raise
+        owner.release()
+    raise RuntimeError(f"could not take an owner id under {layout.owners}")
+
+
+def _lock_if_dead(path: Path) -> tuple[bool, int | None]:
+    """``(dead, fd)`` for the owner whose lock file is ``path``.
+
+    Dead with an fd: we now hold its lock, so it cannot come back while we adopt its claims.
+    Dead without one: its lock file is gone (an owner keeps it from before its first claim until
+    after its last, so only a dead owner lacks one). Anything unclear counts as alive.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True, None
+    except OSError:
+        return False, None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return False, None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # EWOULDBLOCK: the owner (or a replica adopting from it) holds it
+            os.close(fd)
+            return False, None
+        if _names_same_file(path, fd):
+            return True, fd
+        # Deleted meanwhile by a replica that adopted from it, or replaced: let go, look again.
+        os.close(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return (True, None) if not os.path.lexists(path) else (False, None)
+
+
+def _owner_is_dead(layout: IntakeLayout, owner_id: str) -> bool:
+    dead, fd = _lock_if_dead(_owner_lock_path(layout, owner_id))
+    if fd is not None:
+        os.close(fd)
+    return dead
+
+
+def _lock_file_owners(layout: IntakeLayout) -> set[str]:
+    try:
+        entries = _scan(layout.owners)
+    except FileNotFoundError:
+        return set()
+    found = set()
+    for entry in entries:
+        stem, suffix = entry.name[: -len(_LOCK_SUFFIX)], entry.name[-len(_LOCK_SUFFIX) :]
+        if suffix == _LOCK_SUFFIX and _OWNER_ID_RE.fullmatch(stem):
+            found.add(stem)
+    return found
+
+
+def adopt_orphans(layout: IntakeLayout, owner: Owner) -> list[Claim]:
+    """Re-claim for ``owner`` the claims of dead owners and ownerless claims; delete the dead
+    owners' lock files. Returns the claims adopted now, oldest first.
+
+    Each is renamed (no-replace) to ``<claim-id>.<owner>--<original>``: when replicas race for
+    one, exactly one rename succeeds. Safe to call at any time; a live owner's claims are never
+    touched.
+    """
+    own = _held_id(owner)
+    others = ({c.owner for c in list_claims(layout)} | _lock_file_owners(layout)) - {own}
+    dead: dict[str, int | None] = {}
+    try:
+        for other in sorted(o for o in others if o is not None):
+            is_dead, fd = _lock_if_dead(_owner_lock_path(layout, other))
+            if is_dead:
+                dead[other] = fd
+        adopted: list[Claim] = []
+        # Listed again now that the dead owners' locks are held: everything they ever claimed.
+        for found in list_claims(layout):
+            if found.owner is None or found.owner in dead:
+                target = layout.work / claim_name(found.claim_id, found.original_name, own)
+                try:
+                    move_no_replace(found.path, target)
+                except (FileNotFoundError, FileExistsError):
+                    continue  # another replica adopted (or finished) it first
+                taken = _claim_at(target)
+                assert taken is not None
+                adopted.append(taken)
+        if adopted:
+            _fsync_dir(layout.work)
+        for other, fd in dead.items():
+            if fd is not None:
+                _unlink_if_locked_file(_owner_lock_path(layout, other), fd)
+        return adopted
+    finally:
+        for fd in dead.values():
+            if fd is not None:
+                os.close(fd)
 
 
 def _inbox_entries(layout: IntakeLayout) -> list[tuple[int, str]]:

@@ -1,0 +1,277 @@
+"""Three daemon processes share one PostgreSQL and one Redis stream (or one intake folder);
+one is SIGKILLed mid-run and restarted. Every intent reaches its terminal state exactly once,
+no OTC book goes below zero, the books moved by exactly the recorded fills, and a wallet's
+daily limit holds across the replicas."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import redis
+from solders.keypair import Keypair
+from sqlalchemy import Engine, create_engine, func, select, update
+
+from agent.config import AgentConfig
+from agent.store.models import OtcPoolRow, SubmissionRow, TradeRow, WalletRow
+from tests.conftest import unique_key
+from tests.support.agent_home import AgentHome
+from tests.support.processes import spawn_agent
+
+INTENTS = 5_000
+REPLICAS = 3
+# The treasury wallet may trade this much a day: the mix asks for far more, so the limit binds.
+TREASURY_DAILY_USD = Decimal(400_000)
+DEADLINE_S = 600
+
+
+def _common_env(database_url: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "OTC_AGENT__PRICES__SOURCES": '["static"]',
+        # The books move only by fills during the run, so they can be reconciled with them.
+        "OTC_AGENT__VENUES__OTC__REPLENISH_INTERVAL_S": "1000000",
+        "OTC_AGENT__EXECUTION__MAX_WORKERS": "16",
+        # Intents live long enough for a killed replica's share to be finished after restart.
+        "OTC_AGENT__INTAKE__MAX_TTL_S": "600",
+    }
+
+
+async def _prepared_home(
+    make_config: Callable[..., AgentConfig], postgres_url: str
+) -> tuple[AgentHome, Engine]:
+    config = make_config(postgres_url)
+    home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
+    await home.register_wallets()
+    engine = create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(
+            update(WalletRow.__table__)
+            .where(WalletRow.__table__.c.pubkey == str(home.treasury.pubkey()))
+            .values(daily_notional_usd=TREASURY_DAILY_USD)
+        )
+    # The books start where the daemons will find them (created from pools.toml at start).
+    runtime = home.runtime()
+    await runtime.start_books()
+    await runtime.aclose()
+    return home, engine
+
+
+def _envelopes(home: AgentHome) -> list[bytes]:
+    mix = home.mix(seed=31)
+    return [mix.next(0.1)[2] for _ in range(INTENTS)]
+
+
+def _books(engine: Engine) -> dict[str, tuple[int, int, str]]:
+    pools = OtcPoolRow.__table__
+    with engine.connect() as connection:
+        return {
+            row.id: (row.base_inventory, row.quote_inventory, row.base_mint)
+            for row in connection.execute(select(pools))
+        }
+
+
+def _wait_until(
+    done: Callable[[], bool], what: str, procs: Callable[[], list[subprocess.Popen[bytes]]]
+) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not done():
+        for proc in procs():
+            assert proc.poll() is None, f"a replica exited with {proc.returncode} before {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.25)
+
+
+def _terminal(engine: Engine, source: str) -> int:
+    submissions = SubmissionRow.__table__
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count()).select_from(submissions).where(submissions.c.source == source)
+            ).scalar_one()
+        )
+
+
+def _check_books_and_limits(
+    engine: Engine, start: dict[str, tuple[int, int, str]], treasury: str
+) -> None:
+    end = _books(engine)
+    trades = TradeRow.__table__
+    moved: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    with engine.connect() as connection:
+        rows = list(connection.execute(select(trades).where(trades.c.venue == "otc")))
+        treasury_micros = connection.execute(
+            select(func.coalesce(func.sum(trades.c.notional_usd_micros), 0)).where(
+                trades.c.wallet == treasury
+            )
+        ).scalar_one()
+    assert rows, "the OTC pools filled nothing"
+    for trade in rows:
+        base_mint = start[trade.source][2]
+        if trade.sell_mint == base_mint:  # the pool bought base and paid quote
+            moved[trade.source][0] += trade.amount_in
+            moved[trade.source][1] -= trade.amount_out
+        else:
+            moved[trade.source][1] += trade.amount_in
+            moved[trade.source][0] -= trade.amount_out
+    for pool, (base, quote, _mint) in end.items():
+        assert base >= 0 and quote >= 0, pool
+        assert (base - start[pool][0], quote - start[pool][1]) == tuple(moved[pool]), pool
+    # Legs of one intent share its notional, so the sum over trades is the filled notional.
+    assert int(treasury_micros) <= int(TREASURY_DAILY_USD * 1_000_000)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(name="replicas")
+def _replicas() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    _stop(procs)
+
+
+@pytest.mark.slow
+async def test_three_replicas_on_one_stream_finish_every_intent_exactly_once(
+    make_config: Callable[..., AgentConfig],
+    postgres_url: str,
+    redis_url: str,
+    config_dir: Path,
+    tmp_path: Path,
+    replicas: list[subprocess.Popen[bytes]],
+) -> None:
+    """5,000 stream entries, three replicas, one SIGKILLed and restarted: each entry is
+    terminal once in SQL, acknowledged, answered on the results stream, and nothing is
+    dead-lettered; books reconcile with the fills and the daily limit holds."""
+    home, engine = await _prepared_home(make_config, postgres_url)
+    start = _books(engine)
+    stream, group = unique_key("intents"), unique_key("group")
+    results, dead = unique_key("results"), unique_key("dead")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        entry_ids: list[str] = []
+        pipe = client.pipeline(transaction=False)
+        for envelope in _envelopes(home):
+            pipe.xadd(stream, {"intent": envelope})
+        entry_ids = [entry.decode() for entry in pipe.execute()]
+        env = _common_env(postgres_url) | {
+            "OTC_AGENT__INTAKE__REDIS__ENABLED": "true",
+            "OTC_AGENT__INTAKE__REDIS__URL": redis_url,
+            "OTC_AGENT__INTAKE__REDIS__STREAM": stream,
+            "OTC_AGENT__INTAKE__REDIS__GROUP": group,
+            "OTC_AGENT__INTAKE__REDIS__RESULTS_STREAM": results,
+            "OTC_AGENT__INTAKE__REDIS__DEAD_LETTER_STREAM": dead,
+            "OTC_AGENT__INTAKE__REDIS__CLAIM_IDLE_S": "2",
+        }
+
+        def spawn(index: int) -> subprocess.Popen[bytes]:
+            # The child keeps its own descriptor for the log; ours is closed at once.
+            with (tmp_path / f"replica-{index}.log").open("ab") as log:
+                return spawn_agent(
+                    config_dir,
+                    tmp_path / f"home-{index}",
+                    log,
+                    "run",
+                    mode="paper",
+                    extra_env=env | {"OTC_AGENT__INTAKE__REDIS__CONSUMER": f"replica-{index}"},
+                )
+
+        replicas.extend(spawn(i) for i in range(REPLICAS))
+        _wait_until(lambda: _terminal(engine, "redis") >= INTENTS // 3, "a third", lambda: replicas)
+        replicas[0].send_signal(signal.SIGKILL)
+        replicas[0].wait(30)
+        replicas[0] = spawn(0)
+        _wait_until(lambda: _terminal(engine, "redis") >= INTENTS, "every intent", lambda: replicas)
+        _wait_until(
+            lambda: not client.xpending(stream, group)["pending"], "every ack", lambda: replicas
+        )
+        with engine.connect() as connection:
+            submissions = SubmissionRow.__table__
+            refs = [
+                row.ref
+                for row in connection.execute(
+                    select(submissions.c.ref).where(submissions.c.source == "redis")
+                )
+            ]
+        assert sorted(refs) == sorted(entry_ids)
+        answered = {fields[b"entry_id"].decode() for _id, fields in client.xrange(results)}
+        assert answered == set(entry_ids)
+        assert client.xlen(dead) == 0
+        _check_books_and_limits(engine, start, str(home.treasury.pubkey()))
+    finally:
+        # Stopped before the keys go: a running replica would recreate its group (and stream).
+        _stop(replicas)
+        client.delete(stream, results, dead)
+        client.close()
+        engine.dispose()
+
+
+@pytest.mark.slow
+async def test_three_replicas_on_one_folder_finish_every_file_exactly_once(
+    make_config: Callable[..., AgentConfig],
+    postgres_url: str,
+    config_dir: Path,
+    tmp_path: Path,
+    replicas: list[subprocess.Popen[bytes]],
+) -> None:
+    """5,000 files in one inbox, three replicas on the folder, one SIGKILLed and restarted:
+    each file is terminal once (one submission row, one original in done/ or rejected/, one
+    result), and the books reconcile with the fills."""
+    home, engine = await _prepared_home(make_config, postgres_url)
+    start = _books(engine)
+    shared = tmp_path / "shared-home"
+    inbox = shared / home.config.intake.directory / "inbox"
+    inbox.mkdir(parents=True)
+    for number, envelope in enumerate(_envelopes(home)):
+        (inbox / f"intent-{number:05d}.json").write_bytes(envelope)
+    env = _common_env(postgres_url)
+
+    def spawn(index: int) -> subprocess.Popen[bytes]:
+        with (tmp_path / f"replica-{index}.log").open("ab") as log:
+            return spawn_agent(config_dir, shared, log, "run", mode="paper", extra_env=env)
+
+    replicas.extend(spawn(i) for i in range(REPLICAS))
+    _wait_until(lambda: _terminal(engine, "directory") >= INTENTS // 3, "a third", lambda: replicas)
+    replicas[0].send_signal(signal.SIGKILL)
+    replicas[0].wait(30)
+    replicas[0] = spawn(0)
+    _wait_until(lambda: _terminal(engine, "directory") >= INTENTS, "every intent", lambda: replicas)
+    root = shared / home.config.intake.directory
+    _wait_until(
+        lambda: not os.listdir(root / "work") or _only_owner_files(root / "work"),
+        "work/ empty",
+        lambda: replicas,
+    )
+    finished = os.listdir(root / "done") + [
+        name for name in os.listdir(root / "rejected") if not name.endswith(".reason.json")
+    ]
+    originals = sorted(_original_name(name) for name in finished)
+    assert originals == sorted(f"intent-{n:05d}.json" for n in range(INTENTS))
+    assert _terminal(engine, "directory") == INTENTS
+    _check_books_and_limits(engine, start, str(home.treasury.pubkey()))
+    engine.dispose()
+
+
+def _only_owner_files(work: Path) -> bool:
+    return all(name.startswith(".") for name in os.listdir(work))
+
+
+def _original_name(name: str) -> str:
+    """done/ and rejected/ keep the original file name after the claim prefix."""
+    return name.split("--", 1)[-1] if "--" in name else name
