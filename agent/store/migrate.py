@@ -6,11 +6,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 __all__ = ["MIGRATIONS_DIR", "alembic_config", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# PostgreSQL advisory lock key ("otc-migr"): replicas starting together on a fresh database
+# migrate one after the other instead of racing to create the same tables.
+MIGRATION_LOCK_KEY = 0x6F74632D6D696772
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -21,4 +24,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def upgrade(connection: Connection, revision: str = "head") -> None:
+    if connection.dialect.name == "postgresql":
+        # Held to the end of the transaction the migration runs in (DDL is transactional
+        # there): the next replica then finds the schema at head and has nothing to do.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     command.upgrade(alembic_config(connection), revision)

@@ -191,13 +191,14 @@ def test_recording_rules_use_colons_and_alerts_do_not_query_undefined_ones() -> 
 
 
 def test_agent_down_alert_watches_the_scraped_job() -> None:
-    """OtcAgentDown's `up{job=...}` names the job prometheus.yml scrapes, which loads alerts.yml."""
+    """OtcAgentDown's `up{job=~...}` names exactly the jobs prometheus.yml scrapes the agent and
+    its replicas with, and prometheus.yml loads alerts.yml."""
     config = _load(CONFIG)
     assert ALERTS.name in config["rule_files"]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     down = next(rule for rule in _alerts() if rule["alert"] == "OtcAgentDown")
-    match = re.search(r'up\{job="([^"]+)"\}', down["expr"])
+    match = re.search(r'up\{job=~"([^"]+)"\}', down["expr"])
     assert match is not None, down["expr"]
-    assert match.group(1) in jobs, f"no scrape job {match.group(1)!r} in {sorted(jobs)}"
-    targets = [t for sc in jobs[match.group(1)]["static_configs"] for t in sc["targets"]]
+    assert set(match.group(1).split("|")) == set(jobs), f"scrape jobs: {sorted(jobs)}"
+    targets = [t for sc in jobs["otc-agent"]["static_configs"] for t in sc["targets"]]
     assert targets == ["agent:9108"]

@@ -304,3 +304,41 @@ def test_docker_context_has_what_the_build_copies_and_not_local_state() -> None:
     # Package data the install must carry along.
     assert not _ignored("agent/store/migrations/env.py", patterns)
     assert not _ignored("onchain/idl/jupiter_v6.json", patterns)
+
+
+REPLICAS = GRAFANA / "docker-compose.replicas.yml"
+
+
+def test_replicas_share_one_database_and_one_stream(compose: dict[str, Any]) -> None:
+    """The scale-out override runs several replicas and the demo on the same PostgreSQL, Redis
+    stream and mode, and the demo feeds the stream."""
+    override = _load(REPLICAS)
+    services = override["services"]
+    agent_env, replica_env = _environment(services["agent"]), _environment(services["replica"])
+    shared = (
+        "DATABASE_URL",
+        "OTC_AGENT__EXECUTION__MODE",
+        "OTC_AGENT__INTAKE__REDIS__ENABLED",
+        "OTC_AGENT__INTAKE__REDIS__URL",
+    )
+    for key in shared:
+        assert agent_env[key] == replica_env[key], key
+    assert urlsplit(agent_env["DATABASE_URL"]).hostname in _services(compose)
+    assert urlsplit(agent_env["OTC_AGENT__INTAKE__REDIS__URL"]).hostname in _services(compose)
+    assert agent_env["OTC_AGENT__INTAKE__REDIS__ENABLED"] == "true"
+    command = [str(arg) for arg in services["agent"]["command"]]
+    assert command[command.index("--to") + 1] == "stream"
+    assert services["replica"]["command"][-1] == "run"
+    assert services["replica"]["image"] == _services(compose)["agent"]["image"]
+    assert services["replica"]["deploy"]["replicas"] >= 2
+
+
+def test_prometheus_discovers_every_replica(compose: dict[str, Any]) -> None:
+    """A DNS job scrapes each address of the `replica` service on the port replicas listen on."""
+    replica_env = _environment(_load(REPLICAS)["services"]["replica"])
+    port = int(replica_env["OTC_AGENT__METRICS__LISTEN"].rpartition(":")[2])
+    config = _load(PROMETHEUS_CONFIG)
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "otc-agent-replicas"]
+    (discovery,) = job["dns_sd_configs"]
+    assert discovery["names"] == ["replica"] and discovery["type"] == "A"
+    assert discovery["port"] == port

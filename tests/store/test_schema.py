@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -11,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, insert, inspect, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from agent.store import migrate
@@ -283,3 +285,20 @@ async def test_database_refuses_an_otc_book_below_zero(store: Store, column: str
         )
     row = await store.read(lambda connection: connection.execute(select(otc_pools)).one())
     assert (row.base_inventory, row.quote_inventory) == (10, 10)
+
+
+async def test_replicas_migrating_a_fresh_postgres_at_once_all_succeed(postgres_url: str) -> None:
+    """Four stores upgrading one empty PostgreSQL together all succeed (one migrates, the others
+    wait for it and find the schema at head)."""
+    stores = [Store.from_url(postgres_url) for _ in range(4)]
+    try:
+        # Without the migration lock these block on each other's uncommitted tables.
+        await asyncio.wait_for(asyncio.gather(*(store.upgrade() for store in stores)), 60)
+        version = await stores[0].read(
+            lambda connection: connection.execute(
+                sql_text("SELECT version_num FROM alembic_version")
+            ).scalar_one()
+        )
+    finally:
+        await asyncio.gather(*(store.aclose() for store in stores))
+    assert version == _head()
