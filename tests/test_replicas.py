@@ -5,6 +5,7 @@ daily limit holds across the replicas."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -18,12 +19,14 @@ import pytest
 import redis
 from solders.keypair import Keypair
 from sqlalchemy import Engine, create_engine, func, select, update
+from sqlalchemy.engine import make_url
 
 from agent.config import AgentConfig
 from agent.store.models import OtcPoolRow, SubmissionRow, TradeRow, WalletRow
 from tests.conftest import unique_key
 from tests.support.agent_home import AgentHome
 from tests.support.processes import spawn_agent
+from tests.support.tcp_proxy import TcpProxy
 
 INTENTS = 5_000
 REPLICAS = 3
@@ -78,15 +81,16 @@ def _books(engine: Engine) -> dict[str, tuple[int, int, str]]:
         }
 
 
-def _wait_until(
-    done: Callable[[], bool], what: str, procs: Callable[[], list[subprocess.Popen[bytes]]]
+async def _wait_until(
+    done: Callable[[], bool], what: str, procs: list[subprocess.Popen[bytes]]
 ) -> None:
+    """Poll, yielding to the event loop (where the database proxy runs), until ``done``."""
     deadline = time.monotonic() + DEADLINE_S
     while not done():
-        for proc in procs():
+        for proc in procs:
             assert proc.poll() is None, f"a replica exited with {proc.returncode} before {what}"
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.25)
+        await asyncio.sleep(0.25)
 
 
 def _terminal(engine: Engine, source: str) -> int:
@@ -156,10 +160,18 @@ async def test_three_replicas_on_one_stream_finish_every_intent_exactly_once(
     tmp_path: Path,
     replicas: list[subprocess.Popen[bytes]],
 ) -> None:
-    """5,000 stream entries, three replicas, one SIGKILLed and restarted: each entry is
-    terminal once in SQL, acknowledged, answered on the results stream, and nothing is
-    dead-lettered; books reconcile with the fills and the daily limit holds."""
+    """5,000 stream entries, three replicas; PostgreSQL goes away for a few seconds, then one
+    replica is SIGKILLed and restarted: each entry is terminal once in SQL, acknowledged,
+    answered on the results stream, and nothing is dead-lettered; books reconcile with the
+    fills and the daily limit holds."""
     home, engine = await _prepared_home(make_config, postgres_url)
+    # The replicas reach PostgreSQL through a proxy the test can cut, as a restart would.
+    target = make_url(postgres_url)
+    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+    await proxy.start()
+    replica_database = target.set(host="127.0.0.1", port=proxy.port).render_as_string(
+        hide_password=False
+    )
     start = _books(engine)
     stream, group = unique_key("intents"), unique_key("group")
     results, dead = unique_key("results"), unique_key("dead")
@@ -170,7 +182,7 @@ async def test_three_replicas_on_one_stream_finish_every_intent_exactly_once(
         for envelope in _envelopes(home):
             pipe.xadd(stream, {"intent": envelope})
         entry_ids = [entry.decode() for entry in pipe.execute()]
-        env = _common_env(postgres_url) | {
+        env = _common_env(replica_database) | {
             "OTC_AGENT__INTAKE__REDIS__ENABLED": "true",
             "OTC_AGENT__INTAKE__REDIS__URL": redis_url,
             "OTC_AGENT__INTAKE__REDIS__STREAM": stream,
@@ -193,13 +205,18 @@ async def test_three_replicas_on_one_stream_finish_every_intent_exactly_once(
                 )
 
         replicas.extend(spawn(i) for i in range(REPLICAS))
-        _wait_until(lambda: _terminal(engine, "redis") >= INTENTS // 3, "a third", lambda: replicas)
+        await _wait_until(lambda: _terminal(engine, "redis") >= INTENTS // 4, "a quarter", replicas)
+        await proxy.cut()
+        await asyncio.sleep(3)
+        paused = _terminal(engine, "redis")
+        await proxy.restore()
+        await _wait_until(lambda: _terminal(engine, "redis") > paused + 500, "resuming", replicas)
         replicas[0].send_signal(signal.SIGKILL)
-        replicas[0].wait(30)
+        await asyncio.to_thread(replicas[0].wait, 30)
         replicas[0] = spawn(0)
-        _wait_until(lambda: _terminal(engine, "redis") >= INTENTS, "every intent", lambda: replicas)
-        _wait_until(
-            lambda: not client.xpending(stream, group)["pending"], "every ack", lambda: replicas
+        await _wait_until(lambda: _terminal(engine, "redis") >= INTENTS, "every intent", replicas)
+        await _wait_until(
+            lambda: not client.xpending(stream, group)["pending"], "every ack", replicas
         )
         with engine.connect() as connection:
             submissions = SubmissionRow.__table__
@@ -216,7 +233,8 @@ async def test_three_replicas_on_one_stream_finish_every_intent_exactly_once(
         _check_books_and_limits(engine, start, str(home.treasury.pubkey()))
     finally:
         # Stopped before the keys go: a running replica would recreate its group (and stream).
-        _stop(replicas)
+        await asyncio.to_thread(_stop, replicas)
+        await proxy.cut()
         client.delete(stream, results, dead)
         client.close()
         engine.dispose()
@@ -247,17 +265,13 @@ async def test_three_replicas_on_one_folder_finish_every_file_exactly_once(
             return spawn_agent(config_dir, shared, log, "run", mode="paper", extra_env=env)
 
     replicas.extend(spawn(i) for i in range(REPLICAS))
-    _wait_until(lambda: _terminal(engine, "directory") >= INTENTS // 3, "a third", lambda: replicas)
+    await _wait_until(lambda: _terminal(engine, "directory") >= INTENTS // 3, "a third", replicas)
     replicas[0].send_signal(signal.SIGKILL)
-    replicas[0].wait(30)
+    await asyncio.to_thread(replicas[0].wait, 30)
     replicas[0] = spawn(0)
-    _wait_until(lambda: _terminal(engine, "directory") >= INTENTS, "every intent", lambda: replicas)
+    await _wait_until(lambda: _terminal(engine, "directory") >= INTENTS, "every intent", replicas)
     root = shared / home.config.intake.directory
-    _wait_until(
-        lambda: not os.listdir(root / "work") or _only_owner_files(root / "work"),
-        "work/ empty",
-        lambda: replicas,
-    )
+    await _wait_until(lambda: _only_hidden(root / "work"), "work/ empty", replicas)
     finished = os.listdir(root / "done") + [
         name for name in os.listdir(root / "rejected") if not name.endswith(".reason.json")
     ]
@@ -268,7 +282,8 @@ async def test_three_replicas_on_one_folder_finish_every_file_exactly_once(
     engine.dispose()
 
 
-def _only_owner_files(work: Path) -> bool:
+def _only_hidden(work: Path) -> bool:
+    """Nothing claimed is left: only the replicas' owner locks (work/.owners)."""
     return all(name.startswith(".") for name in os.listdir(work))
 
 
