@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -114,8 +115,10 @@ class Daemon:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=self.max_workers + 4, thread_name_prefix="otc-agent-io")
         )
-        await self.runtime.start()
+        # The intake first: its owner identity names this replica on the fills it reserves.
         await self.intake.start(watch=not once)
+        self.runtime.pipeline.replica_id = f"{socket.gethostname()}/{self.intake.owner.id}"
+        await self.runtime.start(ours=self._ours)
         if not once:
             self._start_jobs()
         if self._serve_metrics:
@@ -164,6 +167,17 @@ class Daemon:
             await self._shutdown()
         log.info("stopped", **self.stats.__dict__)
         return self.stats
+
+    def _ours(self, replica: str | None) -> bool:
+        """Whether this replica may settle an intent left executing by ``replica``: its own,
+        a dead one's on this host, or one recorded before replicas were named. Another host's
+        are left to it, and to the stream's take-over should it die."""
+        if replica is None:
+            return True
+        host, _, owner = replica.rpartition("/")
+        return host == socket.gethostname() and (
+            owner == self.intake.owner.id or not self.intake.owner_alive(owner)
+        )
 
     async def _shutdown(self) -> None:
         if self._scheduler is not None:

@@ -98,6 +98,8 @@ class Pipeline:
         self.planner = LegPlanner(self.venues, self.router)
         self.metrics = metrics
         self.clock = clock
+        # Set by the daemon once its intake owns an identity: recorded on every fill it reserves.
+        self.replica_id = ""
         self.recorder = Recorder(store, self.venues, clock=clock)
         self.settler = Settler(
             recorder=self.recorder, store=store, tokens=tokens, metrics=metrics, mode=settings.mode
@@ -112,9 +114,12 @@ class Pipeline:
         self.settler.executor = executor
         self.recorder.attach_preparer(self.settler.prepare)
 
-    async def settle_leftovers(self, *, abandon: bool) -> int:
-        """Finish what a crash left executing; each is counted like any other outcome."""
-        outcomes = await self.settler.settle_leftovers(abandon=abandon)
+    async def settle_leftovers(
+        self, *, abandon: bool, ours: Callable[[str | None], bool] = lambda _replica: True
+    ) -> int:
+        """Finish what a crash left executing (of the replicas ``ours`` accepts); each is
+        counted like any other outcome."""
+        outcomes = await self.settler.settle_leftovers(abandon=abandon, ours=ours)
         for outcome in outcomes:
             self._count(outcome)
         return len(outcomes)
@@ -159,7 +164,12 @@ class Pipeline:
         return outcome
 
     def _plan(self, submission: Submission) -> Plan:
-        return Plan(kind=PlanKind.REJECT, submission=submission, mode=self.settings.mode)
+        return Plan(
+            kind=PlanKind.REJECT,
+            submission=submission,
+            mode=self.settings.mode,
+            replica=self.replica_id,
+        )
 
     def _verify(self, submission: Submission) -> tuple[IntentMessage, str, str]:
         if submission.unreadable is not None:

@@ -77,6 +77,7 @@ class Plan:
     blockhash: Any = None  # dry-run and send: the blockhash the settlement is built on
     # Venue-built swaps (BuiltSwap) that passed verification, by fill index, for the executor.
     swaps: dict[int, Any] = field(default_factory=dict)
+    replica: str = ""  # "<host>/<owner>" of the process that reserves the fill
 
     @property
     def status(self) -> Status:
@@ -289,6 +290,7 @@ def _intent_rows(
             "amount_out": final.realised_out if final.status.terminal else None,
             "submission_source": plan.submission.source,
             "submission_ref": plan.submission.ref,
+            "replica": plan.replica or None,
             "message": plan.message,
             "signature": plan.signature,
             "created_at": verified,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -264,8 +265,9 @@ class Runtime:
         """Venues that may be asked now: the local ones always, Jupiter while its breaker allows."""
         return [v.name for v in self.venues if v is not self.jupiter or self.jupiter.up]
 
-    async def start(self) -> None:
-        """Migrate, load wallets and books, then the chain for dry-run and send."""
+    async def start(self, *, ours: Callable[[str | None], bool] = lambda _replica: True) -> None:
+        """Migrate, load wallets and books, then the chain for dry-run and send; settle what
+        a crash left executing, for the replicas ``ours`` accepts."""
         await self.start_books()
         mode = self.config.execution.mode
         if mode == "paper":
@@ -282,9 +284,9 @@ class Runtime:
         if mode == "send" and in_process:
             # The in-process chain did not survive the restart: transactions in flight are lost.
             # Give their reservations back before the new chain is seeded from the books.
-            await self.pipeline.settle_leftovers(abandon=True)
+            await self.pipeline.settle_leftovers(abandon=True, ours=ours)
         self.pipeline.attach_executor(await self._chain_executor())
-        await self.pipeline.settle_leftovers(abandon=False)
+        await self.pipeline.settle_leftovers(abandon=False, ours=ours)
 
     async def start_books(self) -> None:
         """Migrate, register configured wallets, load the books. Raises StoreUnavailable."""

@@ -8,6 +8,7 @@ settled here before any new work starts, from what SQL stored with the reservati
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -145,17 +146,24 @@ class Settler:
             Status.FAILED, first.reason, first.detail, writes_intent=True, legs=tuple(legs)
         )
 
-    async def settle_leftovers(self, *, abandon: bool) -> list[Outcome]:
+    async def settle_leftovers(
+        self, *, abandon: bool, ours: Callable[[str | None], bool] = lambda _replica: True
+    ) -> list[Outcome]:
         """Finish plans a crash left EXECUTING, before any new work starts.
 
         With ``abandon`` (sending on the in-process cluster, which a restart rebuilt) their
         transactions are gone: each leg fails and its books and usage are given back.
         Otherwise a sent transaction is confirmed by its stored signature before anything is
-        rebuilt, and a dry-run is simply simulated again on a fresh blockhash.
+        rebuilt, and a dry-run is simply simulated again on a fresh blockhash. ``ours`` says
+        which reserving replicas this one may settle for (itself and the dead ones).
         """
         leftovers = await self.store.read(intent_rows.executing_intents)
         outcomes = []
         for leftover in leftovers:
+            if not ours(leftover.intent.replica):
+                # A live replica reserved it and may be sending it now: it finishes its own
+                # (and, should it die, whoever takes over its submission settles it then).
+                continue
             plan, chains, planned = self._plan_from_rows(leftover)
             if abandon:
                 lost = LegOutcome(

@@ -10,17 +10,15 @@ from pathlib import Path
 
 import pytest
 from solders.keypair import Keypair
-from solders.pubkey import Pubkey
 
-from agent.chain import pool_authority
 from agent.config import AgentConfig
 from agent.intake import files
 from agent.runtime import build_runtime
-from agent.store.models import IntentRow, LocalDexPoolRow, OtcPoolRow, TradeRow
+from agent.store.models import IntentRow, TradeRow
 from onchain import spl
 from onchain.localnet import LocalnetServer
-from onchain.rpc_cluster import RpcCluster
 from tests.support.agent_home import AgentHome
+from tests.support.localnet_books import books_match_chain
 from tests.support.processes import spawn_agent
 
 
@@ -28,29 +26,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-async def _books_match_chain(home: AgentHome, url: str) -> int:
-    """Compare every pool's book in SQL with its vaults on the chain; returns the fills checked."""
-    keys_dir = home.config.home_path / "keys" / "pools"
-    rpc = RpcCluster(url)
-    try:
-        pools = [*(await home.rows(OtcPoolRow.__table__))]
-        amm = [*(await home.rows(LocalDexPoolRow.__table__))]
-        rows = [
-            (p.id, p.base_mint, p.quote_mint, p.base_inventory, p.quote_inventory) for p in pools
-        ]
-        rows += [(p.id, p.base_mint, p.quote_mint, p.base_reserve, p.quote_reserve) for p in amm]
-        for pool_id, base_mint, quote_mint, base, quote in rows:
-            authority = pool_authority(keys_dir, pool_id).pubkey()
-            accounts = [
-                spl.associated_token_address(authority, Pubkey.from_string(base_mint)),
-                spl.associated_token_address(authority, Pubkey.from_string(quote_mint)),
-            ]
-            assert await rpc.token_balances(accounts) == [base, quote], pool_id
-    finally:
-        await rpc.aclose()
-    return len({t.intent_id for t in await home.rows(TradeRow.__table__)})
 
 
 async def _prepared_home(make_config: Callable[..., AgentConfig], url: str, mode: str) -> AgentHome:
@@ -80,7 +55,7 @@ async def test_daemon_executes_over_json_rpc_against_an_in_process_localnet(
         assert stats.filled > 20
         if mode == "send":
             # Intents that traded: every filled one, and failed splits whose landed legs count.
-            assert await _books_match_chain(home, server.url) >= stats.filled
+            assert await books_match_chain(home, server.url) >= stats.filled
         desk_wsol = chain.cluster.token_balance(home.desk.pubkey(), spl.NATIVE_MINT)  # type: ignore[attr-defined]
         if mode == "dry-run":
             assert desk_wsol is None  # simulations change nothing
@@ -140,7 +115,7 @@ async def test_sigkill_the_daemon_while_localnet_keeps_the_chain(
             assert len(trades) == len({(t.intent_id, t.leg_index) for t in trades})
             assert len({t.intent_id for t in trades}) > 50
             assert all(t.tx_signature for t in trades)
-            await _books_match_chain(home, url)
+            await books_match_chain(home, url)
         finally:
             localnet.send_signal(signal.SIGTERM)
             localnet.wait(timeout=10)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections import defaultdict
@@ -22,10 +23,14 @@ from sqlalchemy import Engine, create_engine, func, select, update
 from sqlalchemy.engine import make_url
 
 from agent.config import AgentConfig
-from agent.store.models import OtcPoolRow, SubmissionRow, TradeRow, WalletRow
+from agent.intake import files
+from agent.intake.directory import DirectoryIntake
+from agent.store.models import IntentRow, OtcPoolRow, SubmissionRow, TradeRow, WalletRow
 from tests.conftest import unique_key
 from tests.support.agent_home import AgentHome
+from tests.support.localnet_books import books_match_chain
 from tests.support.processes import spawn_agent
+from tests.support.prometheus import free_port
 from tests.support.tcp_proxy import TcpProxy
 
 INTENTS = 5_000
@@ -290,3 +295,99 @@ def _only_hidden(work: Path) -> bool:
 def _original_name(name: str) -> str:
     """done/ and rejected/ keep the original file name after the claim prefix."""
     return name.split("--", 1)[-1] if "--" in name else name
+
+
+async def test_a_replica_settles_at_start_only_its_own_or_a_dead_replicas_intents(
+    make_config: Callable[..., AgentConfig], sqlite_url: str
+) -> None:
+    """Left executing by: itself or a dead replica on this host (or before replicas were named):
+    settled at start; by a live replica, or one on another host: left alone."""
+    config = make_config(sqlite_url)
+    daemon = AgentHome(config, Keypair(), Keypair()).daemon()
+    await daemon.intake.start(watch=False)
+    live = DirectoryIntake(config.intake_root, max_file_bytes=1024, rescan_interval_s=1.0)
+    dead = DirectoryIntake(config.intake_root, max_file_bytes=1024, rescan_interval_s=1.0)
+    await live.start(watch=False)
+    await dead.start(watch=False)
+    dead_id = dead.owner.id
+    await dead.aclose()
+    host = socket.gethostname()
+    try:
+        cases = {
+            None: True,
+            f"{host}/{daemon.intake.owner.id}": True,
+            f"{host}/{dead_id}": True,
+            f"{host}/{live.owner.id}": False,
+            f"another-host/{dead_id}": False,
+        }
+        assert {replica: daemon._ours(replica) for replica in cases} == cases
+    finally:
+        await live.aclose()
+        await daemon.intake.aclose()
+        await daemon.runtime.aclose()
+
+
+@pytest.mark.slow
+async def test_three_replicas_sending_to_one_localnet_keep_every_vault_equal_to_its_book(
+    make_config: Callable[..., AgentConfig],
+    postgres_url: str,
+    config_dir: Path,
+    tmp_path: Path,
+    replicas: list[subprocess.Popen[bytes]],
+) -> None:
+    """Send mode: three replicas on one folder, one PostgreSQL and one `otc-agent localnet`,
+    one SIGKILLed mid-run and restarted: every file terminal once, nothing left executing, no
+    leg recorded twice, and every pool's vaults on the chain equal its books."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = make_config(
+        postgres_url,
+        execution__mode="send",
+        execution__honour_execution_delay="false",
+        cluster__url=url,
+    )
+    home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
+    await home.register_wallets(keys_dir=config.home_path / "keys")
+    files.IntakeLayout(home.root).ensure()
+    env = _common_env(postgres_url)
+    log_path = tmp_path / "localnet.log"
+    with log_path.open("ab") as log:
+        replicas.append(
+            spawn_agent(
+                config_dir,
+                config.home_path,
+                log,
+                "localnet",
+                "--port",
+                str(port),
+                mode="send",
+                url=url,
+                extra_env=env,
+            )
+        )
+    await _wait_until(lambda: b"localnet on" in log_path.read_bytes(), "the localnet", replicas)
+    total = 300
+    home.feed(total, invalid_share=0.1, seed=33)
+
+    def spawn(index: int) -> subprocess.Popen[bytes]:
+        with (tmp_path / f"replica-{index}.log").open("ab") as log:
+            return spawn_agent(
+                config_dir, config.home_path, log, "run", mode="send", url=url, extra_env=env
+            )
+
+    replicas.extend(spawn(i) for i in range(REPLICAS))
+    engine = create_engine(postgres_url)
+    try:
+        await _wait_until(lambda: _terminal(engine, "directory") >= total // 3, "a third", replicas)
+        replicas[1].send_signal(signal.SIGKILL)
+        await asyncio.to_thread(replicas[1].wait, 30)
+        replicas[1] = spawn(1)
+        await _wait_until(lambda: _terminal(engine, "directory") >= total, "every file", replicas)
+        await _wait_until(lambda: _only_hidden(home.root / "work"), "work/ empty", replicas)
+    finally:
+        engine.dispose()
+    intents = await home.rows(IntentRow.__table__)
+    assert not [i for i in intents if i.status in ("accepted", "executing")]
+    trades = await home.rows(TradeRow.__table__)
+    assert len(trades) == len({(t.intent_id, t.leg_index) for t in trades})
+    assert await books_match_chain(home, url) > 0

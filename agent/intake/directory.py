@@ -64,6 +64,10 @@ class DirectoryIntake:
             self._owner = files.acquire_owner(self.layout)
         return self._owner
 
+    def owner_alive(self, owner_id: str) -> bool:
+        """Whether the replica ``owner_id`` (on this host and root) is running."""
+        return owner_id == self.owner.id or not files.owner_is_dead(self.layout, owner_id)
+
     async def start(self, *, watch: bool = True) -> None:
         self.layout.ensure()
         files.sweep_own_temp_files(self.layout, self.owner)

@@ -682,6 +682,11 @@ def _lock_if_dead(path: Path) -> tuple[bool, int | None]:
     return (True, None) if not os.path.lexists(path) else (False, None)
 
 
+def owner_is_dead(layout: IntakeLayout, owner_id: str) -> bool:
+    """Whether the replica ``owner_id`` of this root has stopped (its lock is free or gone)."""
+    return _owner_is_dead(layout, owner_id)
+
+
 def _owner_is_dead(layout: IntakeLayout, owner_id: str) -> bool:
     dead, fd = _lock_if_dead(_owner_lock_path(layout, owner_id))
     if fd is not None:

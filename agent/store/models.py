@@ -211,6 +211,9 @@ class IntentRow(Base):
     amount_out: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     submission_source: Mapped[str] = mapped_column(String(16))
     submission_ref: Mapped[str] = mapped_column(String(128))
+    # "<host>/<owner>": the replica that reserved the fill; while it lives, no other replica
+    # settles the intent at its own start (it may be sending the transaction right now).
+    replica: Mapped[str | None] = mapped_column(String(96), nullable=True)
     message: Mapped[str] = mapped_column(Text)
     signature: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
