@@ -44,8 +44,10 @@ def _common_env(database_url: str) -> dict[str, str]:
     return {
         "DATABASE_URL": database_url,
         "OTC_AGENT__PRICES__SOURCES": '["static"]',
-        # The books move only by fills during the run, so they can be reconciled with them.
+        # The books move only by fills during the run, so they can be reconciled with them (and
+        # with the chain: replenishing and arbitrage move the books, not the vaults).
         "OTC_AGENT__VENUES__OTC__REPLENISH_INTERVAL_S": "1000000",
+        "OTC_AGENT__VENUES__LOCALDEX__REBALANCE_INTERVAL_S": "1000000",
         "OTC_AGENT__EXECUTION__MAX_WORKERS": "16",
         # Intents live long enough for a killed replica's share to be finished after restart.
         "OTC_AGENT__INTAKE__MAX_TTL_S": "600",
@@ -366,7 +368,7 @@ async def test_three_replicas_sending_to_one_localnet_keep_every_vault_equal_to_
             )
         )
     await _wait_until(lambda: b"localnet on" in log_path.read_bytes(), "the localnet", replicas)
-    total = 300
+    total = 1_000
     home.feed(total, invalid_share=0.1, seed=33)
 
     def spawn(index: int) -> subprocess.Popen[bytes]:
