@@ -12,26 +12,21 @@ import asyncio
 import random
 import signal
 import socket
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from decimal import Decimal
-from functools import partial
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from agent.config import ConfigError
+from agent.daemon_jobs import ScheduledJobs
 from agent.domain.outcomes import Status
 from agent.http import MetricsServer
 from agent.intake.directory import DirectoryIntake, DirectoryItem
 from agent.intake.files import Claim
 from agent.intake.stream import StreamIntake, StreamItem, StreamUnavailable
-from agent.observations import utilisation
-from agent.pricing.oracle import PriceUnavailable
 from agent.records import Outcome, Submission
 from agent.runtime import Runtime, build_stream_intake
-from agent.store import snapshots
 from agent.store.database import StoreUnavailable
 
 __all__ = ["Daemon", "RunStats"]
@@ -57,7 +52,7 @@ class RunStats:
             self.rejected += 1
 
 
-class Daemon:
+class Daemon(ScheduledJobs):
     def __init__(
         self, runtime: Runtime, *, serve_metrics: bool = True, metrics_optional: bool = False
     ) -> None:
@@ -411,105 +406,6 @@ class Daemon:
         if problems:
             return False, "; ".join(problems)
         return True, f"ready; venues up: {', '.join(up)}"
-
-    # scheduled jobs
-
-    def _start_jobs(self) -> None:
-        config = self.runtime.config
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
-        jobs = [
-            (self._adopt_orphans, 10.0),
-            (self._refresh_wallets, 2.0),
-            (self.update_gauges, 5.0),
-            (self._snapshot, 60.0),
-            (self.runtime.oracle.refresh, config.prices.refresh_interval_s),
-        ]
-        if self.runtime.otc is not None:
-            jobs.append((self._replenish, config.venues.otc.replenish_interval_s))
-        if self.runtime.localdex is not None:
-            jobs.append((self._rebalance, config.venues.localdex.rebalance_interval_s))
-        for job, seconds in jobs:
-            scheduler.add_job(job, "interval", seconds=seconds, max_instances=1, coalesce=True)
-        scheduler.start()
-        self._scheduler = scheduler
-
-    async def _guarded(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
-        if not self._store_up.is_set():
-            return
-        try:
-            await job()
-        except StoreUnavailable as exc:
-            log.warning("job_database_unavailable", job=name, error=str(exc))
-
-    async def _adopt_orphans(self) -> None:
-        """Claims of a replica that died while this one runs, taken over and queued (each by
-        exactly one survivor); at start, leftovers() did the same."""
-        for claim in await asyncio.to_thread(self.intake.adopt_orphans):
-            log.warning("adopted_claim", name=claim.name)
-            await self._queue.put(claim)
-
-    async def _refresh_wallets(self) -> None:
-        await self._guarded("refresh_wallets", self.runtime.wallets.refresh)
-
-    async def _replenish(self) -> None:
-        assert self.runtime.otc is not None
-        await self._guarded("replenish", partial(self.runtime.otc.replenish, self.runtime.store))
-
-    async def _rebalance(self) -> None:
-        assert self.runtime.localdex is not None
-        await self._guarded(
-            "rebalance", partial(self.runtime.localdex.rebalance, self.runtime.store)
-        )
-
-    async def _snapshot(self) -> None:
-        await self._guarded("snapshot", self.record_snapshot)
-
-    async def record_snapshot(self) -> None:
-        """Prices in use and the agent's counters, written to SQL (the jobs run it every minute)."""
-        points = []
-        for token in self.runtime.tokens:
-            try:
-                point = await self.runtime.oracle.price(token)
-            except PriceUnavailable:
-                continue
-            points.append((token.symbol, point.usd, point.source))
-        pending, oldest = self.intake.backlog()
-        counters = {
-            "intents_processed": Decimal(self.stats.processed),
-            "intents_filled": Decimal(self.stats.filled),
-            "intents_rejected": Decimal(self.stats.rejected),
-            "intents_failed": Decimal(self.stats.failed),
-            "database_outages": Decimal(self.stats.store_outages),
-            "inbox_pending": Decimal(pending),
-            "inbox_oldest_age_s": Decimal(f"{oldest or 0:.3f}"),
-        }
-        await self.runtime.store.write(snapshots.record_snapshot, points, counters)
-
-    async def update_gauges(self) -> None:
-        """Inbox backlog and OTC pool state (a job runs it every 5 s; tests call it directly)."""
-        metrics = self.runtime.metrics
-        pending, oldest = self.intake.backlog()
-        metrics.inbox_pending.set(pending)
-        metrics.inbox_oldest_age.set(oldest or 0)
-        if self.stream is not None and self._stream_up.is_set():
-            try:
-                waiting, age = await self.stream.backlog()
-            except StreamUnavailable:
-                pass  # the feeder notices and pauses the stream; the gauges keep their value
-            else:
-                metrics.stream_backlog.set(waiting)
-                metrics.stream_oldest_age.set(age or 0)
-        otc = self.runtime.otc
-        if otc is not None:
-            for pool_id, book in otc.books.items():
-                pool = otc.pools.get(pool_id)
-                for side, held in (("base", book.inventory.base), ("quote", book.inventory.quote)):
-                    metrics.otc_inventory.labels(pool_id, side).set(held)
-                    if pool is not None:  # a book left in SQL by a pool no longer configured
-                        target = pool.start.base if side == "base" else pool.start.quote
-                        metrics.otc_utilisation.labels(pool_id, side).set(
-                            float(utilisation(held, target))
-                        )
 
 
 def _submission(item: DirectoryItem) -> Submission:
