@@ -9,6 +9,7 @@ probe retries with jittered exponential backoff until the database answers again
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import signal
 import socket
@@ -17,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from redis.exceptions import AuthenticationError, AuthorizationError, RedisError
 
 from agent.config import ConfigError
 from agent.daemon_jobs import ScheduledJobs
@@ -84,6 +86,10 @@ class Daemon(ScheduledJobs):
         self._server: MetricsServer | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._stream_backoff = 0.05
+        # Stream entries queued or being processed here, kept alive in the group meanwhile.
+        self._stream_in_flight: set[str] = set()
+        # Finished, committed, but not yet acknowledged (Redis was away): acknowledged next.
+        self._left_pending: dict[str, tuple[StreamItem, Outcome]] = {}
         self._serve_metrics = serve_metrics and config.metrics.enabled
         self._metrics_optional = metrics_optional
 
@@ -112,7 +118,7 @@ class Daemon(ScheduledJobs):
         )
         # The intake first: its owner identity names this replica on the fills it reserves.
         await self.intake.start(watch=not once)
-        self.runtime.pipeline.replica_id = f"{socket.gethostname()}/{self.intake.owner.id}"
+        self.runtime.pipeline.replica_id = f"{self._replica_prefix}/{self.intake.owner.id}"
         await self.runtime.start(ours=self._ours)
         if not once:
             self._start_jobs()
@@ -163,14 +169,21 @@ class Daemon(ScheduledJobs):
         log.info("stopped", **self.stats.__dict__)
         return self.stats
 
+    @property
+    def _replica_prefix(self) -> str:
+        """Host and intake folder: replicas whose liveness this one can check share both."""
+        root = str(self.intake.layout.root.resolve()).encode()
+        return f"{socket.gethostname()}:{hashlib.sha256(root).hexdigest()[:12]}"
+
     def _ours(self, replica: str | None) -> bool:
         """Whether this replica may settle an intent left executing by ``replica``: its own,
-        a dead one's on this host, or one recorded before replicas were named. Another host's
-        are left to it, and to the stream's take-over should it die."""
+        a dead one's on this host and folder, or one recorded before replicas were named.
+        Others are left to their replica, and to whoever takes over their submission should it
+        die (the stream's take-over, or a folder survivor's adoption)."""
         if replica is None:
             return True
-        host, _, owner = replica.rpartition("/")
-        return host == socket.gethostname() and (
+        prefix, _, owner = replica.rpartition("/")
+        return prefix == self._replica_prefix and (
             owner == self.intake.owner.id or not self.intake.owner_alive(owner)
         )
 
@@ -225,23 +238,38 @@ class Daemon(ScheduledJobs):
         block_ms = 100 if once else self.runtime.config.intake.redis.block_ms
         started = False
         while not self._stopping.is_set():
+            # Entries read while the database is away would only wait in the queue.
+            await self._wait_or_stop(self._store_up.wait())
+            if self._stopping.is_set():
+                return
             try:
                 if not started:
                     await stream.start()
                     started = True
+                await self._acknowledge_left_pending(stream)
                 room = max(1, self._queue.maxsize - self._queue.qsize())
                 items = await stream.next_batch(room, block_ms)
-            except StreamUnavailable as exc:
+            except (AuthenticationError, AuthorizationError):
+                raise  # wrong credentials do not heal by waiting: stop and say so
+            except (StreamUnavailable, RedisError) as exc:
+                # Any other Redis error pauses the stream only (a full or read-only server heals the
+                # same way a lost one does); the folder and the work in hand go on.
+                if once:
+                    log.error("redis_unavailable_once", error=str(exc))
+                    return
                 await self._stream_lost(exc)
                 continue
             self._stream_back()
             for item in items:
+                if item.entry_id in self._stream_in_flight:
+                    continue  # already in hand here: never run one entry twice at once
+                self._stream_in_flight.add(item.entry_id)
                 await self._queue.put(item)
             if once and not items:
                 await self._queue.join()
                 return
 
-    async def _stream_lost(self, exc: StreamUnavailable) -> None:
+    async def _stream_lost(self, exc: Exception) -> None:
         """Pause the stream (not the folder) until Redis answers again; nothing is lost, since
         unacknowledged entries stay pending in the group."""
         if self._stream_up.is_set():
@@ -273,6 +301,8 @@ class Daemon(ScheduledJobs):
                 self._busy -= 1
                 if isinstance(entry, str):
                     self._queued.discard(entry)
+                elif isinstance(entry, StreamItem):
+                    self._stream_in_flight.discard(entry.entry_id)
                 self._queue.task_done()
 
     async def _handle(self, entry: str | Claim | StreamItem) -> None:
@@ -315,25 +345,31 @@ class Daemon(ScheduledJobs):
             resumed=item.resumed,
         )
         outcome = await self._process(submission)
-        # Acknowledged only now that the terminal state is committed. While Redis is away the
-        # entry stays pending; if we stop first, it is delivered again and answered from SQL.
-        while True:
-            try:
-                await self.stream.complete(
-                    item,
-                    status=outcome.status.value,
-                    reason=outcome.reason.value if outcome.reason else None,
-                    intent_id=outcome.intent_id,
-                    result=outcome.result,
-                )
-                self._stream_back()
-                break
-            except StreamUnavailable as exc:
-                if self._stopping.is_set():
-                    log.warning("left_pending", ref=item.entry_id, error=str(exc))
-                    return
-                await self._stream_lost(exc)
+        # Acknowledged only now that the terminal state is committed. If Redis cannot take the
+        # acknowledgement, the worker does not wait for it: the feeder acknowledges it once
+        # Redis answers again (or, should this process stop first, whoever takes the entry over
+        # answers it from SQL; results are at least once).
+        try:
+            await self._complete(self.stream, item, outcome)
+        except (StreamUnavailable, RedisError) as exc:
+            log.warning("left_pending", ref=item.entry_id, error=str(exc))
+            self._left_pending[item.entry_id] = (item, outcome)
         self._finished(outcome)
+
+    @staticmethod
+    async def _complete(stream: StreamIntake, item: StreamItem, outcome: Outcome) -> None:
+        await stream.complete(
+            item,
+            status=outcome.status.value,
+            reason=outcome.reason.value if outcome.reason else None,
+            intent_id=outcome.intent_id,
+            result=outcome.result,
+        )
+
+    async def _acknowledge_left_pending(self, stream: StreamIntake) -> None:
+        for entry_id, (item, outcome) in list(self._left_pending.items()):
+            await self._complete(stream, item, outcome)  # an error here pauses the feeder again
+            del self._left_pending[entry_id]
 
     async def _process(self, submission: Submission) -> Outcome:
         """The pipeline, riding out database outages: the outcome is committed when this returns."""

@@ -10,10 +10,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from redis.exceptions import RedisError
 
 from agent.intake.directory import DirectoryIntake
 from agent.intake.files import Claim
@@ -41,6 +42,8 @@ class ScheduledJobs:
     _queue: asyncio.Queue[str | Claim | StreamItem]
     _store_up: asyncio.Event
     _stream_up: asyncio.Event
+    _stream_in_flight: set[str]
+    _left_pending: dict[str, Any]
     _scheduler: AsyncIOScheduler | None
 
     def _start_jobs(self) -> None:
@@ -53,6 +56,9 @@ class ScheduledJobs:
             (self._snapshot, 60.0),
             (self.runtime.oracle.refresh, config.prices.refresh_interval_s),
         ]
+        if self.stream is not None:
+            # Well within claim_idle_s, so no replica ever takes over an entry still in hand.
+            jobs.append((self._keep_stream_alive, min(30.0, config.intake.redis.claim_idle_s / 3)))
         if self.runtime.otc is not None:
             jobs.append((self._replenish, config.venues.otc.replenish_interval_s))
         if self.runtime.localdex is not None:
@@ -76,6 +82,13 @@ class ScheduledJobs:
         for claim in await asyncio.to_thread(self.intake.adopt_orphans):
             log.warning("adopted_claim", name=claim.name)
             await self._queue.put(claim)
+
+    async def _keep_stream_alive(self) -> None:
+        assert self.stream is not None
+        try:
+            await self.stream.keep_alive(self._stream_in_flight | set(self._left_pending))
+        except (StreamUnavailable, RedisError) as exc:
+            log.warning("stream_keep_alive_failed", error=str(exc))
 
     async def _refresh_wallets(self) -> None:
         await self._guarded("refresh_wallets", self.runtime.wallets.refresh)

@@ -13,6 +13,9 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import structlog
+from sqlalchemy.exc import IntegrityError
+
 from agent.domain.intent import parse_json_object, parse_message
 from agent.domain.outcomes import Reason, Status
 from agent.domain.policy import TradeTerms
@@ -30,6 +33,8 @@ from agent.venues.base import LegFailed
 from onchain.cluster import ClusterUnavailable
 
 __all__ = ["Settler"]
+
+log = structlog.get_logger("agent.settling")
 
 
 class Settler:
@@ -164,25 +169,31 @@ class Settler:
                 # A live replica reserved it and may be sending it now: it finishes its own
                 # (and, should it die, whoever takes over its submission settles it then).
                 continue
-            plan, chains, planned = self._plan_from_rows(leftover)
-            if abandon:
-                lost = LegOutcome(
-                    LegStatus.FAILED,
-                    reason=Reason.TRANSACTION_EXPIRED,
-                    detail="lost with the local chain",
-                )
-                legs = tuple(replace(lost, chain=chain) for chain in chains)
-                final = Final(
-                    Status.FAILED,
-                    Reason.TRANSACTION_EXPIRED,
-                    "the local chain was rebuilt before the outcome was known",
-                    writes_intent=True,
-                    legs=legs,
-                )
-                outcomes.append(await self.recorder.finish(plan, final, planned))
-                continue
-            outcomes.append(await self._settle_stored(plan, chains, planned))
+            try:
+                outcomes.append(await self._settle_leftover(leftover, abandon=abandon))
+            except IntegrityError:
+                # Another replica recorded its end first (the submission row is unique): the
+                # books were moved once, by that replica, and this attempt rolled back.
+                log.warning("settled_elsewhere", intent_id=leftover.intent.id)
         return outcomes
+
+    async def _settle_leftover(
+        self, leftover: intent_rows.ExecutingIntent, *, abandon: bool
+    ) -> Outcome:
+        plan, chains, planned = self._plan_from_rows(leftover)
+        if not abandon:
+            return await self._settle_stored(plan, chains, planned)
+        lost = LegOutcome(
+            LegStatus.FAILED, reason=Reason.TRANSACTION_EXPIRED, detail="lost with the local chain"
+        )
+        final = Final(
+            Status.FAILED,
+            Reason.TRANSACTION_EXPIRED,
+            "the local chain was rebuilt before the outcome was known",
+            writes_intent=True,
+            legs=tuple(replace(lost, chain=chain) for chain in chains),
+        )
+        return await self.recorder.finish(plan, final, planned)
 
     async def settle_one(
         self, leftover: intent_rows.ExecutingIntent, submission: Submission

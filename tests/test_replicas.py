@@ -302,8 +302,9 @@ def _original_name(name: str) -> str:
 async def test_a_replica_settles_at_start_only_its_own_or_a_dead_replicas_intents(
     make_config: Callable[..., AgentConfig], sqlite_url: str
 ) -> None:
-    """Left executing by: itself or a dead replica on this host (or before replicas were named):
-    settled at start; by a live replica, or one on another host: left alone."""
+    """Left executing by: itself or a dead replica on this host and folder (or before replicas
+    were named): settled at start; by a live replica, or one whose folder or host differs: left
+    alone."""
     config = make_config(sqlite_url)
     daemon = AgentHome(config, Keypair(), Keypair()).daemon()
     await daemon.intake.start(watch=False)
@@ -313,14 +314,17 @@ async def test_a_replica_settles_at_start_only_its_own_or_a_dead_replicas_intent
     await dead.start(watch=False)
     dead_id = dead.owner.id
     await dead.aclose()
+    prefix = daemon._replica_prefix
     host = socket.gethostname()
     try:
         cases = {
             None: True,
-            f"{host}/{daemon.intake.owner.id}": True,
-            f"{host}/{dead_id}": True,
-            f"{host}/{live.owner.id}": False,
-            f"another-host/{dead_id}": False,
+            f"{prefix}/{daemon.intake.owner.id}": True,
+            f"{prefix}/{dead_id}": True,
+            f"{prefix}/{live.owner.id}": False,
+            # Same host, another intake folder: its owners' locks are not visible from here.
+            f"{host}:0123456789ab/{dead_id}": False,
+            f"another-host:{prefix.partition(':')[2]}/{dead_id}": False,
         }
         assert {replica: daemon._ours(replica) for replica in cases} == cases
     finally:

@@ -158,3 +158,47 @@ async def test_redis_restart_pauses_the_stream_and_loses_nothing(
         client.close()
     refs = [row.ref for row in await home.rows(SubmissionRow.__table__)]
     assert sorted(refs) == sorted(entry_ids)
+
+
+async def test_a_redis_error_pauses_the_stream_while_the_folder_goes_on(
+    make_config: Callable[..., AgentConfig], sqlite_url: str, redis_url: str
+) -> None:
+    """A stream key of the wrong type (any Redis error, not only a lost connection) pauses the
+    stream: the folder keeps being processed, readiness names Redis, and once the key is fixed
+    the stream's entries are processed too."""
+    prefix = unique_key("wrongtype")
+    home = await _home(
+        make_config,
+        sqlite_url,
+        **_stream_env(redis_url, prefix),
+        database__retry_max_backoff_s="0.3",
+    )
+    client = redis.Redis.from_url(redis_url)
+    client.set(f"{prefix}:dead", b"not a stream")
+    try:
+        entry_ids = _add(client, f"{prefix}:intents", home, 10, seed=6)
+        home.feed(10, invalid_share=0.0, seed=7)
+        daemon = home.daemon()
+        running = asyncio.create_task(daemon.run())
+        try:
+            for _ in range(600):
+                if daemon.stats.processed >= 10:
+                    break
+                await asyncio.sleep(0.05)
+            assert daemon.stats.processed == 10  # the folder's; the stream is paused
+            ready, detail = await daemon._readiness()
+            assert not ready and "redis unavailable" in detail
+            client.delete(f"{prefix}:dead")
+            for _ in range(600):
+                if daemon.stats.processed >= 20:
+                    break
+                await asyncio.sleep(0.05)
+            assert daemon.stats.processed == 20
+        finally:
+            daemon.stop()
+            await asyncio.wait_for(running, 30)
+        refs = {row.ref for row in await home.rows(SubmissionRow.__table__)}
+        assert set(entry_ids) <= refs
+    finally:
+        client.delete(*(f"{prefix}:{name}" for name in ("intents", "results", "dead")))
+        client.close()

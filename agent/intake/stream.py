@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -193,6 +193,23 @@ class StreamIntake:
                 pipe.xack(settings.stream, settings.group, item.entry_id)
                 # XACK of a missing group answers 0 rather than NOGROUP: nothing to recreate.
                 await pipe.execute()
+
+    async def keep_alive(self, entry_ids: Collection[str]) -> None:
+        """Reset the idle time of entries this consumer is still working on (XCLAIM, min idle 0,
+        JUSTID: the delivery count stays), so no replica, this one included, takes them over
+        while they are in hand, however long a database outage makes them wait."""
+        if not entry_ids:
+            return
+        settings = self.settings
+        with _unavailable_on_outage("keep_alive"):
+            await self._client.xclaim(
+                settings.stream,
+                settings.group,
+                settings.consumer,
+                0,
+                sorted(entry_ids),
+                justid=True,
+            )
 
     async def backlog(self) -> tuple[int, float | None]:
         """Entries not yet acknowledged (undelivered plus pending) and the oldest one's age."""

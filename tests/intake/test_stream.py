@@ -180,6 +180,24 @@ async def test_dead_consumers_entries_are_reclaimed_as_resumed(
     assert await _pending(client, keys) == dict.fromkeys(ids, ("alive", 2))
 
 
+async def test_entries_kept_alive_are_never_taken_over(
+    client: aioredis.Redis, keys: Keys, make_intake: MakeIntake
+) -> None:
+    """An entry its consumer keeps alive stays with it past claim_idle_ms, its delivery count
+    unchanged; once no longer kept alive it is taken over."""
+    busy = await make_intake("busy")
+    other = await make_intake("other", claim_idle_ms=400)
+    entry_id = await submit(client, keys.stream, ENVELOPE)
+    assert len(await busy.next_batch(10, 0)) == 1
+    for _ in range(4):
+        await asyncio.sleep(0.2)
+        await busy.keep_alive({entry_id})
+        assert await other.next_batch(10, 0) == []
+    assert await _pending(client, keys) == {entry_id: ("busy", 1)}
+    await asyncio.sleep(0.5)
+    assert [(i.entry_id, i.deliveries) for i in await other.next_batch(10, 0)] == [(entry_id, 2)]
+
+
 async def test_restarted_consumer_gets_its_own_pending_entries_first(
     client: aioredis.Redis, keys: Keys, make_intake: MakeIntake
 ) -> None:
