@@ -237,6 +237,7 @@ async def test_three_replicas_on_one_stream_finish_every_intent_exactly_once(
         answered = {fields[b"entry_id"].decode() for _id, fields in client.xrange(results)}
         assert answered == set(entry_ids)
         assert client.xlen(dead) == 0
+        assert client.xlen(stream) == 0  # answered entries leave the stream
         _check_books_and_limits(engine, start, str(home.treasury.pubkey()))
     finally:
         # Stopped before the keys go: a running replica would recreate its group (and stream).

@@ -78,9 +78,6 @@ _RETRY = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=1)
 _ASSUMED_SOCKET_TIMEOUT_S = 5.0
 # Bounds the rounds of XAUTOCLAIM in one call when every entry claimed was dead-lettered.
 _MAX_CLAIM_ROUNDS = 4
-# Undelivered entries counted one by one (only when Redis cannot report the lag) stop here.
-_MAX_COUNTED_LAG = 100_000
-_COUNT_PAGE = 10_000
 
 
 class StreamUnavailable(Exception):
@@ -177,7 +174,7 @@ class StreamIntake:
         intent_id: str | None,
         result: str,
     ) -> None:
-        """Publish the result and acknowledge the entry, atomically (MULTI/EXEC)."""
+        """Publish the result, acknowledge the entry and delete it, atomically (MULTI/EXEC)."""
         settings = self.settings
         fields = result_fields(
             item.entry_id, status=status, reason=reason, intent_id=intent_id, result=result
@@ -191,6 +188,9 @@ class StreamIntake:
                     approximate=True,
                 )
                 pipe.xack(settings.stream, settings.group, item.entry_id)
+                # Answered entries leave the stream, so its memory is what is still to do
+                # (the result and the SQL row keep everything about it).
+                pipe.xdel(settings.stream, item.entry_id)
                 # XACK of a missing group answers 0 rather than NOGROUP: nothing to recreate.
                 await pipe.execute()
 
@@ -355,6 +355,7 @@ class StreamIntake:
             )
         ids = [letter.entry_id for letter in letters]
         await self._client.xack(settings.stream, settings.group, *ids)
+        await self._client.xdel(settings.stream, *ids)  # kept in the dead-letter stream
         for letter in letters:
             log.warning(
                 "stream_entry_dead_lettered",
@@ -371,45 +372,16 @@ class StreamIntake:
     # -- backlog -------------------------------------------------------------------------
 
     async def _backlog(self) -> tuple[int, float | None]:
+        # Answered and dead-lettered entries are deleted, so what the stream holds is exactly
+        # what is not yet acknowledged (undelivered or pending), oldest first. Cheaper and more
+        # exact than the group's lag, which Redis leaves stale or unset after deletions.
         settings = self.settings
-        try:
-            groups = await self._client.xinfo_groups(settings.stream)
-        except redis_errors.ResponseError:
-            if not await self._client.exists(settings.stream):
-                raise _GroupMissing from None
-            raise
-        info = next((group for group in groups if text(group["name"]) == settings.group), None)
-        if info is None:
-            raise _GroupMissing
-        pending = int(info["pending"])
-        last_delivered = text(info["last-delivered-id"])
         async with self._client.pipeline(transaction=False) as pipe:
-            pipe.xpending(settings.stream, settings.group)
-            pipe.xrange(settings.stream, min=f"({last_delivered}", max="+", count=1)
-            summary, first_undelivered = await pipe.execute()
-        # Redis reports no lag after deletions in the undelivered range, and a stale one
-        # (deleted entries still counted) once the group has read past them.
-        lag = info.get("lag")
-        if not first_undelivered:
-            lag = 0
-        elif not lag:
-            lag = await self._count_after(last_delivered)
-        oldest = [first_undelivered[0][0]] if first_undelivered else []
-        if pending and summary.get("min") is not None:
-            oldest.append(summary["min"])
-        return pending + int(lag), oldest_age(oldest, now=self._clock())
-
-    async def _count_after(self, entry_id: str) -> int:
-        counted = 0
-        while counted < _MAX_COUNTED_LAG:
-            page = await self._client.xrange(
-                self.settings.stream, min=f"({entry_id}", max="+", count=_COUNT_PAGE
-            )
-            counted += len(page)
-            if len(page) < _COUNT_PAGE:
-                break
-            entry_id = text(page[-1][0])
-        return counted
+            pipe.xlen(settings.stream)
+            pipe.xrange(settings.stream, min="-", max="+", count=1)
+            length, first = await pipe.execute()
+        oldest = [first[0][0]] if first else []
+        return int(length), oldest_age(oldest, now=self._clock())
 
     # -- the group -----------------------------------------------------------------------
 
