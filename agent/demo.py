@@ -23,6 +23,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
+from redis.exceptions import RedisError
 from solders.keypair import Keypair
 
 from agent.config import AgentConfig
@@ -276,7 +277,7 @@ async def _drain(daemon: Daemon, inbox: Path, stop: asyncio.Event, limit_s: floa
     while not stop.is_set() and time.monotonic() < deadline:
         pending, _ = daemon.intake.backlog()
         if daemon.stream is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(StreamUnavailable, RedisError):
                 waiting, _age = await daemon.stream.backlog()
                 pending += waiting
         if pending == 0 and daemon.idle:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,13 +18,8 @@ from onchain import spl
 from onchain.localnet import LocalnetServer
 from tests.support.agent_home import AgentHome
 from tests.support.localnet_books import books_match_chain
+from tests.support.ports import free_port
 from tests.support.processes import spawn_agent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _prepared_home(make_config: Callable[..., AgentConfig], url: str, mode: str) -> AgentHome:
@@ -43,7 +37,7 @@ async def test_daemon_executes_over_json_rpc_against_an_in_process_localnet(
     make_config, mode: str
 ) -> None:  # type: ignore[no-untyped-def]
     """Over the RPC path dry-run only simulates (no balance moves); send settles and books match vaults."""
-    port = _free_port()
+    port = free_port()
     home = await _prepared_home(make_config, f"http://127.0.0.1:{port}", mode)
     runtime = build_runtime(home.config)
     await runtime.start_books()
@@ -78,7 +72,7 @@ async def test_sigkill_the_daemon_while_localnet_keeps_the_chain(
 ) -> None:  # type: ignore[no-untyped-def]
     """Send mode: kill the daemon mid-stream thrice; after a final run nothing is lost or doubled and
     every vault on the surviving chain equals its book."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     home = await _prepared_home(make_config, url, "send")
     log_path = tmp_path / "processes.log"

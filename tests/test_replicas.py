@@ -29,8 +29,8 @@ from agent.store.models import IntentRow, OtcPoolRow, SubmissionRow, TradeRow, W
 from tests.conftest import unique_key
 from tests.support.agent_home import AgentHome
 from tests.support.localnet_books import books_match_chain
+from tests.support.ports import free_port
 from tests.support.processes import spawn_agent
-from tests.support.prometheus import free_port
 from tests.support.tcp_proxy import TcpProxy
 
 INTENTS = 5_000

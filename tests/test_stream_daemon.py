@@ -21,7 +21,7 @@ from agent.intake import files
 from agent.store.models import SubmissionRow
 from tests.conftest import unique_key
 from tests.support.agent_home import AgentHome
-from tests.support.prometheus import free_port
+from tests.support.ports import free_port
 
 
 def _stream_env(url: str, prefix: str) -> dict[str, str]:

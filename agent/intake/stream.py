@@ -92,10 +92,6 @@ class StreamUnavailable(Exception):
         )
 
 
-class _GroupMissing(Exception):
-    """The stream or the consumer group is gone (e.g. Redis restarted without persistence)."""
-
-
 @dataclass(frozen=True, slots=True)
 class StreamSettings:
     url: str
@@ -397,8 +393,8 @@ class StreamIntake:
         """Run ``call``; when the group has vanished, create it again and run it once more."""
         try:
             return await call()
-        except (redis_errors.ResponseError, _GroupMissing) as exc:
-            if isinstance(exc, redis_errors.ResponseError) and not group_missing(str(exc)):
+        except redis_errors.ResponseError as exc:
+            if not group_missing(str(exc)):
                 raise
         log.warning(
             "stream_group_recreated", stream=self.settings.stream, group=self.settings.group
@@ -407,12 +403,7 @@ class StreamIntake:
         # The new group has no pending entries and starts from the beginning of the stream.
         self._recovering = False
         self._claim_cursor = "0-0"
-        try:
-            return await call()
-        except _GroupMissing:
-            raise redis_errors.ResponseError(
-                f"consumer group {self.settings.group!r} vanished again after being recreated"
-            ) from None
+        return await call()
 
 
 async def submit(client: aioredis.Redis, stream: str, envelope: bytes) -> str:

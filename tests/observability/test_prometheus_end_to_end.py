@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator
@@ -21,7 +19,9 @@ import pytest
 from agent.dashboards import build_all, queries, to_promql
 from tests.support import prometheus
 from tests.support.fake_jupiter import SOL, USDC, FakeJupiter
-from tests.support.prometheus import PrometheusServer, free_port, running_prometheus
+from tests.support.ports import free_port
+from tests.support.processes import spawn_agent
+from tests.support.prometheus import PrometheusServer, running_prometheus
 
 # Enough traffic that every rate window holds several scrapes and every venue has filled.
 DEMO_RATE = 25
@@ -44,35 +44,19 @@ def _demo(
     config_dir: Path, home: Path, jupiter: FakeJupiter, port: int, log: Path
 ) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ,
+        "OTC_AGENT__METRICS__ENABLED": "true",
         "OTC_AGENT__METRICS__LISTEN": f"127.0.0.1:{port}",
         "OTC_AGENT__VENUES__JUPITER__ENABLED": "true",
         "OTC_AGENT__VENUES__JUPITER__BASE_URL": jupiter.base_url,
         "OTC_AGENT__VENUES__JUPITER__RPS": "200",
-        "OTC_AGENT__EXECUTION__HONOUR_EXECUTION_DELAY": "false",
+        # The shipped source list rather than the suite's static-only one: offline the public
+        # sources fail fast and the price panels show static, as an operator without network
+        # sees.
+        "OTC_AGENT__PRICES__SOURCES": '["coingecko", "kraken", "binance", "static"]',
     }
-    # The shipped source list (CoinGecko, Kraken, Binance, then static): offline the public
-    # sources fail fast and the price panels show static, as an operator without network sees.
-    env.pop("OTC_AGENT__PRICES__SOURCES", None)
-    command = [
-        sys.executable,
-        "-m",
-        "agent.cli",
-        "--config",
-        str(config_dir / "local.toml"),
-        "--home",
-        str(home),
-        "--log-json",
-        "demo",
-        "--duration",
-        "0",
-        "--rate",
-        str(DEMO_RATE),
-        "--seed",
-        "7",
-    ]
+    args = ("demo", "--duration", "0", "--rate", str(DEMO_RATE), "--seed", "7")
     with log.open("wb") as out:
-        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return spawn_agent(config_dir, home, out, *args, mode="dry-run", extra_env=env)
 
 
 def _scalar(server: PrometheusServer, expr: str) -> float:

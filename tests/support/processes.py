@@ -19,7 +19,8 @@ def spawn_agent(
     url: str = "",
     extra_env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`otc-agent ARGS` with the test's config and home, no execution delays and no metrics port."""
+    """`otc-agent ARGS` with the test's config and home, no execution delays and no metrics
+    port (unless ``extra_env``, applied last, says otherwise)."""
     env = {
         **os.environ,
         "OTC_AGENT__EXECUTION__HONOUR_EXECUTION_DELAY": "false",
