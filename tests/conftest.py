@@ -24,19 +24,27 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 POSTGRES_ENV = "OTC_AGENT_TEST_POSTGRES_URL"
 REDIS_ENV = "OTC_AGENT_TEST_REDIS_URL"
+# CI (.ci/run) sets it: the long reliability runs fit its budget, not a developer's loop.
+SLOW_ENV = "OTC_AGENT_SLOW_TESTS"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--live", action="store_true", help="run tests that reach public services")
+    parser.addoption(
+        "--slow", action="store_true", help=f"run long end-to-end tests (or set {SLOW_ENV}=1)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--live"):
-        return
-    skip = pytest.mark.skip(reason="talks to a public service; run with --live")
+    skips = {}
+    if not config.getoption("--live"):
+        skips["live"] = pytest.mark.skip(reason="talks to a public service; run with --live")
+    if not (config.getoption("--slow") or os.environ.get(SLOW_ENV) == "1"):
+        skips["slow"] = pytest.mark.skip(reason=f"long end-to-end run; use --slow or {SLOW_ENV}=1")
     for item in items:
-        if item.get_closest_marker("live") is not None:
-            item.add_marker(skip)
+        for marker, skip in skips.items():
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
