@@ -268,7 +268,7 @@ class RoutingConfig:
     split: bool = True
     max_legs: int = 3
     # Sizes each venue's curve is sampled at per decision (more: closer to the optimum, slower).
-    samples: int = 64
+    samples: int = 16
     # A pool that declines on last look is left out this long, doubling while it keeps fading.
     cool_down_s: float = 900.0
     max_cool_down_s: float = 14_400.0

@@ -212,4 +212,6 @@ def result_document(
         }
     document["legs"] = [leg.document() for leg in legs]
     document["quotes"] = _quotes(decision)
-    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+    # One line: json's C encoder only serves documents without indentation, and this runs
+    # once per intent (`jq .` pretty-prints it).
+    return json.dumps(document) + "\n"

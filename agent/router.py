@@ -12,7 +12,6 @@ memory: a restart starts again from each pool's configured reject probability.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -22,9 +21,9 @@ from agent.domain.risk import (
     CoolDown,
     CoolDownPolicy,
     FadeEstimate,
+    VolatilityWindow,
     delay_penalty_bps,
     risk_haircut_bps,
-    volatility_bps_per_sqrt_s,
 )
 
 __all__ = ["MakerProfile", "MakerState", "Router", "RouterSettings"]
@@ -71,7 +70,7 @@ class Router:
         self._makers = dict(makers)
         self._fades = {key: FadeEstimate(prior=p.reject_probability) for key, p in makers.items()}
         self._cool = {key: CoolDown(settings.cool_down) for key in makers}
-        self._prices: dict[tuple[str, str], deque[tuple[float, Decimal]]] = {}
+        self._volatility: dict[tuple[str, str], VolatilityWindow] = {}
 
     # --- what the router learns ---------------------------------------------------------------
     def filled(self, place: tuple[str, str], now: float) -> None:
@@ -89,9 +88,12 @@ class Router:
             self._cool[place] = self._cool[place].faded(now)
 
     def observe_price(self, pair: tuple[str, str], now: float, price: Decimal) -> None:
-        seen = self._prices.setdefault(pair, deque(maxlen=PRICES_KEPT))
-        if not seen or now > seen[-1][0]:
-            seen.append((now, price))
+        window = self._volatility.get(pair)
+        if window is None:
+            window = self._volatility[pair] = VolatilityWindow(PRICES_KEPT)
+        last = window.last_time
+        if last is None or now > last:
+            window.observe(now, price)
 
     def cooling(self, place: tuple[str, str], now: float) -> bool:
         cool = self._cool.get(place)
@@ -109,7 +111,8 @@ class Router:
         maker = self._makers.get(place)
         if maker is None:
             return Decimal(0)
-        volatility = volatility_bps_per_sqrt_s(list(self._prices.get(pair, ())))
+        window = self._volatility.get(pair)
+        volatility = window.value() if window is not None else Decimal(0)
         delay = delay_penalty_bps(maker.execution_delay_s, volatility)
         return risk_haircut_bps(self._fades[place].probability(now), delay)
 

@@ -1,7 +1,7 @@
 """Split-routing quality: the allocation solver against a brute-force oracle and single venues.
 
     .venv/bin/python benchmarks/routing_quality.py [--intents 1000] [--seed 7] [--steps 400]
-        [--samples 64] [--skew 0.6]
+        [--samples 16] [--skew 0.6]
 
 The market is benchmarks/market_model.py (configured OTC and localdex pools at static prices
 plus a modelled Jupiter). For every intent it runs ``allocate`` (the router), ``brute_force``
@@ -269,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--intents", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--steps", type=int, default=400, help="oracle grid (amount / steps)")
-    parser.add_argument("--samples", type=int, default=64, help="router samples per curve")
+    parser.add_argument("--samples", type=int, default=16, help="router samples per curve")
     parser.add_argument(
         "--skew",
         type=Decimal,

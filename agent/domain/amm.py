@@ -27,6 +27,7 @@ is 0 when nothing reaches the curve (``in_after_fee == 0``).
 No I/O, no floats, no randomness: the same inputs always give the same result.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from math import isqrt
@@ -84,6 +85,31 @@ def _ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)
 
 
+def _reserve_out_after(reserve_in: int, reserve_out: int, in_after_fee: int) -> int:
+    # Rounds in the pool's favour: k never shrinks.
+    return _ceil_div(reserve_in * reserve_out, reserve_in + in_after_fee)
+
+
+def constant_product_amounts(
+    reserve_in: int, reserve_out: int, fee_bps: int
+) -> Callable[[int], int]:
+    """``constant_product_out(...).expected_out`` as a function of ``amount_in``, for one pool.
+
+    The reserves and fee are checked once, here; the returned function expects an int
+    ``amount_in >= 0`` and skips the impact figure: the allocation solver asks one pool about
+    dozens of sizes per intent and needs only the output.
+    """
+    _require_reserve("reserve_in", reserve_in)
+    _require_reserve("reserve_out", reserve_out)
+    _require_bps("fee_bps", fee_bps, upper=BPS, inclusive=False)
+    keep = BPS - fee_bps
+
+    def amount_out(amount_in: int) -> int:
+        return reserve_out - _reserve_out_after(reserve_in, reserve_out, amount_in * keep // BPS)
+
+    return amount_out
+
+
 def constant_product_out(
     reserve_in: int, reserve_out: int, amount_in: int, fee_bps: int
 ) -> AmmQuote:
@@ -100,8 +126,7 @@ def constant_product_out(
     _require_bps("fee_bps", fee_bps, upper=BPS, inclusive=False)
 
     in_after_fee = amount_in * (BPS - fee_bps) // BPS
-    k = reserve_in * reserve_out
-    reserve_out_after = _ceil_div(k, reserve_in + in_after_fee)
+    reserve_out_after = _reserve_out_after(reserve_in, reserve_out, in_after_fee)
     expected_out = reserve_out - reserve_out_after
 
     if in_after_fee == 0:

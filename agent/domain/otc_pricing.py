@@ -248,77 +248,128 @@ def quote_otc(
 
     Raises :class:`OtcRejection` when the pool will not trade.
     """
-    side = Side(side)
-    _check_mid(mid)
-    _require_int("amount_in", amount_in)
-    if amount_in <= 0:
-        raise OtcRejection(RejectReason.ZERO_AMOUNT, f"amount_in must be > 0, got {amount_in}")
+    return OtcPricer(params, inventory, mid, side).quote(amount_in)
 
-    m, d = _value_factors(mid, params)
-    # Values in quote units scaled by d, so every leg and the trade share one exact unit.
-    value_base, value_quote = inventory.base * m, inventory.quote * d
-    if side is Side.SELL_BASE:
-        trade_value = amount_in * m
-        out_num, out_den = amount_in * m, d  # quote units
-        _check_size(params, amount_in, 1)
-        paying_inventory, paying_value = inventory.quote, value_quote
-        direction = 1
-        value_base_after = value_base + trade_value
-        value_quote_after = max(0, value_quote - trade_value)
-    else:
-        trade_value = amount_in * d
-        out_num, out_den = amount_in * d, m  # base units
-        _check_size(params, out_num, out_den)
-        paying_inventory, paying_value = inventory.base, value_base
-        direction = -1
-        value_base_after = max(0, value_base - trade_value)
-        value_quote_after = value_quote + trade_value
 
-    if trade_value >= paying_value:
-        size_component = params.size_spread_bps
-    else:
-        size_num, size_den = params.size_spread_bps.as_integer_ratio()
-        size_component = _ratio(size_num * trade_value, size_den * paying_value)
+class OtcPricer:
+    """:func:`quote_otc` for one pool state, mid and side, asked about many sizes.
 
-    total_after = value_base_after + value_quote_after
-    if total_after == 0:
-        skew_component = Decimal(0)
-    else:
-        skew_num, skew_den = params.skew_spread_bps.as_integer_ratio()
-        skew_component = _ratio(
-            direction * skew_num * (value_base_after - value_quote_after), skew_den * total_after
-        )
+    Everything that does not depend on the size is worked out once: the allocation solver asks
+    one pool about dozens of sizes per intent. ``amount_out`` gives what :meth:`quote` would
+    report as ``amount_out`` (the same arithmetic), raising :class:`OtcRejection` alike.
+    """
 
-    raw_spread = _CTX.add(_CTX.add(params.base_spread_bps, size_component), skew_component)
-    spread = max(params.min_spread_bps, raw_spread)
-
-    spread_num, spread_den = spread.as_integer_ratio()
-    amount_out = out_num * (BPS * spread_den - spread_num) // (out_den * BPS * spread_den)
-    if amount_out == 0:
-        raise OtcRejection(
-            RejectReason.ZERO_AMOUNT, f"amount_in {amount_in} on {side} pays out 0 base units"
-        )
-    if amount_out > paying_inventory:
-        raise OtcRejection(
-            RejectReason.INSUFFICIENT_INVENTORY,
-            f"amount_out {amount_out} exceeds the pool's paying inventory {paying_inventory}",
-        )
-
-    if side is Side.SELL_BASE:
-        inventory_after = OtcInventory(
-            base=inventory.base + amount_in, quote=inventory.quote - amount_out
-        )
-    else:
-        inventory_after = OtcInventory(
-            base=inventory.base - amount_out, quote=inventory.quote + amount_in
-        )
-    return OtcQuote(
-        side=side,
-        amount_in=amount_in,
-        amount_out=amount_out,
-        mid=mid,
-        spread_bps=spread,
-        size_component_bps=size_component,
-        skew_component_bps=skew_component,
-        inventory_after=inventory_after,
+    __slots__ = (
+        "_d",
+        "_direction",
+        "_m",
+        "_paying_inventory",
+        "_paying_value",
+        "_size_ratio",
+        "_skew_ratio",
+        "_value_base",
+        "_value_quote",
+        "inventory",
+        "mid",
+        "params",
+        "side",
     )
+
+    def __init__(
+        self, params: OtcPoolParams, inventory: OtcInventory, mid: Decimal, side: Side
+    ) -> None:
+        self.side = Side(side)
+        self.mid = _check_mid(mid)
+        self.params = params
+        self.inventory = inventory
+        self._m, self._d = _value_factors(mid, params)
+        # Values in quote units scaled by d, so every leg and the trade share one exact unit.
+        self._value_base, self._value_quote = inventory.base * self._m, inventory.quote * self._d
+        if self.side is Side.SELL_BASE:
+            self._paying_inventory, self._paying_value = inventory.quote, self._value_quote
+            self._direction = 1
+        else:
+            self._paying_inventory, self._paying_value = inventory.base, self._value_base
+            self._direction = -1
+        self._size_ratio = params.size_spread_bps.as_integer_ratio()
+        self._skew_ratio = params.skew_spread_bps.as_integer_ratio()
+
+    def _priced(self, amount_in: int) -> tuple[int, Decimal, Decimal, Decimal]:
+        """``(amount_out, spread, size_component, skew_component)``, checked."""
+        _require_int("amount_in", amount_in)
+        if amount_in <= 0:
+            raise OtcRejection(RejectReason.ZERO_AMOUNT, f"amount_in must be > 0, got {amount_in}")
+        params, m, d = self.params, self._m, self._d
+        if self._direction == 1:
+            trade_value = amount_in * m
+            out_num, out_den = trade_value, d  # quote units
+            _check_size(params, amount_in, 1)
+            value_base_after = self._value_base + trade_value
+            value_quote_after = max(0, self._value_quote - trade_value)
+        else:
+            trade_value = amount_in * d
+            out_num, out_den = trade_value, m  # base units
+            _check_size(params, out_num, out_den)
+            value_base_after = max(0, self._value_base - trade_value)
+            value_quote_after = self._value_quote + trade_value
+
+        if trade_value >= self._paying_value:
+            size_component = params.size_spread_bps
+        else:
+            size_num, size_den = self._size_ratio
+            size_component = _ratio(size_num * trade_value, size_den * self._paying_value)
+
+        total_after = value_base_after + value_quote_after
+        if total_after == 0:
+            skew_component = Decimal(0)
+        else:
+            skew_num, skew_den = self._skew_ratio
+            skew_component = _ratio(
+                self._direction * skew_num * (value_base_after - value_quote_after),
+                skew_den * total_after,
+            )
+
+        raw_spread = _CTX.add(_CTX.add(params.base_spread_bps, size_component), skew_component)
+        spread = max(params.min_spread_bps, raw_spread)
+
+        spread_num, spread_den = spread.as_integer_ratio()
+        amount_out = out_num * (BPS * spread_den - spread_num) // (out_den * BPS * spread_den)
+        if amount_out == 0:
+            raise OtcRejection(
+                RejectReason.ZERO_AMOUNT,
+                f"amount_in {amount_in} on {self.side} pays out 0 base units",
+            )
+        if amount_out > self._paying_inventory:
+            raise OtcRejection(
+                RejectReason.INSUFFICIENT_INVENTORY,
+                f"amount_out {amount_out} exceeds the pool's paying inventory "
+                f"{self._paying_inventory}",
+            )
+        return amount_out, spread, size_component, skew_component
+
+    def amount_out(self, amount_in: int) -> int:
+        """What the pool pays for ``amount_in``; raises :class:`OtcRejection` when it will not."""
+        return self._priced(amount_in)[0]
+
+    def quote(self, amount_in: int) -> OtcQuote:
+        """The firm quote for ``amount_in``; raises :class:`OtcRejection` when it will not."""
+        amount_out, spread, size_component, skew_component = self._priced(amount_in)
+        inventory = self.inventory
+        if self.side is Side.SELL_BASE:
+            inventory_after = OtcInventory(
+                base=inventory.base + amount_in, quote=inventory.quote - amount_out
+            )
+        else:
+            inventory_after = OtcInventory(
+                base=inventory.base - amount_out, quote=inventory.quote + amount_in
+            )
+        return OtcQuote(
+            side=self.side,
+            amount_in=amount_in,
+            amount_out=amount_out,
+            mid=self.mid,
+            spread_bps=spread,
+            size_component_bps=size_component,
+            skew_component_bps=skew_component,
+            inventory_after=inventory_after,
+        )

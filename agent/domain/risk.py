@@ -17,7 +17,8 @@ All pure: time is an argument, never read from a clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from itertools import pairwise
@@ -26,6 +27,7 @@ __all__ = [
     "CoolDown",
     "CoolDownPolicy",
     "FadeEstimate",
+    "VolatilityWindow",
     "delay_penalty_bps",
     "risk_haircut_bps",
     "volatility_bps_per_sqrt_s",
@@ -78,15 +80,54 @@ def volatility_bps_per_sqrt_s(prices: Sequence[tuple[float, Decimal]]) -> Decima
     root of their interval, so irregular sampling (the oracle refreshes when it can) is fine.
     Fewer than two usable points: 0.
     """
-    scaled: list[float] = []
-    for (t0, p0), (t1, p1) in pairwise(prices):
-        if t1 <= t0 or p0 <= 0 or p1 <= 0:
-            continue
-        scaled.append(math.log(float(p1 / p0)) / math.sqrt(t1 - t0))
+    return _volatility([_scaled_return(a, b) for a, b in pairwise(prices)])
+
+
+def _scaled_return(first: tuple[float, Decimal], second: tuple[float, Decimal]) -> float | None:
+    (t0, p0), (t1, p1) = first, second
+    if t1 <= t0 or p0 <= 0 or p1 <= 0:
+        return None
+    return math.log(float(p1 / p0)) / math.sqrt(t1 - t0)
+
+
+def _volatility(returns: Iterable[float | None]) -> Decimal:
+    scaled = [r for r in returns if r is not None]
     if not scaled:
         return Decimal(0)
     variance = sum(r * r for r in scaled) / len(scaled)
     return Decimal(repr(math.sqrt(variance) * 10_000)).quantize(Decimal("0.0001"))
+
+
+class VolatilityWindow:
+    """:func:`volatility_bps_per_sqrt_s` of the last ``size`` prices, one price at a time.
+
+    Each return is worked out once, when its price arrives: the router observes a price and
+    asks for the volatility on every decision.
+    """
+
+    __slots__ = ("_last", "_returns", "_value")
+
+    def __init__(self, size: int) -> None:
+        if size < 2:
+            raise ValueError(f"size must be >= 2, got {size}")
+        self._last: tuple[float, Decimal] | None = None
+        self._returns: deque[float | None] = deque(maxlen=size - 1)
+        self._value: Decimal | None = Decimal(0)
+
+    @property
+    def last_time(self) -> float | None:
+        return None if self._last is None else self._last[0]
+
+    def observe(self, now: float, price: Decimal) -> None:
+        if self._last is not None:
+            self._returns.append(_scaled_return(self._last, (now, price)))
+            self._value = None
+        self._last = (now, price)
+
+    def value(self) -> Decimal:
+        if self._value is None:
+            self._value = _volatility(self._returns)
+        return self._value
 
 
 def delay_penalty_bps(delay_s: float, volatility: Decimal, z: Decimal = Decimal(1)) -> Decimal:

@@ -16,7 +16,12 @@ from decimal import Decimal
 from sqlalchemy import Connection
 
 from agent.domain.allocation import Curve
-from agent.domain.amm import constant_product_out, rebalance_towards, slippage_threshold
+from agent.domain.amm import (
+    constant_product_amounts,
+    constant_product_out,
+    rebalance_towards,
+    slippage_threshold,
+)
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.tokens import Token
@@ -133,6 +138,8 @@ class LocalDexVenue:
             if reserves is None:
                 continue
             reserve_in, reserve_out = self._orient(pool, reserves, request.sell_mint)
+            if reserve_in <= 0 or reserve_out <= 0:
+                continue  # a drained pool has no curve
             curves.append(_pool_curve(pool.id, reserve_in, reserve_out, pool.fee_bps, request))
         return curves
 
@@ -218,8 +225,10 @@ class LocalDexVenue:
 def _pool_curve(
     pool_id: str, reserve_in: int, reserve_out: int, fee_bps: int, request: QuoteRequest
 ) -> Curve:
+    amount_out = constant_product_amounts(reserve_in, reserve_out, fee_bps)
+
     def outputs(size: int) -> tuple[int, int] | None:
-        out = constant_product_out(reserve_in, reserve_out, size, fee_bps).expected_out
+        out = amount_out(size)
         return (out, out) if out > 0 else None
 
     return Curve("localdex", pool_id, 1, request.amount, outputs)

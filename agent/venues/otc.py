@@ -21,6 +21,7 @@ from agent.domain.allocation import Curve
 from agent.domain.otc_pricing import (
     OtcInventory,
     OtcPoolParams,
+    OtcPricer,
     OtcRejection,
     Side,
     quote_otc,
@@ -153,7 +154,10 @@ class OtcVenue:
             except PriceUnavailable:
                 continue
             mid = base_price.usd / quote_price.usd
-            curves.append(_pool_curve(pool, book.inventory, mid, side, request.amount))
+            try:
+                curves.append(_pool_curve(pool, book.inventory, mid, side, request.amount))
+            except OtcRejection:
+                continue  # a mid the pool cannot quote from (quote() reports it as a miss)
         return curves
 
     async def prepare(self, quote: Quote) -> None:
@@ -238,16 +242,14 @@ def _pool_curve(
     pool: OtcPool, inventory: OtcInventory, mid: Decimal, side: Side, amount: int
 ) -> Curve:
     params = pool.params
+    pricer = OtcPricer(params, inventory, mid, side)
 
     def outputs(size: int) -> tuple[int, int] | None:
         try:
-            firm = quote_otc(params, inventory, mid, side, size)
+            out = pricer.amount_out(size)
         except OtcRejection:
-            return None
-        paying = inventory.quote if side is Side.SELL_BASE else inventory.base
-        if firm.amount_out > paying:
-            return None  # the fill would be refused for inventory
-        return firm.amount_out, firm.amount_out
+            return None  # includes a fill the paying inventory could not cover
+        return out, out
 
     # Quote-token base units per base-token base unit at mid.
     per_base = mid.scaleb(params.quote_decimals - params.base_decimals)

@@ -6,7 +6,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from agent.domain.amm import constant_product_out, rebalance_towards, slippage_threshold
+from agent.domain.amm import (
+    constant_product_amounts,
+    constant_product_out,
+    rebalance_towards,
+    slippage_threshold,
+)
 
 SOL = 10**9  # lamports per SOL
 USDC = 10**6  # micro-USDC per USDC
@@ -296,3 +301,22 @@ def test_rebalance_moves_price_part_way_and_keeps_k(
         landed = Decimal(quote_after) / Decimal(base_after)
         tolerance = Decimal(2) / base_after + Decimal(2) / quote_after
         assert abs(landed / wanted - 1) <= tolerance
+
+
+@PROPERTY
+@given(reserves, reserves, st.integers(0, 10**22), fees)
+def test_amounts_function_matches_the_full_quote(
+    reserve_in: int, reserve_out: int, amount_in: int, fee_bps: int
+) -> None:
+    """The solver's per-pool output function equals constant_product_out's expected_out."""
+    amount_out = constant_product_amounts(reserve_in, reserve_out, fee_bps)
+    expected = constant_product_out(reserve_in, reserve_out, amount_in, fee_bps).expected_out
+    assert amount_out(amount_in) == expected
+
+
+def test_amounts_function_checks_the_pool_once() -> None:
+    """A pool with an empty reserve or a fee of 100% has no output function."""
+    with pytest.raises(ValueError, match="reserve_out must be > 0"):
+        constant_product_amounts(10, 0, 30)
+    with pytest.raises(ValueError, match="fee_bps must be in"):
+        constant_product_amounts(10, 10, 10_000)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from agent.domain.otc_pricing import (
     OtcInventory,
     OtcPoolParams,
+    OtcPricer,
     OtcQuote,
     OtcRejection,
     RejectReason,
@@ -510,3 +511,24 @@ def test_quote_is_never_better_than_mid(
     assert abs(quote.spread_bps - max(params.min_spread_bps, raw)) < TOLERANCE
     assert 0 <= quote.size_component_bps <= params.size_spread_bps
     assert abs(quote.skew_component_bps) <= abs(params.skew_spread_bps)
+
+
+@PROPERTY
+@given(otc_cases())
+def test_pricer_amount_out_matches_the_firm_quote(
+    case: tuple[OtcPoolParams, OtcInventory, Decimal, Side, int, int],
+) -> None:
+    """The solver's per-size pricer pays exactly what quote_otc quotes, and refuses alike."""
+    params, inventory, mid, side, a, b = case
+    pricer = OtcPricer(params, inventory, mid, side)
+    for size in (a, b):
+        quote = _try_quote(params, inventory, mid, side, size)
+        try:
+            answer: int | OtcRejection = pricer.amount_out(size)
+        except OtcRejection as rejection:
+            answer = rejection
+        if isinstance(quote, OtcQuote):
+            assert answer == quote.amount_out
+        else:
+            assert isinstance(answer, OtcRejection)
+            assert (answer.reason, answer.detail) == (quote.reason, quote.detail)

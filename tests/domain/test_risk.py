@@ -5,11 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.domain.risk import (
     CoolDown,
     CoolDownPolicy,
     FadeEstimate,
+    VolatilityWindow,
     delay_penalty_bps,
     risk_haircut_bps,
     volatility_bps_per_sqrt_s,
@@ -127,3 +130,24 @@ def test_cool_down_is_capped() -> None:
     for i in range(10):
         state = state.faded(float(i))
     assert state.until - 9.0 == 2_000.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 10_000).map(lambda t: t / 10),
+            st.integers(0, 10**6).map(lambda n: Decimal(n).scaleb(-3)),
+        ),
+        max_size=40,
+    ),
+    st.integers(2, 12),
+)
+def test_volatility_window_equals_the_batch_estimate(
+    prices: list[tuple[float, Decimal]], size: int
+) -> None:
+    """Observed one at a time, the window's volatility is that of its last `size` prices."""
+    window = VolatilityWindow(size)
+    for seen, (now, price) in enumerate(prices, start=1):
+        window.observe(now, price)
+        assert window.value() == volatility_bps_per_sqrt_s(prices[max(0, seen - size) : seen])
