@@ -113,14 +113,19 @@ class DirectoryIntake:
         return files.list_strays(self.layout)
 
     async def claim(self, name: str) -> DirectoryItem | None:
-        claimed = await asyncio.to_thread(files.claim, self.layout, name, self.owner)
-        if claimed is None:
-            return None
-        return await self.read(claimed, resumed=False)
+        # Claimed and read in one trip to a worker thread.
+        return await asyncio.to_thread(self._claim_and_read, name, self.owner)
+
+    def _claim_and_read(self, name: str, owner: files.Owner) -> DirectoryItem | None:
+        claimed = files.claim(self.layout, name, owner)
+        return None if claimed is None else self._read(claimed, resumed=False)
 
     async def read(self, claimed: files.Claim, *, resumed: bool) -> DirectoryItem:
+        return await asyncio.to_thread(self._read, claimed, resumed=resumed)
+
+    def _read(self, claimed: files.Claim, *, resumed: bool) -> DirectoryItem:
         try:
-            raw = await asyncio.to_thread(files.read_claimed, claimed.path, self.max_file_bytes)
+            raw = files.read_claimed(claimed.path, self.max_file_bytes)
         except files.UnreadableSubmission as exc:
             return DirectoryItem(
                 claimed, None, IntentRejected(Reason(exc.reason), str(exc)), resumed
@@ -150,7 +155,9 @@ class DirectoryIntake:
         # Partial writes carry this replica's owner id, so no live replica sweeps them.
         owner = self._owner.id if self._owner is not None else item.claim.owner
         result_path = self.layout.out / f"{result_name}.result.json"
-        files.atomic_write(result_path, result.encode("utf-8"), owner=owner)
+        files.atomic_write(
+            result_path, result.encode("utf-8"), owner=owner, sync_directory=self.layout.sync
+        )
         if status is Status.FILLED:
             return files.finish(self.layout, item.claim, accepted=True)
         reason_document = json.dumps(

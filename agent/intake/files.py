@@ -47,8 +47,10 @@ import socket
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from agent.intake.dirsync import DirectorySync, fsync_directory
 
 __all__ = [
     "OWNERS_DIR",
@@ -174,14 +176,6 @@ def _link_then_unlink(src: Path, dst: Path) -> None:
     # src went away and ours is the only remaining link: the move is complete.
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _truncate_name(name: str, max_bytes: int) -> str:
     # Trims whole characters so a multi-byte UTF-8 sequence is never split.
     while len(os.fsencode(name)) > max_bytes:
@@ -189,12 +183,19 @@ def _truncate_name(name: str, max_bytes: int) -> str:
     return name
 
 
-def atomic_write(path: Path, data: bytes, *, owner: str | None = None) -> None:
+def atomic_write(
+    path: Path,
+    data: bytes,
+    *,
+    owner: str | None = None,
+    sync_directory: Callable[[Path], None] = fsync_directory,
+) -> None:
     """Write ``data`` to ``path`` durably; readers see the old or the new content, never a mix.
 
     Replaces an existing file on purpose: a resumed run rewrites identical results. The
     temporary file carries ``owner`` so that only its owner, or a replica that finds the owner
-    dead, sweeps it.
+    dead, sweeps it. ``sync_directory`` makes the rename durable (an intake passes its shared
+    :class:`~agent.intake.dirsync.DirectorySync`).
     """
     tag = f".{_check_owner_id(owner)}" if owner is not None else ""
     tmp = path.with_name(f".{_truncate_name(path.name, 200)}.{secrets.token_hex(4)}{tag}.tmp")
@@ -212,7 +213,7 @@ def atomic_write(path: Path, data: bytes, *, owner: str | None = None) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    sync_directory(path.parent)
 
 
 # The shortest base wins, so a tagged name always parses with its owner.
@@ -248,6 +249,12 @@ def sweep_own_temp_files(layout: IntakeLayout, owner: Owner | None = None) -> li
 @dataclass(frozen=True)
 class IntakeLayout:
     root: Path
+    # Concurrent claims and moves into one directory share its fsyncs (see dirsync).
+    syncer: DirectorySync = field(default_factory=DirectorySync, compare=False, repr=False)
+
+    def sync(self, directory: Path) -> None:
+        """Make what was renamed into ``directory`` so far durable."""
+        self.syncer.sync(directory)
 
     @property
     def inbox(self) -> Path:
@@ -390,7 +397,7 @@ def claim(layout: IntakeLayout, name: str, owner: Owner | None = None) -> Claim 
         return None
     # Make the claim durable before the daemon acts on it, so a crash cannot put the file
     # back in the inbox after its trade was executed.
-    _fsync_dir(layout.work)
+    layout.sync(layout.work)
     claimed = _claim_at(target)  # the original may be trimmed, see claim_name
     assert claimed is not None
     return claimed
@@ -503,6 +510,7 @@ def finish(
             target_dir / f"{claim.final_name}{_REASON_SUFFIX}",
             reason_document,
             owner=owner if owner is not None else claim.owner,
+            sync_directory=layout.sync,
         )
     try:
         move_no_replace(claim.path, target)
@@ -510,7 +518,7 @@ def finish(
         if os.path.lexists(target):
             return target
         raise
-    _fsync_dir(target_dir)
+    layout.sync(target_dir)
     return target
 
 
@@ -736,7 +744,7 @@ def adopt_orphans(layout: IntakeLayout, owner: Owner) -> list[Claim]:
                 assert taken is not None
                 adopted.append(taken)
         if adopted:
-            _fsync_dir(layout.work)
+            layout.sync(layout.work)
         for other, fd in dead.items():
             if fd is not None:
                 _unlink_if_locked_file(_owner_lock_path(layout, other), fd)

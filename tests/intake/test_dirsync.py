@@ -1,0 +1,104 @@
+"""Shared directory fsyncs: fewer fsyncs under concurrency, the same guarantee for each caller."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.intake import dirsync
+from agent.intake.dirsync import DirectorySync
+
+
+class RecordingFsync:
+    """Stands in for the fsync call only, recording when each began and ended on one clock."""
+
+    def __init__(self, duration_s: float, fail_first: int = 0) -> None:
+        self.duration_s = duration_s
+        self.fail_first = fail_first
+        self.clock = itertools.count()
+        self.lock = threading.Lock()
+        self.spans: list[tuple[int, int]] = []
+
+    def tick(self) -> int:
+        with self.lock:
+            return next(self.clock)
+
+    def __call__(self, path: Path) -> None:
+        assert path.is_dir()
+        began = self.tick()
+        time.sleep(self.duration_s)
+        with self.lock:
+            if self.fail_first:
+                self.fail_first -= 1
+                raise OSError(5, "Input/output error")
+            self.spans.append((began, next(self.clock)))
+
+
+def test_concurrent_callers_share_fsyncs_and_each_is_covered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sixteen simultaneous callers need far fewer fsyncs, and each returns only after an fsync
+    that began after it called."""
+    fsync = RecordingFsync(duration_s=0.02)
+    monkeypatch.setattr(dirsync, "fsync_directory", fsync)
+    syncer = DirectorySync()
+    calls: list[tuple[int, int]] = []
+    start = threading.Barrier(16)
+
+    def caller() -> None:
+        start.wait()
+        called = fsync.tick()
+        syncer.sync(tmp_path)
+        calls.append((called, fsync.tick()))
+
+    threads = [threading.Thread(target=caller) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(calls) == 16
+    assert 1 <= len(fsync.spans) <= 4
+    for called, returned in calls:
+        assert any(called < began and ended < returned for began, ended in fsync.spans)
+
+
+def test_callers_one_after_another_each_get_their_own_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without overlap nothing is shared: every call runs an fsync of its own."""
+    fsync = RecordingFsync(duration_s=0)
+    monkeypatch.setattr(dirsync, "fsync_directory", fsync)
+    syncer = DirectorySync()
+    for _ in range(3):
+        syncer.sync(tmp_path)
+    assert len(fsync.spans) == 3
+
+
+def test_a_failed_fsync_reaches_its_caller_and_the_next_call_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An fsync error is raised to the caller and covers nobody; the next call syncs afresh."""
+    fsync = RecordingFsync(duration_s=0, fail_first=1)
+    monkeypatch.setattr(dirsync, "fsync_directory", fsync)
+    syncer = DirectorySync()
+    with pytest.raises(OSError, match="Input/output error"):
+        syncer.sync(tmp_path)
+    syncer.sync(tmp_path)
+    assert len(fsync.spans) == 1
+
+
+def test_directories_are_synced_independently(tmp_path: Path) -> None:
+    """Each directory is fsynced for real and on its own (no error on two distinct paths)."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    syncer = DirectorySync()
+    syncer.sync(first)
+    syncer.sync(second)
+    with pytest.raises(FileNotFoundError):
+        syncer.sync(tmp_path / "missing")
