@@ -302,3 +302,19 @@ async def test_replicas_migrating_a_fresh_postgres_at_once_all_succeed(postgres_
     finally:
         await asyncio.gather(*(store.aclose() for store in stores))
     assert version == _head()
+
+
+async def test_sqlite_commits_reach_the_disk_before_they_return(sqlite_url: str) -> None:
+    """SQLite runs in WAL mode with synchronous=FULL: a power cut cannot undo a commit whose
+    submission file was already moved on."""
+
+    def pragmas(connection: Connection) -> tuple[str, int]:
+        mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar_one()
+        return mode, connection.exec_driver_sql("PRAGMA synchronous").scalar_one()
+
+    store = Store.from_url(sqlite_url)
+    try:
+        await store.upgrade()
+        assert await store.read(pragmas) == ("wal", 2)
+    finally:
+        await store.aclose()
