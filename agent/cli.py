@@ -189,6 +189,13 @@ def _dispatch(args: argparse.Namespace, config: AgentConfig) -> int:
 
         if args.to == "stream" and not config.intake.redis.enabled:
             raise UsageError("--to stream needs [intake.redis] enabled = true")
+        if config.cluster.name == "mainnet-beta" and config.execution.mode == "send":
+            # The demo signs generated intents with generated wallets: never with real funds.
+            raise ConfigError(
+                config.source_dir,
+                "execution.mode",
+                "the demo never sends on mainnet-beta; use dry-run or paper",
+            )
         return asyncio.run(
             run_demo(
                 config,

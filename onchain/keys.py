@@ -32,7 +32,8 @@ class KeyFileError(Exception):
 
 def _read_private_file(path: Path) -> bytes:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO put where a key file belongs must not hang the caller in open().
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         raise KeyFileError(path, "does not exist") from None
     except OSError as exc:
@@ -47,6 +48,12 @@ def _read_private_file(path: Path) -> bytes:
             raise KeyFileError(
                 path,
                 f"has mode {mode:04o}; it must be readable by its owner only (chmod 600 {path})",
+            )
+        # "Its owner only" means this user: a file another user owns is that user's key
+        # (they can read or replace it), even when this process (root) can read it too.
+        if st.st_uid != os.geteuid():
+            raise KeyFileError(
+                path, f"is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})"
             )
         data = b""
         while len(data) <= _MAX_FILE_BYTES:
@@ -83,7 +90,8 @@ def _parse_keypair(path: Path, data: bytes) -> Keypair:
 
 
 def load_keypair(path: Path) -> Keypair:
-    """Load a solana-keygen keypair file, refusing one that group or others can access."""
+    """Load a solana-keygen keypair file, refusing one that group or others can access or
+    that another user owns."""
     return _parse_keypair(path, _read_private_file(path))
 
 
