@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 from solders.keypair import Keypair
+from sqlalchemy.engine import make_url
 
 from agent.config import AgentConfig
 from agent.daemon import Daemon
@@ -314,7 +315,15 @@ async def _final_report(config: AgentConfig, mix: IntentMix, elapsed: float) -> 
     )
     print(render_table(report))
     print(
-        f"\nEverything above is in {config.database_url.split('///')[-1]}: "
+        f"\nEverything above is in {_where(config.database_url)}: "
         f"`otc-agent --home {config.home} report` prints it again."
     )
     return 0
+
+
+def _where(database_url: str) -> str:
+    """The database for a reader: a SQLite file's path, any other URL without its password."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    return url.render_as_string(hide_password=True)

@@ -250,18 +250,24 @@ class Recorder:
         return rendered.outcome, afters
 
     def _screen(self, connection: Connection, plans: list[Plan]) -> list[Final | LegFailed | None]:
-        """Replays are refused here; everything else is settled by the later steps."""
+        """Replays are refused here; everything else is settled by the later steps.
+
+        A verified intent whose id is already consumed is a replay even when it was refused
+        earlier for another reason (expired, over a limit): its result must not be written
+        under the id, where the original's result is.
+        """
+        verified = [p.intent for p in plans if p.intent is not None]
         routed = [p.intent for p in plans if p.kind is not PlanKind.REJECT and p.intent is not None]
         taken_ids, taken_pairs = intent_rows.existing_intents(
-            connection, (i.id for i in routed), ((i.wallet, i.nonce) for i in routed)
+            connection, (i.id for i in verified), ((i.wallet, i.nonce) for i in routed)
         )
         finals: list[Final | LegFailed | None] = []
         for plan in plans:
             intent = plan.intent
-            if plan.kind is PlanKind.REJECT or intent is None:
-                finals.append(Final(Status.REJECTED, plan.reason, plan.detail, writes_intent=False))
-            elif intent.id in taken_ids:
+            if intent is not None and intent.id in taken_ids:
                 finals.append(_replay(Reason.REPLAYED_ID, f"intent {intent.id} was already seen"))
+            elif plan.kind is PlanKind.REJECT or intent is None:
+                finals.append(Final(Status.REJECTED, plan.reason, plan.detail, writes_intent=False))
             elif (intent.wallet, intent.nonce) in taken_pairs:
                 finals.append(
                     _replay(Reason.REPLAYED_NONCE, f"nonce {intent.nonce} was already used")

@@ -229,7 +229,7 @@ def render(plan: Plan, final: Final, now: float) -> Rendered:
             {
                 "source": submission.source,
                 "ref": submission.ref,
-                "name": submission.name,
+                "name": _storable_name(submission.name),
                 "digest": hashlib.sha256(submission.raw or b"").hexdigest(),
                 "status": final.status.value,
                 "reason": final.reason.value if final.reason else None,
@@ -452,3 +452,9 @@ def _quote_rows(intent_id: str, decision: Decision) -> list[dict[str, Any]]:
         for m in decision.misses
     ]
     return rows
+
+
+def _storable_name(name: str) -> str:
+    """A file name as text SQL can store: bytes that are not UTF-8 (kept as surrogate escapes
+    by the file system layer) are written as backslash escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

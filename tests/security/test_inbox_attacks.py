@@ -384,11 +384,6 @@ async def test_an_intent_id_cannot_name_a_path(bench: Bench) -> None:
     assert not list(bench.root.parent.rglob("escaped*"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a name that is not UTF-8 cannot be stored in SQL: the submission is never "
-    "recorded, its file stays in work/ and is retried, and fails, at every start",
-)
 async def test_a_name_that_is_not_utf8_is_answered(bench: Bench) -> None:
     """A file whose name is not valid UTF-8 still gets an outcome and leaves work/."""
     signed = bench.sign()

@@ -312,11 +312,6 @@ async def test_a_deadline_just_inside_the_limit_fills(bench: Bench) -> None:
     await _only_these_traded(bench, valid | {signed.intent_id})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a rejection before acceptance names its result file by the intent id, so a "
-    "replay rejected as expired (or by policy) overwrites the filled original's result",
-)
 async def test_an_expired_replay_leaves_the_filled_result_alone(bench: Bench) -> None:
     """A filled intent replayed after its deadline leaves out/<id>.result.json saying filled."""
     original = bench.sign(not_after=int(time.time()) + 120)
@@ -327,5 +322,5 @@ async def test_an_expired_replay_leaves_the_filled_result_alone(bench: Bench) ->
     wall_clock = daemon.runtime.pipeline.clock
     daemon.runtime.pipeline.clock = lambda: wall_clock() + 300  # the replay comes after not_after
     assert (await daemon.run(once=True)).rejected == 1
-    assert (await bench.endings())["replay.json"].reason == "expired"
+    assert (await bench.endings())["replay.json"].reason == "replayed_id"
     assert _result(bench, original.intent_id)["status"] == "filled"

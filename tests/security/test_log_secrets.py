@@ -175,11 +175,6 @@ async def test_the_jupiter_api_key_is_sent_but_never_logged_or_stored(
     bench.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the demo's closing line prints database.url whole (password included) for any "
-    "URL that is not sqlite:///",
-)
 def test_the_demo_never_prints_the_database_password(
     cli: CliRun, monkeypatch: pytest.MonkeyPatch, postgres_url: str
 ) -> None:

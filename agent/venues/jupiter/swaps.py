@@ -25,6 +25,7 @@ from solders.transaction import VersionedTransaction
 
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote
+from agent.domain.tokens import MAX_AMOUNT
 from agent.venues.base import LegFailed
 from agent.venues.jupiter.client import JupiterClient, SwapPlan
 from agent.venues.jupiter.errors import BadPayload, JupiterError, NoRoute, error_kind
@@ -276,6 +277,14 @@ def check_answers(response: QuoteResponse, sell_mint: str, buy_mint: str, amount
     """A quote for another trade than the one asked is a broken (or forged) answer."""
     if response.out_amount <= 0:
         raise BadPayload("quoted an output of 0")
+    # The chain takes any u64; the books and SQL stop at MAX_AMOUNT, and no real pool pays that.
+    if response.out_amount > MAX_AMOUNT or response.other_amount_threshold > MAX_AMOUNT:
+        raise BadPayload(f"quoted an output of {response.out_amount}, beyond any real trade")
+    if response.other_amount_threshold > response.out_amount:
+        raise BadPayload(
+            f"quoted a minimum of {response.other_amount_threshold} above its output "
+            f"{response.out_amount}"
+        )
     if (
         response.input_mint != sell_mint
         or response.output_mint != buy_mint
