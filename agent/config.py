@@ -216,6 +216,8 @@ class JupiterConfig:
     # How long a quote may wait for request budget before the venue sits this intent out.
     max_budget_wait_s: float = 1.0
     quote_ttl_s: float = 20.0
+    # After "no route" for a pair at some size, larger-or-equal requests skip Jupiter this long.
+    no_route_ttl_s: float = 30.0
     # The platform fee the agent charges through Jupiter (none): a swap with another is refused.
     platform_fee_bps: int = 0
     max_accounts: int = 64
@@ -232,6 +234,8 @@ class JupiterConfig:
         _positive("quote_ttl_s", self.quote_ttl_s)
         if self.max_budget_wait_s < 0:
             raise InvalidValue("max_budget_wait_s", "must not be negative")
+        if self.no_route_ttl_s < 0:
+            raise InvalidValue("no_route_ttl_s", "must not be negative")
         _bps("platform_fee_bps", self.platform_fee_bps, upper=255)
         if not 8 <= self.max_accounts <= 256:
             raise InvalidValue("max_accounts", "must be between 8 and 256")

@@ -192,6 +192,7 @@ def build_jupiter(
         SwapSettings(
             max_budget_wait_s=settings.max_budget_wait_s,
             quote_ttl_s=settings.quote_ttl_s,
+            no_route_ttl_s=settings.no_route_ttl_s,
             platform_fee_bps=settings.platform_fee_bps,
             max_accounts=settings.max_accounts,
             compute_unit_price_micro_lamports=execution.compute_unit_price_micro_lamports or None,

@@ -66,6 +66,9 @@ DEFAULT_UNIT_LIMIT = 200_000
 class SwapSettings:
     max_budget_wait_s: float = 1.0
     quote_ttl_s: float = 20.0
+    # A pair Jupiter could not route at some size is not asked again at that size or more for
+    # this long (0: always ask).
+    no_route_ttl_s: float = 30.0
     platform_fee_bps: int = 0
     max_accounts: int = 64
     compute_unit_price_micro_lamports: int | None = None  # None: Jupiter chooses, within the cap

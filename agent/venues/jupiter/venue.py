@@ -26,7 +26,14 @@ from agent.domain.allocation import Curve
 from agent.domain.impact import ImpactModel, Observation, VirtualPool
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.venues.jupiter.client import JupiterClient, SwapPlan
-from agent.venues.jupiter.errors import BadPayload, JupiterError, Rejected, Unauthorised, error_kind
+from agent.venues.jupiter.errors import (
+    BadPayload,
+    JupiterError,
+    NoRoute,
+    Rejected,
+    Unauthorised,
+    error_kind,
+)
 from agent.venues.jupiter.models import QuoteResponse
 from agent.venues.jupiter.swaps import (
     SIGNATURES,
@@ -80,6 +87,8 @@ class JupiterVenue:
         # v2 quotes come with their instructions; kept for the leg until it is built.
         self._plans: OrderedDict[str, SwapPlan] = OrderedDict()
         self._impact = ImpactModel()
+        # (sell, buy) mainnet mints -> (smallest amount with no route, when it was learned).
+        self._no_route: dict[tuple[str, str], tuple[int, float]] = {}
         self._builder = SwapBuilder(
             client,
             settings,
@@ -107,6 +116,8 @@ class JupiterVenue:
         if sell is None or buy is None:
             return [QuoteMiss(VENUE, VENUE, "no_route", "the pair has no mainnet mint")]
         request = replace(request, sell_mint=sell, buy_mint=buy)
+        if (remembered := self._known_unroutable(sell, buy, request.amount, now)) is not None:
+            return [remembered]
         try:
             if self.client.api == "v2" and request.taker:
                 plan = await self.client.swap_plan(
@@ -122,12 +133,47 @@ class JupiterVenue:
                     max_accounts=self.settings.max_accounts, max_wait_s=wait,
                 )  # fmt: skip
             check_answers(response, request.sell_mint, request.buy_mint, request.amount)
+        except NoRoute as error:
+            self._remember_unroutable(sell, buy, request.amount, now)
+            return [self._miss(error)]
         except JupiterError as error:
             return [self._miss(error)]
+        self._no_route.pop((sell, buy), None)  # routable again: forget what was learned
         quote = self._to_quote(response, now, request.min_out)
         if plan is not None:
             self._keep(quote, plan)
         return [quote]
+
+    def _known_unroutable(self, sell: str, buy: str, amount: int, now: float) -> QuoteMiss | None:
+        """A miss without a request when Jupiter recently had no route for this pair at this
+        size or less: a larger trade of a pair it cannot route now would not route either, and
+        asking again would spend request budget other intents need."""
+        remembered = self._no_route.get((sell, buy))
+        if remembered is None:
+            return None
+        smallest, learned_at = remembered
+        age = now - learned_at
+        # A clock that stepped back makes the memory unreliable: forget it.
+        if not 0 <= age < self.settings.no_route_ttl_s:
+            del self._no_route[(sell, buy)]
+            return None
+        if amount < smallest:
+            return None
+        return QuoteMiss(
+            VENUE,
+            VENUE,
+            "no_route",
+            f"no route for {smallest} or more {age:.0f} s ago; not asked again yet",
+        )
+
+    def _remember_unroutable(self, sell: str, buy: str, amount: int, now: float) -> None:
+        if self.settings.no_route_ttl_s <= 0:
+            return
+        remembered = self._no_route.get((sell, buy))
+        if remembered is None or now - remembered[1] >= self.settings.no_route_ttl_s:
+            self._no_route[(sell, buy)] = (amount, now)
+        else:
+            self._no_route[(sell, buy)] = (min(amount, remembered[0]), remembered[1])
 
     def _mint(self, mint: str) -> str | None:
         return self._mints.get(mint) if self._mints else mint

@@ -111,6 +111,43 @@ async def test_unknown_pair_is_no_route(make_client: MakeClient) -> None:
     assert isinstance(miss, QuoteMiss) and miss.reason == "no_route"
 
 
+UNROUTABLE = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
+
+
+async def test_a_pair_without_route_is_not_asked_again_at_that_size_or_more(
+    make_client: MakeClient, fake: FakeJupiter
+) -> None:
+    """After no_route at some size, larger requests of the pair are no_route without a request
+    until no_route_ttl_s passes; smaller ones are still asked."""
+    venue, _, _ = venue_for(make_client(), no_route_ttl_s=30.0)
+
+    async def ask(amount: int, at: float) -> QuoteMiss:
+        (miss,) = await venue.quote(QuoteRequest(SOL, UNROUTABLE, amount, 0, 50), at)
+        assert isinstance(miss, QuoteMiss) and miss.reason == "no_route"
+        return miss
+
+    await ask(10**9, NOW)
+    assert len(fake.requests) == 1
+    remembered = await ask(5 * 10**9, NOW + 10)
+    assert "not asked again" in remembered.detail and len(fake.requests) == 1
+    await ask(10**8, NOW + 10)  # smaller than what failed: asked
+    assert len(fake.requests) == 2
+    await ask(10**9, NOW + 20)  # the smallest failure (10**8) now covers it
+    assert len(fake.requests) == 2
+    await ask(10**9, NOW + 41)  # learned at NOW, 30 s ago or more: asked again
+    assert len(fake.requests) == 3
+
+
+async def test_no_route_memory_can_be_switched_off(
+    make_client: MakeClient, fake: FakeJupiter
+) -> None:
+    """With no_route_ttl_s = 0 every quote is asked."""
+    venue, _, _ = venue_for(make_client(), no_route_ttl_s=0.0)
+    for _ in range(3):
+        await venue.quote(QuoteRequest(SOL, UNROUTABLE, 10**9, 0, 50), NOW)
+    assert len(fake.requests) == 3
+
+
 async def test_unauthorised_switches_the_venue_off(
     make_client: MakeClient, fake: FakeJupiter
 ) -> None:
