@@ -10,7 +10,10 @@ realised output is read from the taker's token account in the simulated post-sta
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -85,6 +88,11 @@ class ExecutionReport:
     cancelled: bool = False  # never sent: an earlier leg of the same intent failed
 
 
+# A blockhash lives about 150 slots (a minute); a second of reuse costs transactions built in
+# that second one to three slots of their validity.
+BLOCKHASH_REUSE_S = 1.0
+
+
 class ChainExecutor:
     def __init__(
         self,
@@ -94,10 +102,14 @@ class ChainExecutor:
         mode: str,
         budget: ComputeBudget,
         swap_cluster: Cluster | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if mode not in ("dry-run", "send"):
             raise ValueError(f"the chain executor runs dry-run or send, not {mode}")
         self.chain = chain
+        self._monotonic = monotonic
+        self._blockhash: tuple[Blockhash, float] | None = None
+        self._blockhash_lock = asyncio.Lock()
         # Where dry-run simulates API-built swaps (mainnet state); None: they are only built.
         self.swap_cluster = swap_cluster
         self.tokens = tokens
@@ -120,7 +132,16 @@ class ChainExecutor:
             self._measured_units[venue] = max(units, self._measured_units.get(venue, 0))
 
     async def blockhash(self) -> Blockhash:
-        return await self.chain.cluster.latest_blockhash()
+        """A recent blockhash, shared by the fills prepared within BLOCKHASH_REUSE_S of its
+        fetch: one getLatestBlockhash per burst of fills instead of one per fill."""
+        async with self._blockhash_lock:
+            if self._blockhash is not None:
+                blockhash, fetched_at = self._blockhash
+                if 0 <= self._monotonic() - fetched_at < BLOCKHASH_REUSE_S:
+                    return blockhash
+            blockhash = await self.chain.cluster.latest_blockhash()
+            self._blockhash = (blockhash, self._monotonic())
+            return blockhash
 
     def prepare(
         self,

@@ -15,6 +15,7 @@ from agent.config import AgentConfig
 from agent.intake import files
 from agent.store.models import IntentRow, LocalDexPoolRow, OtcPoolRow, RouteLegRow, TradeRow
 from onchain import spl
+from onchain.cluster import Blockhash
 from onchain.local_cluster import LocalCluster
 from tests.support.agent_home import AgentHome
 
@@ -205,3 +206,36 @@ def test_compute_limit_is_raised_by_measurements_but_never_lowered(measured, exp
     executor.measured("otc", measured)
     budget = executor.budget_for("otc")
     assert (budget.unit_limit, budget.unit_price_micro_lamports) == (expected, 5)
+
+
+async def test_fills_prepared_within_a_second_share_one_blockhash() -> None:
+    """The executor fetches a blockhash once per BLOCKHASH_REUSE_S, then asks the cluster again."""
+    from agent.chain import ChainContext
+    from agent.domain.tokens import TokenRegistry
+    from agent.executor import BLOCKHASH_REUSE_S, ChainExecutor
+    from onchain.transactions import ComputeBudget
+
+    cluster = LocalCluster()
+    fetched = []
+    latest = cluster.latest_blockhash
+
+    async def counted() -> Blockhash:
+        fetched.append(await latest())
+        return fetched[-1]
+
+    cluster.latest_blockhash = counted  # type: ignore[method-assign]
+    now = [100.0]
+    executor = ChainExecutor(
+        ChainContext(cluster=cluster),
+        TokenRegistry([]),
+        mode="send",
+        budget=ComputeBudget(200_000, 5),
+        monotonic=lambda: now[0],
+    )
+    first = await executor.blockhash()
+    now[0] += BLOCKHASH_REUSE_S / 2
+    assert await executor.blockhash() == first and len(fetched) == 1
+    cluster.svm.expire_blockhash()
+    now[0] += BLOCKHASH_REUSE_S
+    renewed = await executor.blockhash()
+    assert len(fetched) == 2 and renewed.blockhash != first.blockhash
