@@ -76,7 +76,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise ValueError(f"duplicate key {key!r}")
+            raise ValueError(f"duplicate key {key!r:.60}")
         result[key] = value
     return result
 
@@ -106,7 +106,7 @@ def parse_envelope(raw: bytes) -> Envelope:
         allowed.add("signed_message")
     extra = sorted(set(document) - allowed)
     if extra:
-        raise IntentRejected(Reason.BAD_FORMAT, f"unexpected envelope field {extra[0]!r}")
+        raise IntentRejected(Reason.BAD_FORMAT, f"unexpected envelope field {extra[0]!r:.60}")
     message, signature = document.get("message"), document.get("signature")
     if not isinstance(message, str) or not message:
         raise IntentRejected(Reason.BAD_FORMAT, "message must be a non-empty string")
@@ -171,13 +171,15 @@ def parse_message(message: dict[str, Any]) -> IntentMessage:
     """Check the signed message's schema; amounts stay exact integers."""
     version = message.get("version")
     if type(version) is not int or version != 1:  # not True, not 1.0
-        raise IntentRejected(Reason.UNSUPPORTED_VERSION, f"version {version!r} is not supported")
+        raise IntentRejected(
+            Reason.UNSUPPORTED_VERSION, f"version {version!r:.60} is not supported"
+        )
     missing = [key for key in _REQUIRED if key not in message]
     if missing:
         raise IntentRejected(Reason.BAD_SCHEMA, f"missing field {missing[0]!r}")
     unknown = sorted(set(message) - set(_REQUIRED) - set(_OPTIONAL))
     if unknown:
-        raise IntentRejected(Reason.BAD_SCHEMA, f"unknown field {unknown[0]!r}")
+        raise IntentRejected(Reason.BAD_SCHEMA, f"unknown field {unknown[0]!r:.60}")
     intent_id = message["id"]
     try:
         canonical = str(uuid.UUID(intent_id)) if isinstance(intent_id, str) else None

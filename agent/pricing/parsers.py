@@ -182,7 +182,7 @@ def check_status(
 def _ban_from_body(body: bytes, now: float) -> float | None:
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     message = payload.get("msg") if isinstance(payload, dict) else None
     match = _BANNED_UNTIL.search(message) if isinstance(message, str) else None
@@ -194,7 +194,7 @@ def _ban_from_body(body: bytes, now: float) -> float | None:
 def _error_code(body: bytes) -> int | None:
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     code = payload.get("code") if isinstance(payload, dict) else None
     return code if isinstance(code, int) and not isinstance(code, bool) else None
@@ -204,10 +204,17 @@ def _load(source: str, body: bytes | str) -> Any:
     """Decode JSON with Decimal numbers; NaN/Infinity literals become Decimals and fail later."""
     try:
         return json.loads(body, parse_float=Decimal, parse_constant=Decimal)
+    except RecursionError:
+        raise BadPayload(source, "body is nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
         text = body if isinstance(body, str) else body[:200].decode("utf-8", "replace")
         kind = "an HTML page" if text.lstrip().startswith("<") else "not JSON"
         raise BadPayload(source, f"body is {kind}") from exc
+
+
+# Far beyond any real price, percentage, exponent or timestamp, and small enough that no later
+# Decimal operation (scaleb, a division, float()) can overflow or trap.
+_MAX_DIGITS = 100
 
 
 def _price(source: str, value: object, what: str) -> Decimal:
@@ -221,11 +228,16 @@ def _price(source: str, value: object, what: str) -> Decimal:
 def _decimal(source: str, value: object, what: str) -> Decimal:
     # bool is an int subclass, and Decimal(True) == 1: a JSON `true` must not become a price.
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
-        raise BadPayload(source, f"{what} is {value!r}, not a number")
+        raise BadPayload(source, f"{what} is {value!r:.60}, not a number")
     try:
-        return Decimal(value)
+        number = Decimal(value)
     except InvalidOperation as exc:
-        raise BadPayload(source, f"{what} is {value!r}, not a number") from exc
+        raise BadPayload(source, f"{what} is {value!r:.60}, not a number") from exc
+    if number.is_finite() and (
+        len(number.as_tuple().digits) > _MAX_DIGITS or abs(number.adjusted()) > _MAX_DIGITS
+    ):
+        raise BadPayload(source, f"{what} is out of range ({value!r:.60})")
+    return number
 
 
 def _change(source: str, value: object, what: str) -> Decimal | None:
@@ -278,9 +290,10 @@ def parse_coingecko(body: bytes | str, ids: Mapping[str, str]) -> dict[str, Obse
         code = status.get("error_code")
         if code == 429:
             raise RateLimited(source, "error_code 429 in body")
-        if code in _COINGECKO_DISABLED:
+        # Only a number can be one of the codes (and an object or a list cannot be hashed).
+        if isinstance(code, int | Decimal) and code in _COINGECKO_DISABLED:
             raise SourceDisabled(source, f"error_code {code}")
-        raise BadPayload(source, f"error_code {code!r}")
+        raise BadPayload(source, f"error_code {code!r:.60}")
     if isinstance(payload.get("error"), str):
         raise BadPayload(source, f"error {payload['error']!r}")
     observations: dict[str, Observation] = {}
@@ -471,8 +484,8 @@ def parse_pyth(
             continue
         quote = _object(source, item.get("price"), f"{symbol}.price")
         expo = quote.get("expo")
-        if isinstance(expo, bool) or not isinstance(expo, int):
-            raise BadPayload(source, f"{symbol}.price.expo is {expo!r}")
+        if isinstance(expo, bool) or not isinstance(expo, int) or abs(expo) > _MAX_DIGITS:
+            raise BadPayload(source, f"{symbol}.price.expo is {expo!r:.60}")
         usd = _price(source, quote.get("price"), f"{symbol}.price.price").scaleb(expo)
         conf = _decimal(source, quote.get("conf", "0"), f"{symbol}.price.conf").scaleb(expo)
         if not conf.is_finite() or conf < 0:
