@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 from collections.abc import Mapping
 
 __all__ = [
@@ -135,34 +136,41 @@ class Unauthorised(JupiterError):
         super().__init__(f"jupiter refused our credentials: HTTP {status}")
 
 
+# A server asking for a longer pause is held to this; the breaker covers a venue that stays away.
+MAX_RETRY_AFTER_S = 3600.0
+
+
 def parse_retry_after(value: str | None, now_wall: float) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return min(MAX_RETRY_AFTER_S, max(0.0, seconds)) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - now_wall)
+    return min(MAX_RETRY_AFTER_S, max(0.0, when.timestamp() - now_wall))
 
 
 def _reset_at(headers: Mapping[str, str]) -> float | None:
     try:
-        return float(headers.get("x-ratelimit-reset", ""))
+        reset_at = float(headers.get("x-ratelimit-reset", ""))
     except ValueError:
         return None
+    return reset_at if math.isfinite(reset_at) else None
 
 
 def _error_code(body: bytes) -> str:
     """The documented ``errorCode`` of an error body, or "" (HTML, truncated, no code)."""
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return ""
     code = doc.get("errorCode") if isinstance(doc, dict) else None
     return code if isinstance(code, str) else ""

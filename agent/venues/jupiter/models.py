@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -67,11 +68,18 @@ def _str(v: Any, where: str) -> str:
     return v
 
 
+_U64_MAX = 2**64 - 1
+_U64_DIGITS = len(str(_U64_MAX))
+
+
 def _amount(v: Any, where: str) -> int:
     """A uint64 carried as a decimal string."""
     s = _str(v, where)
     if not s.isascii() or not s.isdigit():
         raise BadPayload(f"{where} must be a decimal integer string, got {s[:40]!r}")
+    # Checked on the text first: int() refuses strings of thousands of digits with ValueError.
+    if len(s) > _U64_DIGITS or int(s) > _U64_MAX:
+        raise BadPayload(f"{where} is beyond u64: {s[:40]}")
     return int(s)
 
 
@@ -118,10 +126,17 @@ def _extra(d: Mapping[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
     return MappingProxyType(rest) if rest else _EMPTY
 
 
+def _finite_float(value: float) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond float range
+        return False
+
+
 def _load(body: bytes | str) -> Mapping[str, Any]:
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadPayload(f"not JSON: {type(exc).__name__}") from None
     return _obj(doc, "body")
 
@@ -231,8 +246,10 @@ def _quote_from(d: Mapping[str, Any], extra_known: frozenset[str] = frozenset())
         _opt(d, "timeTaken"),
         _opt(d, "instructionVersion"),
     )
-    if taken is not None and (isinstance(taken, bool) or not isinstance(taken, int | float)):
-        raise BadPayload("quote.timeTaken must be a number")
+    if taken is not None and (
+        isinstance(taken, bool) or not isinstance(taken, int | float) or not _finite_float(taken)
+    ):
+        raise BadPayload("quote.timeTaken must be a finite number")
     steps = _list(_req(d, "routePlan", w), "quote.routePlan")
     return QuoteResponse(
         input_mint=_pubkey(_req(d, "inputMint", w), "quote.inputMint"),
@@ -298,7 +315,7 @@ def _instruction(v: Any, w: str) -> Instruction:
         )
     try:
         data = base64.b64decode(_str(_req(d, "data", w), f"{w}.data"), validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: characters outside ASCII
         raise BadPayload(f"{w}.data is not base64") from None
     return Instruction(_pubkey(_req(d, "programId", w), f"{w}.programId"), tuple(accounts), data)
 

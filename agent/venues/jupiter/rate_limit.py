@@ -18,10 +18,11 @@ Server feedback (only ever tightens; never loosens the configured rate):
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-from agent.venues.jupiter.errors import BudgetExhausted
+from agent.venues.jupiter.errors import MAX_RETRY_AFTER_S, BudgetExhausted
 
 __all__ = ["BudgetExhausted", "TokenBucket"]
 
@@ -139,5 +140,7 @@ class TokenBucket:
             reset_at = float(headers.get("x-ratelimit-reset", ""))
         except ValueError:
             return
+        if not (math.isfinite(remaining) and math.isfinite(reset_at)):
+            return  # an infinite reset would shut the venue out until restart
         if remaining <= 0:
-            self.pause_for(reset_at - self._wall_clock())
+            self.pause_for(min(MAX_RETRY_AFTER_S, reset_at - self._wall_clock()))
