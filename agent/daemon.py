@@ -29,6 +29,7 @@ from agent.intake.files import Claim
 from agent.intake.stream import StreamIntake, StreamItem, StreamUnavailable
 from agent.records import Outcome, Submission
 from agent.runtime import Runtime, build_stream_intake
+from agent.settling import SettlementInDoubt
 from agent.store.database import StoreUnavailable
 
 __all__ = ["Daemon", "RunStats"]
@@ -382,6 +383,14 @@ class Daemon(ScheduledJobs):
                 self.runtime.metrics.store_errors.inc()
                 await self._store_lost()
                 # Whatever committed before the outage is found again by the resume path.
+                submission = replace(submission, resumed=True)
+            except SettlementInDoubt as exc:
+                # A sent transaction's fate is unknown: its fill stays executing and is settled
+                # by signature once the cluster answers (after a stop, by the next start).
+                if self._stopping.is_set():
+                    raise
+                bound.warning("cluster_unavailable", error=str(exc))
+                await asyncio.sleep(random.uniform(0.5, 2.0))
                 submission = replace(submission, resumed=True)
             except Exception:
                 bound.exception("internal_error")

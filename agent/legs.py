@@ -5,6 +5,10 @@ anything is reserved, every leg of a split gets a real quote at its size from it
 (for Jupiter that is the one confirming request), and a leg whose quote cannot be held to
 its share of the signed min_out is left out and the rest re-allocated. A leg for the whole
 amount reuses the full-size quote already in hand.
+
+No venue may hold an intent past its deadline: a venue that has not answered
+:data:`~agent.deadlines.DEADLINE_MARGIN_S` before the intent's ``not_after`` misses with
+``deadline``, which leaves the pipeline time to decide and record the intent before it expires.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from dataclasses import dataclass, field, replace
 
 import structlog
 
+from agent.deadlines import DeadlineWaiter, TimedOut, seconds_left
 from agent.domain.allocation import Allocation, Curve, Leg, min_out_shares
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.routing import Candidate, Verdict
 from agent.router import Router
 from agent.venues.base import Venue
 
-__all__ = ["FIRM_VENUES", "LegPlanner", "Routing", "leg_shares"]
+__all__ = ["FIRM_VENUES", "LegPlanner", "Routing", "leg_shares", "quote_in_time"]
 
 log = structlog.get_logger("agent.legs")
 
@@ -70,15 +75,27 @@ def leg_shares(legs: Sequence[Leg], min_out: int) -> list[int]:
     return shares
 
 
+async def quote_in_time(
+    waiter: DeadlineWaiter, venue: Venue, request: QuoteRequest, now: float
+) -> list[Quote | QuoteMiss]:
+    """The venue's answers to ``request``, or a ``deadline`` miss when it has not answered in
+    the time the intent has left (``now`` is the wall clock)."""
+    try:
+        return await waiter.within(venue.quote(request, now), seconds_left(request.not_after, now))
+    except TimedOut as late:
+        return [QuoteMiss(venue.name, venue.name, "deadline", str(late))]
+
+
 def _reraise_cancellation(error: BaseException) -> None:
     if not isinstance(error, Exception):
         raise error
 
 
 class LegPlanner:
-    def __init__(self, venues: Mapping[str, Venue], router: Router) -> None:
+    def __init__(self, venues: Mapping[str, Venue], router: Router, waiter: DeadlineWaiter) -> None:
         self.venues = venues
         self.router = router
+        self.waiter = waiter
 
     async def gather(
         self, request: QuoteRequest, names: Sequence[str], now: float
@@ -86,7 +103,8 @@ class LegPlanner:
         """Every venue's full-size answers, then its curves (concurrently per stage)."""
         venues = [self.venues[name] for name in names if name in self.venues]
         answers = await asyncio.gather(
-            *(venue.quote(request, now) for venue in venues), return_exceptions=True
+            *(quote_in_time(self.waiter, venue, request, now) for venue in venues),
+            return_exceptions=True,
         )
         quotes: list[Quote] = []
         misses: list[QuoteMiss] = []
@@ -163,7 +181,7 @@ class LegPlanner:
                     return quote
         sized = replace(request, amount=size, min_out=share)
         try:
-            answers = await self.venues[venue_name].quote(sized, now)
+            answers = await quote_in_time(self.waiter, self.venues[venue_name], sized, now)
         except Exception as error:  # one venue's bug must not take the intent down
             log.error("venue_quote_failed", venue=venue_name, error=repr(error))
             answers = [QuoteMiss(venue_name, source, "venue_error", repr(error))]

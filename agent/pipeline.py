@@ -18,6 +18,7 @@ from decimal import Decimal
 import structlog
 from sqlalchemy import Connection
 
+from agent.deadlines import DeadlineWaiter
 from agent.domain.costs import lamports_in_token_units, leg_cost_lamports
 from agent.domain.intent import IntentMessage, check_timing
 from agent.domain.outcomes import IntentRejected, Reason, Status
@@ -95,7 +96,9 @@ class Pipeline:
         self.oracle = oracle
         self.venues = {venue.name: venue for venue in venues}
         self.router = router or Router(RouterSettings(), {})
-        self.planner = LegPlanner(self.venues, self.router)
+        # Venues are waited on no longer than an intent has left (agent.deadlines).
+        self.waiter = DeadlineWaiter()
+        self.planner = LegPlanner(self.venues, self.router, self.waiter)
         self.metrics = metrics
         self.clock = clock
         # Set by the daemon once its intake owns an identity: recorded on every fill it reserves.
@@ -317,6 +320,7 @@ class Pipeline:
                     shares,
                     venues=self.venues,
                     executor=self.executor,
+                    waiter=self.waiter,
                     now=self.clock(),
                 )
             except LegFailed as declined:
@@ -394,7 +398,16 @@ class Pipeline:
         return result
 
     async def record_internal_error(self, submission: Submission) -> Outcome:
-        """A bug stopped this submission: end it with internal_error (never twice)."""
+        """A bug stopped this submission: end it with internal_error (never twice). A fill it
+        left executing may be on chain: that is settled by its signature instead."""
+        if self.executor is not None:
+            executing = await self.store.read(
+                intent_rows.executing_intents, submission.source, submission.ref
+            )
+            if executing:
+                outcome = await self.settler.settle_one(executing[0], submission)
+                self._count(outcome)
+                return outcome
         plan = self._plan(submission)
         plan.reason, plan.detail = Reason.INTERNAL_ERROR, "the agent failed; see its log"
         final = Final(Status.FAILED, plan.reason, plan.detail, writes_intent=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from agent.deadlines import DeadlineWaiter, TimedOut, seconds_left
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote
 from agent.domain.routing import Candidate
@@ -29,6 +30,7 @@ async def prepare_legs(
     *,
     venues: Mapping[str, Venue],
     executor: ChainExecutor | None,
+    waiter: DeadlineWaiter,
     now: float,
 ) -> tuple[list[Candidate], dict[int, BuiltSwap]]:
     """Last look at each maker, and each API-built swap verified, before anything commits."""
@@ -48,12 +50,33 @@ async def prepare_legs(
                     plan.blockhash = await executor.blockhash()
                 if isinstance(venue, JupiterVenue):
                     order = swap_order(plan, candidate.quote, shares[index])
-                    swaps[index] = await venue.build_swap(candidate.quote, order, plan.blockhash)
+                    swaps[index] = await _build_in_time(
+                        waiter, venue, candidate.quote, order, plan, now
+                    )
                     candidate = replace(candidate, quote=swaps[index].quote)
         except LegFailed as declined:
             raise LegFailed(declined.reason, declined.detail, candidate.quote) from None
         prepared.append(candidate)
     return prepared, swaps
+
+
+async def _build_in_time(
+    waiter: DeadlineWaiter,
+    venue: JupiterVenue,
+    quote: Quote,
+    order: SwapOrder,
+    plan: Plan,
+    now: float,
+) -> BuiltSwap:
+    """The leg's swap, built while the intent still has time (else the leg fails alone)."""
+    assert plan.intent is not None and plan.blockhash is not None
+    try:
+        return await waiter.within(
+            venue.build_swap(quote, order, plan.blockhash),
+            seconds_left(plan.intent.not_after, now),
+        )
+    except TimedOut as late:
+        raise LegFailed(Reason.DEADLINE_PASSED, f"building the swap: {late}", quote) from None
 
 
 def swap_order(plan: Plan, quote: Quote, min_out: int) -> SwapOrder:

@@ -32,9 +32,16 @@ from agent.store.database import Store
 from agent.venues.base import LegFailed
 from onchain.cluster import ClusterUnavailable
 
-__all__ = ["Settler"]
+__all__ = ["SettlementInDoubt", "Settler"]
 
 log = structlog.get_logger("agent.settling")
+
+
+class SettlementInDoubt(ClusterUnavailable):
+    """A settlement was sent (or may have been) and the cluster stopped answering before its
+    fate was known. Nothing was recorded: the intent stays executing, and is settled by its
+    signature (looked up, resent as the same bytes while its blockhash is valid) once the
+    cluster answers; the daemon retries it, and a start settles whatever is left."""
 
 
 class Settler:
@@ -83,7 +90,13 @@ class Settler:
                 reports.append(_not_sent(failed))
                 continue
             prepared = self.executor.reload(chain, plan.intent.wallet, candidate, plan.terms)
-            reports.append(await self.executor.execute(prepared, out))
+            report = await self.executor.execute(prepared, out)
+            if self.mode == "send" and report.reason is Reason.CLUSTER_UNAVAILABLE:
+                # Sent, or perhaps sent, and no answer: only its signature can tell whether it
+                # landed. Nothing is recorded (a failure would give back books that may have
+                # moved on chain); the intent stays executing, to be settled by signature.
+                raise SettlementInDoubt("settling a sent transaction", report.error or "")
+            reports.append(report)
         return await self._record_reports(plan, chains, reports, planned)
 
     async def _record_reports(
@@ -262,7 +275,7 @@ class Settler:
                 report = await self.executor.settle_leftover(prepared, out)
                 if not report.ok and report.reason is Reason.CLUSTER_UNAVAILABLE:
                     # Its fate must be known before anything else runs; the operator retries.
-                    raise ClusterUnavailable(
+                    raise SettlementInDoubt(
                         "settling a transaction sent before a restart", report.error or ""
                     )
                 reports.append(report)

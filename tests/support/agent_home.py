@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import random
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +23,21 @@ from agent.intent_builder import write_intent
 from agent.runtime import Runtime, build_runtime
 from agent.store import wallets as wallet_rows
 from onchain.keys import write_keypair
+
+
+@dataclass(frozen=True)
+class Fed:
+    """One file dropped into the inbox: its mix kind and, when readable, its not_after."""
+
+    kind: str
+    not_after: int | None
+
+
+def _not_after(envelope: bytes) -> int | None:
+    try:
+        return int(json.loads(json.loads(envelope)["message"])["not_after"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass
@@ -73,9 +91,11 @@ class AgentHome:
         finally:
             await runtime.aclose()
 
-    def mix(self, seed: int = 1) -> IntentMix:
+    def mix(self, seed: int = 1, *, ttl_s: int | None = None) -> IntentMix:
+        """The demo's intent mix; ``ttl_s`` replaces its two-minute lifetime (for long runs)."""
         tokens = self.runtime().tokens
-        return IntentMix(
+        kind = IntentMix if ttl_s is None else _long_lived(ttl_s)
+        return kind(
             tokens,
             self.config.cluster.name,
             self.desk,
@@ -84,9 +104,11 @@ class AgentHome:
             random.Random(seed),
         )
 
-    def feed(self, count: int, *, invalid_share: float = 0.2, seed: int = 1) -> dict[str, str]:
+    def feed(
+        self, count: int, *, invalid_share: float = 0.2, seed: int = 1, ttl_s: int | None = None
+    ) -> dict[str, str]:
         """Drop `count` generated intents into the inbox; returns file name -> kind."""
-        mix = self.mix(seed)
+        mix = self.mix(seed, ttl_s=ttl_s)
         written = {}
         for _ in range(count):
             kind, stem, envelope = mix.next(invalid_share)
@@ -94,5 +116,39 @@ class AgentHome:
             written[path.name] = kind
         return written
 
+    async def feed_steadily(
+        self,
+        count: int,
+        *,
+        rate: float,
+        invalid_share: float = 0.1,
+        seed: int = 1,
+        ttl_s: int | None = None,
+    ) -> dict[str, Fed]:
+        """Drop `count` generated intents at `rate` a second, as a steady client would;
+        returns file name -> what was fed."""
+        mix = self.mix(seed, ttl_s=ttl_s)
+        fed: dict[str, Fed] = {}
+        started = time.monotonic()
+        for number in range(count):
+            kind, stem, envelope = mix.next(invalid_share)
+            path = write_intent(self.root / "inbox", stem, envelope)
+            fed[path.name] = Fed(kind, _not_after(envelope))
+            ahead = started + (number + 1) / rate - time.monotonic()
+            if ahead > 0:
+                await asyncio.sleep(ahead)  # pacing the feed, not waiting for anything
+        return fed
+
     def files(self, folder: str) -> list[str]:
         return sorted(os.listdir(self.root / folder))
+
+
+def _long_lived(ttl_s: int) -> type[IntentMix]:
+    """IntentMix whose valid intents live ``ttl_s`` (expired and too-long ones stay as they are)."""
+
+    class LongLivedMix(IntentMix):
+        def _draft(self, **overrides: object):  # type: ignore[no-untyped-def]
+            overrides.setdefault("not_after", int(time.time()) + ttl_s)
+            return super()._draft(**overrides)
+
+    return LongLivedMix

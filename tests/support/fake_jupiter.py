@@ -9,15 +9,17 @@
 * ``tamper`` rewrites the instructions document before it is served (adversarial tests; the
   rewrites are in ``jupiter_tamper``), ``quote_tamper`` each quote; ``remaining_accounts``
   maps a quote's ``maxAccounts`` (default 64) to the number of pool accounts the swap carries.
-* Faults are planned one per request (``plan``); an optional sliding-window limit answers
+* Faults are planned one per request (``plan``), or drawn at random for requests nothing is
+  planned for (``chaos``, a seeded :class:`FaultMix`); an optional sliding-window limit answers
   429 with ``x-ratelimit-*`` headers like Jupiter's gateway. Every request is logged with a
-  monotonic timestamp.
+  monotonic timestamp and the fault it got.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -43,6 +45,7 @@ __all__ = [
     "USDC",
     "FakeJupiter",
     "Fault",
+    "FaultMix",
     "LoggedRequest",
     "Pool",
     "swap_instructions_doc",
@@ -53,7 +56,8 @@ USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 ALT_ADDRESSES = [SOL, USDC]  # what the fake says the table holds (/build lists it)
 
 FaultKind = Literal[
-    "429", "429_reset", "500", "503", "html", "truncated", "hang", "401", "403", "ok"
+    "429", "429_reset", "500", "502", "503", "html", "garbage", "truncated", "wrong_shape",
+    "hang", "401", "403", "ok",
 ]  # fmt: skip
 
 
@@ -64,6 +68,32 @@ class Fault:
     kind: FaultKind
     retry_after: float | None = None  # Retry-After header (seconds) for 429/503
     reset_in: float = 1.0  # for 429_reset: x-ratelimit-reset = now + reset_in
+
+
+# What an unhealthy API answers: throttling, server errors, silence and garbage of each kind.
+CHAOS = (
+    Fault("429", retry_after=0.2),
+    Fault("500"),
+    Fault("502"),
+    Fault("503", retry_after=0.1),
+    Fault("html"),
+    Fault("hang"),
+    Fault("garbage"),
+    Fault("truncated"),
+    Fault("wrong_shape"),
+)
+
+
+@dataclass
+class FaultMix:
+    """A seeded share of requests get one of ``kinds`` (drawn uniformly); the rest are answered."""
+
+    rate: float
+    rng: random.Random
+    kinds: tuple[Fault, ...] = CHAOS
+
+    def next(self) -> Fault:
+        return self.rng.choice(self.kinds) if self.rng.random() < self.rate else Fault("ok")
 
 
 @dataclass(frozen=True)
@@ -91,6 +121,7 @@ class LoggedRequest:
     body: bytes
     t: float  # time.monotonic() when the head was read
     status: int = 0
+    fault: FaultKind = "ok"
 
 
 @dataclass
@@ -104,6 +135,7 @@ class FakeJupiter:
     tamper: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     quote_tamper: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     remaining_accounts: Callable[[int], int] | None = None
+    chaos: FaultMix | None = None  # faults for requests nothing was planned for
     _max_accounts: dict[str, int] = field(default_factory=dict)  # quote JSON -> maxAccounts
     _faults: deque[Fault] = field(default_factory=deque)
     _served: deque[float] = field(default_factory=deque)
@@ -175,7 +207,8 @@ class FakeJupiter:
         url = urlsplit(target)
         req = LoggedRequest(method, url.path, dict(parse_qsl(url.query)), headers, body, t)
         self.requests.append(req)
-        fault = self._faults.popleft() if self._faults else Fault("ok")
+        fault = self._next_fault()
+        req.fault = fault.kind
         if fault.kind == "hang":
             await asyncio.Event().wait()
         status, extra_headers, payload = self._answer(req, fault)
@@ -184,6 +217,11 @@ class FakeJupiter:
         head_out += [f"{k}: {v}" for k, v in extra_headers.items()]
         writer.write(("\r\n".join(head_out) + "\r\n\r\n").encode() + payload)
         await writer.drain()
+
+    def _next_fault(self) -> Fault:
+        if self._faults:
+            return self._faults.popleft()
+        return self.chaos.next() if self.chaos is not None else Fault("ok")
 
     def _answer(self, req: LoggedRequest, fault: Fault) -> tuple[int, dict[str, str], bytes]:
         json_type = {"content-type": "application/json"}
@@ -198,6 +236,10 @@ class FakeJupiter:
         if fault.kind in ("500", "503"):
             h = {} if fault.retry_after is None else {"retry-after": f"{fault.retry_after:g}"}
             return int(fault.kind), h | json_type, b'{"error":"Something unexpected occurred"}'
+        if fault.kind == "502":
+            return 502, {"content-type": "text/plain"}, b"upstream connect error"
+        if fault.kind == "garbage":  # a 200 whose body is not JSON at all
+            return 200, json_type, b"\x00\xffnot json \x89PNG\r\n"
         if fault.kind in ("401", "403"):
             return int(fault.kind), json_type, b'{"message":"Invalid API key"}'
         if fault.kind == "html":
@@ -210,6 +252,9 @@ class FakeJupiter:
         if limited is not None:
             return limited
         status, doc = self._route(req)
+        if fault.kind == "wrong_shape" and isinstance(doc, dict):
+            # Valid JSON missing half of what the schema requires.
+            doc = {k: v for i, (k, v) in enumerate(sorted(doc.items())) if i % 2}
         payload = json.dumps(doc).encode()
         if fault.kind == "truncated":
             payload = payload[: len(payload) // 2]

@@ -1,11 +1,14 @@
-"""The agent as a separate process, for tests that kill it or keep a chain alive beside it."""
+"""The agent as a separate process, for tests that kill it or keep a chain alive beside it,
+and polling for what it does (failing at once when it exits)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -42,3 +45,27 @@ def spawn_agent(
         *args,
     ]
     return subprocess.Popen(command, env=env, stdout=log, stderr=log)
+
+
+async def wait_for(
+    done: Callable[[], bool],
+    what: str,
+    *,
+    within_s: float,
+    alive: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+    step_s: float = 0.02,
+) -> None:
+    """Poll ``done`` until it holds; fail if ``alive`` exits first or time runs out."""
+    deadline = time.monotonic() + within_s
+    while not done():
+        if alive is not None and alive.poll() is not None:
+            raise AssertionError(f"exited with {alive.returncode} before {what}\n{tail(log)}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within_s} s waiting for {what}")
+        await asyncio.sleep(step_s)
+
+
+def tail(log: Path | None, size: int = 3000) -> str:
+    """The end of a process log, for a failure message."""
+    return log.read_text(errors="replace")[-size:] if log is not None else ""

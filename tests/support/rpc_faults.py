@@ -4,7 +4,8 @@ A test decides what the proxy does with each request: pass it through, answer an
 (429 with or without Retry-After, 500, 503, ...), a garbage body, truncated JSON, hang (never
 answer, so the client's timeout must fire), reset the connection, or forward the request and
 lose the answer (the server acted; the client cannot know). Planned faults are used one per
-request, in order; when none are left, ``default`` applies.
+request, in order; when none are left, ``rule`` (given the request's JSON-RPC method) decides
+if set, else ``default`` applies.
 
 Bounded: it listens on 127.0.0.1 and forwards to 127.0.0.1 only.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -75,6 +77,8 @@ class RpcFaultProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._planned: deque[Fault] = deque()
         self.default = PASS
+        # Decides the fault of a request nothing is planned for, by its method (None: default).
+        self.rule: Callable[[str | None], Fault] | None = None
         self.seen: list[Seen] = []
 
     @property
@@ -111,6 +115,11 @@ class RpcFaultProxy:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    def _next_fault(self, method: str | None) -> Fault:
+        if self._planned:
+            return self._planned.popleft()
+        return self.rule(method) if self.rule is not None else self.default
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -140,8 +149,9 @@ class RpcFaultProxy:
             if name.strip().lower() == "content-length":
                 length = int(value.strip())
         body = await reader.readexactly(length)
-        fault = self._planned.popleft() if self._planned else self.default
-        self.seen.append(Seen(_method(body), fault, asyncio.get_running_loop().time()))
+        method = _method(body)
+        fault = self._next_fault(method)
+        self.seen.append(Seen(method, fault, asyncio.get_running_loop().time()))
         if fault.kind == "hang":
             await reader.read()  # until the client gives up and closes
             return False

@@ -1,0 +1,72 @@
+"""Waiting on a venue no longer than an intent's deadline allows, without cancelling it.
+
+A venue that does not answer (a hung connection, retries with backoff) must not hold an
+intent past its ``not_after``: the pipeline stops waiting ``DEADLINE_MARGIN_S`` before it,
+which leaves time to decide and record the intent. The call itself is not cancelled but
+abandoned: it finishes (or times out) on its own, so that no venue state it was updating (a
+circuit breaker's half-open probe, a rate limiter's slot) is left half-done by a cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+__all__ = ["DEADLINE_MARGIN_S", "MIN_WAIT_S", "DeadlineWaiter", "TimedOut", "seconds_left"]
+
+T = TypeVar("T")
+
+# Waiting on venues stops this long before an intent's deadline, for deciding and recording.
+DEADLINE_MARGIN_S = 1.0
+# However close the deadline, a call gets this long: enough for an in-process venue to answer.
+MIN_WAIT_S = 0.05
+
+
+class TimedOut(Exception):
+    """The call had not finished when the intent's time ran out (it goes on, abandoned)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"no answer within {seconds:.1f} s, before the intent's deadline")
+
+
+def seconds_left(not_after: float, now: float) -> float:
+    """How long a venue may still be waited on for an intent expiring at ``not_after``."""
+    return max(MIN_WAIT_S, not_after - DEADLINE_MARGIN_S - now)
+
+
+class DeadlineWaiter:
+    """Waits on calls no longer than given; the calls it stops waiting for are kept referenced
+    until they finish (the event loop itself holds tasks only weakly)."""
+
+    __slots__ = ("_abandoned",)
+
+    def __init__(self) -> None:
+        self._abandoned: set[asyncio.Future[Any]] = set()
+
+    @property
+    def abandoned(self) -> int:
+        """Calls given up on that are still running."""
+        return len(self._abandoned)
+
+    async def within(self, call: Awaitable[T], seconds: float) -> T:
+        """``call``'s result, or :class:`TimedOut` after ``seconds`` (infinite: no limit)."""
+        if seconds == float("inf"):
+            return await call
+        future = asyncio.ensure_future(call)
+        try:
+            await asyncio.wait({future}, timeout=seconds)
+        except asyncio.CancelledError:
+            future.cancel()  # the caller itself is being cancelled (shutdown): so is its call
+            raise
+        if future.done():
+            return future.result()
+        self._abandoned.add(future)
+        future.add_done_callback(self._forget)
+        raise TimedOut(seconds)
+
+    def _forget(self, future: asyncio.Future[Any]) -> None:
+        self._abandoned.discard(future)
+        if not future.cancelled():
+            future.exception()  # retrieved: an abandoned call's failure concerns no intent now

@@ -1,0 +1,53 @@
+"""After a run: every intent file ended exactly once, in the intake folders and in SQL."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from agent.intake import files
+from agent.store.models import IntentRow, SubmissionRow
+from tests.support.agent_home import AgentHome
+
+__all__ = ["every_file_ended_once", "result_name", "visible"]
+
+
+def visible(root: Path, folder: str) -> int:
+    """Entries in an intake folder, leaving out hidden ones (temporary files, owner locks)."""
+    return sum(1 for name in os.listdir(root / folder) if not name.startswith("."))
+
+
+def result_name(submission: Any) -> str:
+    """Results are named by intent id, except replays of an id and unreadable files (claim id)."""
+    if submission.intent_id and submission.reason != "replayed_id":
+        return str(submission.intent_id)
+    return str(submission.ref)
+
+
+async def every_file_ended_once(home: AgentHome, count: int) -> list[Any]:
+    """Files and SQL agree on ``count`` intent files: one original each in done/ or rejected/,
+    one result file and one terminal submission row each (with the same status and claim);
+    nothing left in the inbox, in work/, accepted or executing. Returns the submissions."""
+    root = home.root
+    assert home.files("inbox") == [] and visible(root, "work") == 0
+    finished = home.files("done") + [
+        n for n in home.files("rejected") if not n.endswith(".reason.json")
+    ]
+    assert len(finished) == count
+    assert len({files.parse_claim_name(n)[1] for n in finished}) == count  # type: ignore[index]
+    assert visible(root, "out") == count
+    submissions = await home.rows(SubmissionRow.__table__)
+    assert len(submissions) == count == len({s.ref for s in submissions})
+    for submission in submissions:
+        assert submission.status in ("filled", "rejected", "failed")
+        path = root / "out" / f"{result_name(submission)}.result.json"
+        document = json.loads(path.read_text())
+        assert (document["status"], document["submission"]["ref"]) == (
+            submission.status,
+            submission.ref,
+        )
+    intents = await home.rows(IntentRow.__table__)
+    assert not [i for i in intents if i.status in ("accepted", "executing")]
+    return submissions
