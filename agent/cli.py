@@ -23,6 +23,7 @@ from agent.domain.tokens import from_base_units, to_base_units
 from agent.intent_builder import IntentDraft, new_nonce, sign_intent, write_intent
 from agent.logging import configure_logging
 from agent.runtime import build_runtime, build_tokens
+from agent.settling import SettlementInDoubt
 from agent.store.database import Store, StoreUnavailable
 from agent.verification import verify_submission
 from onchain.cluster import ClusterUnavailable
@@ -177,6 +178,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     except ClusterUnavailable as exc:
         print(f"otc-agent: cannot reach the cluster ({exc})", file=sys.stderr)
+        return 3
+    except SettlementInDoubt as exc:
+        print(
+            f"otc-agent: a sent settlement awaits the cluster ({exc}); nothing was recorded "
+            "for it, and the next start settles it by its signature",
+            file=sys.stderr,
+        )
         return 3
 
 

@@ -373,11 +373,18 @@ class Daemon(ScheduledJobs):
             del self._left_pending[entry_id]
 
     async def _process(self, submission: Submission) -> Outcome:
-        """The pipeline, riding out database outages: the outcome is committed when this returns."""
+        """The pipeline, riding out database and cluster outages: the outcome is committed
+        when this returns. A bug ends the submission with internal_error, recorded under the
+        same outage handling."""
         bound = log.bind(ref=submission.ref, source=submission.source)
+        pipeline = self.runtime.pipeline
+        failed = False
+        in_doubt_delay = 0.25
         while True:
             try:
-                return await self.runtime.pipeline.process(submission)
+                if failed:
+                    return await pipeline.record_internal_error(submission)
+                return await pipeline.process(submission)
             except StoreUnavailable as exc:
                 bound.warning("database_unavailable", error=str(exc))
                 self.runtime.metrics.store_errors.inc()
@@ -387,14 +394,19 @@ class Daemon(ScheduledJobs):
             except SettlementInDoubt as exc:
                 # A sent transaction's fate is unknown: its fill stays executing and is settled
                 # by signature once the cluster answers (after a stop, by the next start).
+                bound.warning("settlement_in_doubt", error=str(exc))
+                in_doubt_delay = min(
+                    self.runtime.config.database.retry_max_backoff_s, in_doubt_delay * 2
+                )
+                await self._wait_or_stop(asyncio.sleep(in_doubt_delay * random.uniform(0.5, 1.5)))
                 if self._stopping.is_set():
-                    raise
-                bound.warning("cluster_unavailable", error=str(exc))
-                await asyncio.sleep(random.uniform(0.5, 2.0))
+                    raise  # the claim (or stream entry) stays for the next start
                 submission = replace(submission, resumed=True)
             except Exception:
+                if failed:
+                    raise  # recording the failure failed too: the next start tries again
                 bound.exception("internal_error")
-                return await self.runtime.pipeline.record_internal_error(submission)
+                failed = True
 
     def _finished(self, outcome: Outcome) -> None:
         self.stats.count(outcome.status)

@@ -10,7 +10,8 @@ circuit breaker's half-open probe, a rate limiter's slot) is left half-done by a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 __all__ = ["DEADLINE_MARGIN_S", "MIN_WAIT_S", "DeadlineWaiter", "TimedOut", "seconds_left"]
@@ -40,10 +41,16 @@ class DeadlineWaiter:
     """Waits on calls no longer than given; the calls it stops waiting for are kept referenced
     until they finish (the event loop itself holds tasks only weakly)."""
 
-    __slots__ = ("_abandoned",)
+    __slots__ = ("_abandoned", "_clock")
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._abandoned: set[asyncio.Future[Any]] = set()
+        self._clock = clock
+
+    async def until(self, call: Awaitable[T], not_after: float) -> T:
+        """``call``'s result, or :class:`TimedOut` once an intent expiring at ``not_after``
+        has no time left for it; the time left is read now, when the wait begins."""
+        return await self.within(call, seconds_left(not_after, self._clock()))
 
     @property
     def abandoned(self) -> int:

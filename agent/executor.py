@@ -363,6 +363,11 @@ class ChainExecutor:
         transaction = VersionedTransaction.from_bytes(base64.b64decode(leg.transaction))
         return await self._send(transaction, leg, planned_out)
 
+    async def await_landing(self, leg: PreparedLeg, planned_out: int) -> ExecutionReport:
+        """A transaction signed before a crash that must not be sent now: whether it landed
+        anyway, waiting no longer than its blockhash lives (expired: it never will)."""
+        return await self.confirm(Signature.from_string(leg.signature), leg, planned_out)
+
     async def confirm(
         self, signature: Signature, leg: PreparedLeg, planned_out: int
     ) -> ExecutionReport:

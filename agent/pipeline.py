@@ -97,7 +97,7 @@ class Pipeline:
         self.venues = {venue.name: venue for venue in venues}
         self.router = router or Router(RouterSettings(), {})
         # Venues are waited on no longer than an intent has left (agent.deadlines).
-        self.waiter = DeadlineWaiter()
+        self.waiter = DeadlineWaiter(lambda: self.clock())
         self.planner = LegPlanner(self.venues, self.router, self.waiter)
         self.metrics = metrics
         self.clock = clock
@@ -138,14 +138,8 @@ class Pipeline:
             )
             if recorded is not None:
                 return recorded_outcome(submission, recorded)
-            if self.executor is not None:
-                executing = await self.store.read(
-                    intent_rows.executing_intents, submission.source, submission.ref
-                )
-                if executing:
-                    outcome = await self.settler.settle_one(executing[0], submission)
-                    self._count(outcome)
-                    return outcome
+            if (settled := await self._settle_executing(submission)) is not None:
+                return settled
         plan = self._plan(submission)
         try:
             intent, plan.message, plan.signature = self._verify(submission)
@@ -327,6 +321,12 @@ class Pipeline:
                 self._failed(plan, failed_leg(legs, declined), declined, excluded)
                 legs = await self._replan(routing, excluded)
                 continue
+            if self.clock() > plan.intent.not_after:
+                # Last looks and swap builds take time: nothing is reserved after the deadline.
+                plan.failures.append(
+                    (legs[0], LegFailed(Reason.DEADLINE_PASSED, "not_after has passed"))
+                )
+                break
             plan.kind = PlanKind.FILL
             if self.executor is not None:
                 # Fresh for the settlements signed at reservation: last looks and re-plans
@@ -397,17 +397,25 @@ class Pipeline:
         assert isinstance(result, Outcome), "only a fill can be refused"
         return result
 
+    async def _settle_executing(self, submission: Submission) -> Outcome | None:
+        """The outcome of a fill this submission left executing, settled by its signature;
+        None when it left none."""
+        if self.executor is None:
+            return None
+        executing = await self.store.read(
+            intent_rows.executing_intents, submission.source, submission.ref
+        )
+        if not executing:
+            return None
+        outcome = await self.settler.settle_one(executing[0], submission)
+        self._count(outcome)
+        return outcome
+
     async def record_internal_error(self, submission: Submission) -> Outcome:
         """A bug stopped this submission: end it with internal_error (never twice). A fill it
         left executing may be on chain: that is settled by its signature instead."""
-        if self.executor is not None:
-            executing = await self.store.read(
-                intent_rows.executing_intents, submission.source, submission.ref
-            )
-            if executing:
-                outcome = await self.settler.settle_one(executing[0], submission)
-                self._count(outcome)
-                return outcome
+        if (settled := await self._settle_executing(submission)) is not None:
+            return settled
         plan = self._plan(submission)
         plan.reason, plan.detail = Reason.INTERNAL_ERROR, "the agent failed; see its log"
         final = Final(Status.FAILED, plan.reason, plan.detail, writes_intent=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from agent.deadlines import DeadlineWaiter, TimedOut, seconds_left
+from agent.deadlines import DeadlineWaiter, TimedOut
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote
 from agent.domain.routing import Candidate
@@ -50,9 +50,7 @@ async def prepare_legs(
                     plan.blockhash = await executor.blockhash()
                 if isinstance(venue, JupiterVenue):
                     order = swap_order(plan, candidate.quote, shares[index])
-                    swaps[index] = await _build_in_time(
-                        waiter, venue, candidate.quote, order, plan, now
-                    )
+                    swaps[index] = await _build_in_time(waiter, venue, candidate.quote, order, plan)
                     candidate = replace(candidate, quote=swaps[index].quote)
         except LegFailed as declined:
             raise LegFailed(declined.reason, declined.detail, candidate.quote) from None
@@ -61,19 +59,13 @@ async def prepare_legs(
 
 
 async def _build_in_time(
-    waiter: DeadlineWaiter,
-    venue: JupiterVenue,
-    quote: Quote,
-    order: SwapOrder,
-    plan: Plan,
-    now: float,
+    waiter: DeadlineWaiter, venue: JupiterVenue, quote: Quote, order: SwapOrder, plan: Plan
 ) -> BuiltSwap:
     """The leg's swap, built while the intent still has time (else the leg fails alone)."""
     assert plan.intent is not None and plan.blockhash is not None
     try:
-        return await waiter.within(
-            venue.build_swap(quote, order, plan.blockhash),
-            seconds_left(plan.intent.not_after, now),
+        return await waiter.until(
+            venue.build_swap(quote, order, plan.blockhash), plan.intent.not_after
         )
     except TimedOut as late:
         raise LegFailed(Reason.DEADLINE_PASSED, f"building the swap: {late}", quote) from None

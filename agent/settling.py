@@ -30,18 +30,26 @@ from agent.results import BUILT_DETAIL, CHAIN_COLUMNS
 from agent.store import intents as intent_rows
 from agent.store.database import Store
 from agent.venues.base import LegFailed
-from onchain.cluster import ClusterUnavailable
+from onchain.cluster import ClusterError
 
 __all__ = ["SettlementInDoubt", "Settler"]
 
 log = structlog.get_logger("agent.settling")
 
 
-class SettlementInDoubt(ClusterUnavailable):
+class SettlementInDoubt(ClusterError):
     """A settlement was sent (or may have been) and the cluster stopped answering before its
     fate was known. Nothing was recorded: the intent stays executing, and is settled by its
     signature (looked up, resent as the same bytes while its blockhash is valid) once the
-    cluster answers; the daemon retries it, and a start settles whatever is left."""
+    cluster answers; the daemon retries it, and a start settles whatever is left.
+
+    Not a ClusterUnavailable ("nothing happened, try again"): something may have happened,
+    and only the signature may be retried, never a rebuilt transaction."""
+
+    def __init__(self, what: str, detail: str = "") -> None:
+        self.what = what
+        self.detail = detail
+        super().__init__(f"{what}: {detail}" if detail else what)
 
 
 class Settler:
@@ -272,7 +280,16 @@ class Settler:
         if self.mode == "send":
             for candidate, chain, out in zip(plan.fills, chains, planned, strict=True):
                 prepared = self.executor.reload(chain, wallet, candidate, plan.terms)
-                report = await self.executor.settle_leftover(prepared, out)
+                failed = next((r for r in reports if not r.ok), None)
+                if failed is None:
+                    report = await self.executor.settle_leftover(prepared, out)
+                else:
+                    # As on the live path, nothing more is sent once a leg has failed; but this
+                    # one may have gone out before the crash, so its signature is awaited
+                    # (never resent) until its blockhash expires.
+                    report = await self.executor.await_landing(prepared, out)
+                    if report.reason is Reason.TRANSACTION_EXPIRED:
+                        report = _not_sent(failed)
                 if not report.ok and report.reason is Reason.CLUSTER_UNAVAILABLE:
                     # Its fate must be known before anything else runs; the operator retries.
                     raise SettlementInDoubt(

@@ -29,7 +29,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 from solders.keypair import Keypair
 
@@ -58,6 +60,7 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parents[1]
+T = TypeVar("T", float, Decimal)
 CONFIG_DIR = REPO / "configs"
 BENCH_ENV = {
     "OTC_AGENT__PRICES__SOURCES": '["static"]',
@@ -79,10 +82,10 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     print()
 
 
-def percentile(ordered: Sequence[float], percent: float) -> float:
+def percentile(ordered: Sequence[T], percent: float) -> T:
     """Nearest rank on sorted values: a value that was actually observed, never interpolated."""
     if not ordered:
-        return math.nan
+        raise ValueError("no values")
     rank = math.ceil(percent / 100 * len(ordered))
     return ordered[min(len(ordered), max(rank, 1)) - 1]
 

@@ -106,9 +106,10 @@ def spy(daemon: AgentProcess, output: Path, seconds: float) -> subprocess.Popen[
 
 def latency_row(measure: str, outcome: str, seconds: Sequence[float]) -> list[object]:
     ordered = sorted(seconds)
-    cells = [percentile(ordered, p) * 1000 for p in (50, 90, 99)]
-    top = ordered[-1] * 1000 if ordered else float("nan")
-    return [measure, outcome, len(ordered), *(f"{c:.1f}" for c in cells), f"{top:.1f}"]
+    if not ordered:
+        return [measure, outcome, 0, "-", "-", "-", "-"]
+    cells = [percentile(ordered, p) * 1000 for p in (50, 90, 99, 100)]
+    return [measure, outcome, len(ordered), *(f"{c:.1f}" for c in cells)]
 
 
 async def measure(

@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from agent.domain.allocation import Allocation, Curve, allocate, brute_force  # noqa: E402
+from benchmarks.common import percentile, print_table  # noqa: E402
 from benchmarks.market_model import Intent, Market  # noqa: E402
 
 BUCKETS = (
@@ -174,14 +175,6 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    print("| " + " | ".join(headers) + " |")
-    print("|" + "|".join("---" for _ in headers) + "|")
-    for row in rows:
-        print("| " + " | ".join(str(cell) for cell in row) + " |")
-    print()
-
-
 def report(market: Market, rows: Sequence[Row], steps: int, samples: int) -> bool:
     gaps = [r.gap_bps for r in rows if r.gap_bps is not None]
     missed = sum(1 for r in rows if r.gap_bps == MISSED_GAP)
@@ -199,7 +192,7 @@ def report(market: Market, rows: Sequence[Row], steps: int, samples: int) -> boo
     ok_broken = broken == 0
 
     print(f"## Quality against brute_force (steps={steps}), router samples={samples}\n")
-    table(
+    print_table(
         ["metric", "value", "target", "result"],
         [
             ["intents", len(rows), "", ""],
@@ -208,14 +201,14 @@ def report(market: Market, rows: Sequence[Row], steps: int, samples: int) -> boo
             ["router beats the grid", beat, "", ""],
             ["router infeasible where the oracle is not", missed, "0", verdict(missed == 0)],
             ["median gap to oracle (bps)", f"{median_gap:.4f}", "< 1", verdict(ok_median)],
-            ["p99 gap (bps)", f"{_quantile(gaps, 99):.4f}", "", ""],
+            ["p99 gap (bps)", f"{percentile(sorted(gaps), 99):.4f}", "", ""],
             ["worst gap to oracle (bps)", f"{worst_gap:.4f}", "< 5", verdict(ok_worst)],
             ["min_out violations", broken, "0", verdict(ok_broken)],
         ],
     )
 
     print("## Savings by size bucket (value_out, where the baseline meets min_out too)\n")
-    table(
+    print_table(
         [
             "size",
             "intents",
@@ -241,13 +234,13 @@ def report(market: Market, rows: Sequence[Row], steps: int, samples: int) -> boo
     per_intent = [r.seconds for r in rows]
     own = [r.seconds - r.outputs_seconds for r in rows]
     print("## Router cost per intent\n")
-    table(
+    print_table(
         ["metric", "value"],
         [
             ["share of routed intents split", f"{100 * split / max(1, len(routed)):.1f}%"],
             ["mean time per intent (ms), venues' pricing included", _ms(per_intent)],
             ["mean time per intent (ms), solver only", _ms(own)],
-            ["p99 time per intent (ms), solver only", f"{_quantile(own, 99) * 1000:.3f}"],
+            ["p99 time per intent (ms), solver only", f"{percentile(sorted(own), 99) * 1000:.3f}"],
             ["mean outputs calls per intent", f"{statistics.fmean(r.calls for r in rows):.1f}"],
             ["max outputs calls per intent", max(r.calls for r in rows)],
         ],
@@ -257,11 +250,6 @@ def report(market: Market, rows: Sequence[Row], steps: int, samples: int) -> boo
 
 def _ms(values: Sequence[float]) -> str:
     return f"{statistics.fmean(values) * 1000:.3f}"
-
-
-def _quantile(values: Sequence[T], percent: int) -> T:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, len(ordered) * percent // 100)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

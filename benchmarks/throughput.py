@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import os
-import platform
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -35,10 +34,12 @@ async def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--invalid-share", type=float, default=0.1)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the home (its database)")
     parser.add_argument("--mode", default="paper", choices=["paper", "dry-run", "send"])
     args = parser.parse_args()
 
     from agent.logging import configure_logging
+    from benchmarks.common import machine_line
     from tests.support.agent_home import AgentHome
 
     # The daemon logs one JSON line per intent; keep that cost, drop the output.
@@ -71,6 +72,8 @@ async def main() -> None:
     stats = await daemon.run(once=True)
     elapsed = time.perf_counter() - started
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    if not stats.processed:
+        sys.exit("nothing was processed: see the daemon's log")
     # Process CPU (all threads) per intent: steadier than the rate on a busy machine.
     cpu_s = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if profiler is not None:
@@ -78,9 +81,7 @@ async def main() -> None:
         profiler.dump_stats(str(home_dir / "profile.out"))
         print(f"profile: {home_dir / 'profile.out'}")
     backend = (args.database_url or "sqlite").split(":")[0]
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
+    print(machine_line())
     print(
         "| backend | mode | intents | workers | seconds | intents/s | CPU ms/intent "
         "| filled | rejected | failed |"
@@ -90,6 +91,10 @@ async def main() -> None:
         f"{stats.processed / elapsed:.0f} | {cpu_s * 1000 / stats.processed:.2f} | "
         f"{stats.filled} | {stats.rejected} | {stats.failed} |"
     )
+    if args.keep or args.profile:
+        print(f"home: {home_dir}")
+    else:
+        shutil.rmtree(home_dir)
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ class DirectoryIntake:
         return files.list_strays(self.layout)
 
     async def claim(self, name: str) -> DirectoryItem | None:
-        # Claimed and read in one trip to a worker thread.
+        # One trip to a worker thread for both: each hop costs a wake-up and a loop turn.
         return await asyncio.to_thread(self._claim_and_read, name, self.owner)
 
     def _claim_and_read(self, name: str, owner: files.Owner) -> DirectoryItem | None:

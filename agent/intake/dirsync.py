@@ -28,22 +28,32 @@ def fsync_directory(path: Path) -> None:
 
 
 class _Directory:
-    """Tickets for one directory: ``requested`` counts callers, ``synced`` those covered."""
+    """Tickets for one directory: ``requested`` counts callers, ``synced`` those covered by a
+    successful fsync, ``failed_upto`` those covered by a failed one."""
 
-    __slots__ = ("changed", "path", "requested", "running", "synced")
+    __slots__ = ("changed", "failed_upto", "failure", "path", "requested", "running", "synced")
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.changed = threading.Condition()
         self.requested = 0
         self.synced = 0
+        self.failed_upto = 0
+        self.failure: OSError | None = None
         self.running = False
 
     def sync(self) -> None:
         with self.changed:
             self.requested += 1
             ticket = self.requested
-            while self.synced < ticket:
+            while True:
+                if ticket <= self.failed_upto:
+                    # Linux reports a writeback error to one fsync only: a later fsync of the
+                    # same directory may succeed while this caller's rename was lost.
+                    assert self.failure is not None
+                    raise OSError(self.failure.errno, self.failure.strerror, str(self.path))
+                if ticket <= self.synced:
+                    return
                 if self.running:
                     # The fsync in flight may have begun before this caller's rename.
                     self.changed.wait()
@@ -51,15 +61,19 @@ class _Directory:
                 self.running = True
                 covers = self.requested
                 self.changed.release()
+                failure: OSError | None = None
                 try:
                     fsync_directory(self.path)
+                except OSError as error:
+                    failure = error
                 finally:
                     self.changed.acquire()
                     self.running = False
                     self.changed.notify_all()
-                # Reached only when the fsync succeeded: a failure raises here, and the callers
-                # it would have covered run their own and see the error for themselves.
-                self.synced = max(self.synced, covers)
+                if failure is not None:
+                    self.failed_upto, self.failure = max(self.failed_upto, covers), failure
+                else:
+                    self.synced = max(self.synced, covers)
 
 
 class DirectorySync:

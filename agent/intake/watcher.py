@@ -22,8 +22,9 @@ log = structlog.get_logger(__name__)
 # Changes are yielded once the inbox is quiet for _STEP_MS, or after _DEBOUNCE_MS at most.
 # Both are small because a file waits here before anything else happens to it: at 200 files a
 # second the inbox is never quiet for long, and a 200 ms debounce was most of the latency.
-# A busy inbox costs nothing extra: the feeder waits on the watcher only when a scan came up
-# empty.
+# The price: the watch thread wakes every _STEP_MS to check for a stop (a few hundred brief
+# wake-ups a second, idle or busy); a flood of arrivals costs no extra scans, since the feeder
+# waits on the watcher only when a scan came up empty.
 _STEP_MS = 2
 _DEBOUNCE_MS = 10
 # The watch thread cannot be interrupted; this bounds how long a task cancellation that

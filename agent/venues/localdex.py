@@ -97,6 +97,9 @@ class LocalDexVenue:
                 answers.append(QuoteMiss(self.name, pool.id, "not_loaded"))
                 continue
             reserve_in, reserve_out = self._orient(pool, reserves, request.sell_mint)
+            if reserve_in <= 0 or reserve_out <= 0:
+                answers.append(QuoteMiss(self.name, pool.id, "drained"))
+                continue
             swap = constant_product_out(reserve_in, reserve_out, request.amount, pool.fee_bps)
             if swap.expected_out <= 0:
                 answers.append(QuoteMiss(self.name, pool.id, "zero_output"))

@@ -92,13 +92,93 @@ def test_a_failed_fsync_reaches_its_caller_and_the_next_call_retries(
     assert len(fsync.spans) == 1
 
 
-def test_directories_are_synced_independently(tmp_path: Path) -> None:
-    """Each directory is fsynced for real and on its own (no error on two distinct paths)."""
+def test_every_caller_a_failed_fsync_covered_gets_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Callers waiting on a shared fsync that fails all get an OSError, none a success from a
+    later fsync (a writeback error is reported to one fsync only); later callers sync afresh."""
+    release = threading.Event()
+    calls: list[int] = []
+
+    def fsync(path: Path) -> None:
+        calls.append(len(calls) + 1)
+        if len(calls) == 1:
+            release.wait(5)  # the first caller's fsync is in flight while the others arrive
+        elif len(calls) == 2:
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(dirsync, "fsync_directory", fsync)
+    syncer = DirectorySync()
+    results: dict[str, str] = {}
+
+    def caller(name: str) -> None:
+        try:
+            syncer.sync(tmp_path)
+            results[name] = "synced"
+        except OSError as error:
+            results[name] = f"errno {error.errno}"
+
+    first = threading.Thread(target=caller, args=("first",))
+    first.start()
+    while not calls:
+        time.sleep(0.001)
+    waiting = [threading.Thread(target=caller, args=(f"w{i}",)) for i in range(3)]
+    for thread in waiting:
+        thread.start()
+    while syncer._directories[tmp_path].requested < 4:
+        time.sleep(0.001)
+    release.set()
+    for thread in [first, *waiting]:
+        thread.join()
+    assert results == {"first": "synced", "w0": "errno 5", "w1": "errno 5", "w2": "errno 5"}
+    syncer.sync(tmp_path)
+    assert len(calls) == 3
+
+
+def test_directories_are_synced_independently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each directory gets its own fsync: syncing one never counts for another."""
+    fsync = RecordingFsync(duration_s=0)
+    synced: list[Path] = []
+
+    def recording(path: Path) -> None:
+        synced.append(path)
+        fsync(path)
+
+    monkeypatch.setattr(dirsync, "fsync_directory", recording)
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir()
     second.mkdir()
     syncer = DirectorySync()
     syncer.sync(first)
     syncer.sync(second)
+    syncer.sync(first)
+    assert synced == [first, second, first]
+
+
+def test_a_real_directory_is_fsynced(tmp_path: Path) -> None:
+    """Without stand-ins the fsync is the system's: a missing directory is an OSError."""
+    syncer = DirectorySync()
+    syncer.sync(tmp_path)
     with pytest.raises(FileNotFoundError):
         syncer.sync(tmp_path / "missing")
+
+
+def test_claims_results_and_moves_are_made_durable_through_the_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claiming fsyncs work/, a result fsyncs out/, finishing fsyncs done/: all through the
+    layout's shared syncer."""
+    from agent.intake import files
+
+    synced: list[str] = []
+    monkeypatch.setattr(dirsync, "fsync_directory", lambda path: synced.append(path.name))
+    layout = files.IntakeLayout(tmp_path)
+    layout.ensure()
+    (layout.inbox / "a.json").write_bytes(b"{}")
+    claimed = files.claim(layout, "a.json")
+    assert claimed is not None and synced == ["work"]
+    files.atomic_write(layout.out / "a.result.json", b"{}", sync_directory=layout.sync)
+    files.finish(layout, claimed, accepted=True)
+    assert synced == ["work", "out", "done"]

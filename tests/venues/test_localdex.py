@@ -278,3 +278,15 @@ async def test_restart_keeps_the_traded_reserves(
     after, _ = await fill(store, venue, quote)
     restarted = await started(config, tokens, store)
     assert restarted.reserves[POOL] == books.AmmReserves(POOL, after.base, after.quote, 1)
+
+
+async def test_a_drained_pool_is_a_miss_and_has_no_curve(
+    config: AgentConfig, tokens: TokenRegistry, store: Store
+) -> None:
+    """A pool with an empty side quotes `drained` and offers no curve (nothing raises)."""
+    venue = make_venue(config, tokens)
+    await venue.start(store)
+    venue.committed({POOL: books.AmmReserves(POOL, RESERVES[0], 0, 0)})
+    asked = quote_request(tokens, "SOL", "USDC", 10 * SOL)
+    assert await venue.quote(asked, NOW) == [QuoteMiss("localdex", POOL, "drained")]
+    assert await venue.curves(asked, [], NOW) == []

@@ -134,7 +134,7 @@ class JupiterVenue:
                 )  # fmt: skip
             check_answers(response, request.sell_mint, request.buy_mint, request.amount)
         except NoRoute as error:
-            self._remember_unroutable(sell, buy, request.amount, now)
+            self._remember_unroutable(sell, buy, _unroutable_from(error, request.amount), now)
             return [self._miss(error)]
         except JupiterError as error:
             return [self._miss(error)]
@@ -166,8 +166,8 @@ class JupiterVenue:
             f"no route for {smallest} or more {age:.0f} s ago; not asked again yet",
         )
 
-    def _remember_unroutable(self, sell: str, buy: str, amount: int, now: float) -> None:
-        if self.settings.no_route_ttl_s <= 0:
+    def _remember_unroutable(self, sell: str, buy: str, amount: int | None, now: float) -> None:
+        if self.settings.no_route_ttl_s <= 0 or amount is None:
             return
         remembered = self._no_route.get((sell, buy))
         if remembered is None or now - remembered[1] >= self.settings.no_route_ttl_s:
@@ -291,3 +291,21 @@ def _estimated_curve(pool: VirtualPool, quote: Quote) -> Curve:
 
 def _plan_key(quote: Quote) -> str:
     return f"{quote.amount_in}:{quote.expected_out}:{quote.quoted_at}:{quote.details.get('context_slot')}"
+
+
+# Codes that mean the pair cannot be routed at this size for want of liquidity: a larger trade
+# cannot be routed either. Codes that mean the pair is not routable at all, at any size.
+_SIZE_BOUND = frozenset(
+    {"NO_ROUTES_FOUND", "COULD_NOT_FIND_ANY_ROUTE", "ROUTE_PLAN_DOES_NOT_CONSUME_ALL_THE_AMOUNT"}
+)
+_PAIR_WIDE = frozenset({"TOKEN_NOT_TRADABLE", "MARKET_NOT_FOUND", "CIRCULAR_ARBITRAGE_IS_DISABLED"})
+
+
+def _unroutable_from(error: NoRoute, amount: int) -> int | None:
+    """The smallest size a no-route answer rules out, or None when it says nothing about
+    other sizes (a dust amount whose threshold cannot be computed, say)."""
+    if error.code in _PAIR_WIDE:
+        return 0
+    if error.code in _SIZE_BOUND:
+        return amount
+    return None

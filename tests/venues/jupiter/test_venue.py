@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from solders.hash import Hash
@@ -135,6 +136,46 @@ async def test_a_pair_without_route_is_not_asked_again_at_that_size_or_more(
     await ask(10**9, NOW + 20)  # the smallest failure (10**8) now covers it
     assert len(fake.requests) == 2
     await ask(10**9, NOW + 41)  # learned at NOW, 30 s ago or more: asked again
+    assert len(fake.requests) == 3
+
+
+def _limited_liquidity(fake: FakeJupiter, *, dust_below: int, none_above: int) -> None:
+    """SOL/USDC refuses dust with a threshold error and large sizes with no route."""
+    quote = fake._quote
+
+    def limited(q: dict[str, str]) -> tuple[int, Any]:
+        amount = int(q["amount"])
+        if amount < dust_below:
+            return 400, {"error": "dust", "errorCode": "CANNOT_COMPUTE_OTHER_AMOUNT_THRESHOLD"}
+        if amount > none_above:
+            return 400, {"error": "No routes found", "errorCode": "NO_ROUTES_FOUND"}
+        return quote(q)
+
+    fake._quote = limited  # type: ignore[method-assign]
+
+
+async def test_a_dust_refusal_says_nothing_about_larger_sizes(
+    make_client: MakeClient, fake: FakeJupiter
+) -> None:
+    """A threshold error on a dust amount is not remembered: the next, larger size is asked."""
+    _limited_liquidity(fake, dust_below=1_000, none_above=10**15)
+    venue, _, _ = venue_for(make_client(), no_route_ttl_s=30.0)
+    (miss,) = await venue.quote(request(500), NOW)
+    assert isinstance(miss, QuoteMiss) and miss.reason == "no_route"
+    await one_quote(venue, request(10**9))
+    assert len(fake.requests) == 2
+
+
+async def test_a_route_found_forgets_what_was_learned_about_the_pair(
+    make_client: MakeClient, fake: FakeJupiter
+) -> None:
+    """After a smaller size of the pair routes, a size that had no route is asked again."""
+    _limited_liquidity(fake, dust_below=1, none_above=10**12)
+    venue, _, _ = venue_for(make_client(), no_route_ttl_s=30.0)
+    (miss,) = await venue.quote(request(10**13), NOW)
+    assert isinstance(miss, QuoteMiss) and miss.reason == "no_route"
+    await one_quote(venue, request(10**9))
+    await venue.quote(request(10**13), NOW + 1)
     assert len(fake.requests) == 3
 
 
