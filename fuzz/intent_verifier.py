@@ -15,10 +15,9 @@ folder collects new inputs; later ones only seed).
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import atheris
+import harness
 
 with atheris.instrument_imports(include=["agent", "onchain"]):
     from agent.domain.intent import FORMAT_V1
@@ -61,11 +60,7 @@ def test_one_input(data: bytes) -> None:
 
 
 def main() -> None:
-    for argument in sys.argv[1:]:
-        if not argument.startswith("-"):
-            Path(argument).mkdir(parents=True, exist_ok=True)  # libFuzzer wants corpus folders
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
+    harness.fuzz(test_one_input)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,9 @@ value whose instructions convert to solders) and, as an error body, to classify_
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import atheris
+import harness
 
 with atheris.instrument_imports(include=["agent", "onchain"]):
     from agent.venues.jupiter.errors import (
@@ -60,11 +59,7 @@ def test_one_input(data: bytes) -> None:
 
 
 def main() -> None:
-    for argument in sys.argv[1:]:
-        if not argument.startswith("-"):
-            Path(argument).mkdir(parents=True, exist_ok=True)  # libFuzzer wants corpus folders
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
+    harness.fuzz(test_one_input)
 
 
 if __name__ == "__main__":

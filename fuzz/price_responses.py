@@ -13,12 +13,11 @@ header, to check_status. Anything else is a crash libFuzzer reports with its inp
 from __future__ import annotations
 
 import math
-import sys
 from decimal import Decimal
 from functools import partial
-from pathlib import Path
 
 import atheris
+import harness
 
 with atheris.instrument_imports(include=["agent"]):
     from agent.pricing.parsers import (
@@ -86,11 +85,7 @@ def test_one_input(data: bytes) -> None:
 
 
 def main() -> None:
-    for argument in sys.argv[1:]:
-        if not argument.startswith("-"):
-            Path(argument).mkdir(parents=True, exist_ok=True)  # libFuzzer wants corpus folders
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
+    harness.fuzz(test_one_input)
 
 
 if __name__ == "__main__":
