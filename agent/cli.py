@@ -22,6 +22,7 @@ from agent.domain.policy import WalletPolicy
 from agent.domain.tokens import from_base_units, to_base_units
 from agent.intent_builder import IntentDraft, new_nonce, sign_intent, write_intent
 from agent.logging import configure_logging
+from agent.malloc_arenas import limit_malloc_arenas
 from agent.runtime import build_runtime, build_tokens
 from agent.settling import SettlementInDoubt
 from agent.store.database import Store, StoreUnavailable
@@ -269,6 +270,7 @@ async def _run(config: AgentConfig, *, once: bool, allow_mainnet_send: bool = Fa
     from agent.daemon import Daemon
 
     _check_mode(config, allow_mainnet_send=allow_mainnet_send)
+    limit_malloc_arenas()  # before any worker thread exists
     runtime = build_runtime(config, registry=CollectorRegistry())
     daemon = Daemon(runtime, serve_metrics=not once)
     if not once:
