@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -209,7 +210,8 @@ def test_compute_limit_is_raised_by_measurements_but_never_lowered(measured, exp
 
 
 async def test_fills_prepared_within_a_second_share_one_blockhash() -> None:
-    """The executor fetches a blockhash once per BLOCKHASH_REUSE_S, then asks the cluster again."""
+    """Concurrent fills share one fetch; a blockhash serves BLOCKHASH_REUSE_S, then the cluster is
+    asked again."""
     from agent.chain import ChainContext
     from agent.domain.tokens import TokenRegistry
     from agent.executor import BLOCKHASH_REUSE_S, ChainExecutor
@@ -232,7 +234,9 @@ async def test_fills_prepared_within_a_second_share_one_blockhash() -> None:
         budget=ComputeBudget(200_000, 5),
         monotonic=lambda: now[0],
     )
-    first = await executor.blockhash()
+    burst = await asyncio.gather(*(executor.blockhash() for _ in range(8)))
+    first = burst[0]
+    assert set(burst) == {first} and len(fetched) == 1  # a burst of fills: one fetch
     now[0] += BLOCKHASH_REUSE_S / 2
     assert await executor.blockhash() == first and len(fetched) == 1
     cluster.svm.expire_blockhash()
