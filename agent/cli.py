@@ -198,7 +198,7 @@ def _dispatch(args: argparse.Namespace, config: AgentConfig) -> int:
 
         if args.to == "stream" and not config.intake.redis.enabled:
             raise UsageError("--to stream needs [intake.redis] enabled = true")
-        if config.cluster.name == "mainnet-beta" and config.execution.mode == "send":
+        if _sends_on_mainnet(config):
             # The demo signs generated intents with generated wallets: never with real funds.
             raise ConfigError(
                 config.source_dir,
@@ -253,11 +253,14 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sends_on_mainnet(config: AgentConfig) -> bool:
+    return config.cluster.name == "mainnet-beta" and config.execution.mode == "send"
+
+
 def _check_mode(config: AgentConfig, *, allow_mainnet_send: bool) -> None:
     """Sending on mainnet takes two switches: the config flag and the command-line flag."""
     execution = config.execution
-    mainnet_send = config.cluster.name == "mainnet-beta" and execution.mode == "send"
-    if mainnet_send and not (execution.allow_mainnet_send and allow_mainnet_send):
+    if _sends_on_mainnet(config) and not (execution.allow_mainnet_send and allow_mainnet_send):
         raise ConfigError(
             config.source_dir,
             "execution.allow_mainnet_send",
