@@ -4,7 +4,7 @@ glibc gives threads that contend for the heap arenas of their own, up to eight p
 daemon runs a couple of dozen worker threads (file intake, SQL, HTTP), each allocating a
 little in turn, so memory freed in one arena is not reused by the next thread's allocations
 and the resident size creeps up with uptime. Two arenas keep it flat
-(benchmarks/memory.py: +12% over 100,000 intents with glibc's default, +6% with two); the
+(benchmarks/memory.py: +12% over 100,000 intents with glibc's default, +6% to +9% with two); the
 threads mostly wait on I/O, so they seldom contend for an arena anyway.
 """
 
