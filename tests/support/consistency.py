@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ def result_name(submission: Any) -> str:
 
 async def every_file_ended_once(home: AgentHome, count: int) -> list[Any]:
     """Files and SQL agree on ``count`` intent files: one original each in done/ or rejected/,
-    one result file and one terminal submission row each (with the same status and claim);
+    one terminal submission row each, and one result file per result name (with the status and
+    claim of a submission of that name);
     nothing left in the inbox, in work/, accepted or executing. Returns the submissions."""
     root = home.root
     assert home.files("inbox") == [] and visible(root, "work") == 0
@@ -37,17 +39,22 @@ async def every_file_ended_once(home: AgentHome, count: int) -> list[Any]:
     ]
     assert len(finished) == count
     assert len({files.parse_claim_name(n)[1] for n in finished}) == count  # type: ignore[index]
-    assert visible(root, "out") == count
     submissions = await home.rows(SubmissionRow.__table__)
     assert len(submissions) == count == len({s.ref for s in submissions})
+    by_name: dict[str, list[Any]] = defaultdict(list)
     for submission in submissions:
         assert submission.status in ("filled", "rejected", "failed")
-        path = root / "out" / f"{result_name(submission)}.result.json"
-        document = json.loads(path.read_text())
-        assert (document["status"], document["submission"]["ref"]) == (
-            submission.status,
-            submission.ref,
-        )
+        by_name[result_name(submission)].append(submission)
+    assert visible(root, "out") == len(by_name)
+    for name, sharing in by_name.items():
+        if len(sharing) > 1:
+            # Only refusals of one intent id that none of them consumed share a result file
+            # (a later one replaces it; SQL keeps each): a replay of an unaccepted intent.
+            assert len({s.intent_id for s in sharing}) == 1 and sharing[0].intent_id
+            assert all(s.status == "rejected" for s in sharing), sharing
+        document = json.loads((root / "out" / f"{name}.result.json").read_text())
+        answered = (document["status"], document["submission"]["ref"])
+        assert answered in {(s.status, s.ref) for s in sharing}
     intents = await home.rows(IntentRow.__table__)
     assert not [i for i in intents if i.status in ("accepted", "executing")]
     return submissions
