@@ -142,7 +142,9 @@ async def test_jupiter_failing_30_percent_of_requests_still_ends_every_intent_in
         assert sample("otc_agent_venue_errors_total", kind=kind) > 0, kind
     quotes = await home.rows(QuoteRow.__table__)
     missed = Counter(q.verdict for q in quotes if q.venue == "jupiter" and q.expected_out is None)
-    assert missed["unavailable"] > 0 and missed["bad_payload"] > 0, missed
+    # Garbage is never retried, so it always reaches the quote rows; a 5xx becomes a miss only
+    # when every retry fails too (the metrics above count each one).
+    assert missed["bad_payload"] > 0, missed
     legs = await home.rows(RouteLegRow.__table__)
     by_venue = Counter(leg.venue for leg in legs if leg.status in ("filled", "built"))
     assert by_venue["jupiter"] > 0 and by_venue["otc"] > 0, by_venue
