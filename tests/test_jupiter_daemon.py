@@ -19,24 +19,14 @@ from agent.records import Submission
 from agent.store.models import IntentRow, QuoteRow, RouteLegRow, RouteRow
 from tests.support import jupiter_tamper as tamper
 from tests.support.agent_home import AgentHome
-from tests.support.fake_jupiter import SOL, USDC, FakeJupiter
+from tests.support.fake_jupiter import FakeJupiter
 from tests.support.fake_mainnet_rpc import FakeMainnetRpc
-
-# A deep SOL/USDC market at the static price (150) with a 1 bp fee: Jupiter wins small SOL/USDC
-# trades, the OTC pools win the pairs the fake cannot route.
-SOL_RESERVE = 400_000 * 10**9
-USDC_RESERVE = 60_000_000 * 10**6
 
 
 @pytest.fixture(name="jupiter")
 async def _jupiter() -> AsyncIterator[FakeJupiter]:
-    fake = FakeJupiter()
-    fake.add_pair(SOL, USDC, SOL_RESERVE, USDC_RESERVE, fee_bps=1)
-    await fake.start()
-    try:
+    async with FakeJupiter().add_deep_sol_usdc() as fake:
         yield fake
-    finally:
-        await fake.aclose()
 
 
 async def _home(

@@ -31,7 +31,7 @@ from agent.store.models import IntentRow, QuoteRow, RouteLegRow, SubmissionRow, 
 from tests.reliability.conftest import Localnet
 from tests.support.agent_home import AgentHome, Fed
 from tests.support.consistency import every_file_ended_once, visible
-from tests.support.fake_jupiter import CHAOS, SOL, USDC, FakeJupiter, Fault, FaultMix
+from tests.support.fake_jupiter import CHAOS, FakeJupiter, Fault, FaultMix
 from tests.support.http_switch import SwitchableServer
 from tests.support.localnet_books import (
     books_match_chain,
@@ -43,9 +43,6 @@ from tests.support.private_postgres import PrivatePostgres
 from tests.support.processes import tail, wait_for
 
 TERMINAL = ("filled", "rejected", "failed")
-# A deep SOL/USDC market at the static price with a 1 bp fee: Jupiter wins many SOL/USDC trades.
-SOL_RESERVE = 400_000 * 10**9
-USDC_RESERVE = 60_000_000 * 10**6
 
 
 async def _home(make_config: Callable[..., AgentConfig], **overrides: str) -> AgentHome:
@@ -92,13 +89,8 @@ async def _check_every_intent_ended_once(home: AgentHome, fed: dict[str, Fed]) -
 @pytest.fixture(name="chaotic_jupiter")
 async def _chaotic_jupiter() -> AsyncIterator[FakeJupiter]:
     """The fake Jupiter with a seeded 30% of requests answered with a fault."""
-    fake = FakeJupiter(chaos=FaultMix(0.3, random.Random(9)))
-    fake.add_pair(SOL, USDC, SOL_RESERVE, USDC_RESERVE, fee_bps=1)
-    await fake.start()
-    try:
+    async with FakeJupiter(chaos=FaultMix(0.3, random.Random(9))).add_deep_sol_usdc() as fake:
         yield fake
-    finally:
-        await fake.aclose()
 
 
 @pytest.mark.slow
@@ -156,9 +148,7 @@ async def test_a_jupiter_that_never_answers_cannot_hold_an_intent_past_its_deadl
     """Every Jupiter request hangs (the client waits its default 10 s, three times): intents
     with 6 s to live still end before their deadline, filled elsewhere or failed with a reason."""
     fake = FakeJupiter(chaos=FaultMix(1.0, random.Random(1), kinds=(Fault("hang"),)))
-    fake.add_pair(SOL, USDC, SOL_RESERVE, USDC_RESERVE, fee_bps=1)
-    await fake.start()
-    try:
+    async with fake.add_deep_sol_usdc():
         home = await _home(
             make_config,
             database_url=sqlite_url,
@@ -169,8 +159,6 @@ async def test_a_jupiter_that_never_answers_cannot_hold_an_intent_past_its_deadl
         )
         fed = await home.feed_steadily(8, rate=1000, invalid_share=0.0, seed=43, ttl_s=6)
         await home.daemon().run(once=True)
-    finally:
-        await fake.aclose()
     submissions = await _check_every_intent_ended_once(home, fed)
     assert fake.requests and {r.fault for r in fake.requests} == {"hang"}
     assert [s.status for s in submissions].count("filled") > 0

@@ -59,7 +59,6 @@ from tests.support.jupiter_tamper import (
 Doc = dict[str, Any]
 Forge = Callable[[Doc], Doc]
 # A deep SOL/USDC market at about the static price with a 1 bp fee: Jupiter wins 1 SOL trades.
-SOL_RESERVE, USDC_RESERVE = 400_000 * 10**9, 60_000_000 * 10**6
 STRANGE_MINT = Keypair.from_seed(bytes([21]) * 32).pubkey()
 LOOKALIKE_PROGRAM = Keypair.from_seed(bytes([22]) * 32).pubkey()
 MEMO_PROGRAM = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
@@ -285,13 +284,8 @@ class Run:
 
 @pytest.fixture(name="jupiter")
 async def _jupiter() -> AsyncIterator[FakeJupiter]:
-    fake = FakeJupiter()
-    fake.add_pair(SOL, USDC, SOL_RESERVE, USDC_RESERVE, fee_bps=1)
-    await fake.start()
-    try:
+    async with FakeJupiter().add_deep_sol_usdc() as fake:
         yield fake
-    finally:
-        await fake.aclose()
 
 
 @pytest.fixture(name="signed_swaps")
@@ -538,8 +532,7 @@ async def test_a_lookup_table_that_is_not_one_is_refused_before_signing(
     table: Pubkey,
 ) -> None:
     """A lookup table that is missing on mainnet, or is no table, fails the leg before signing."""
-    jupiter = FakeJupiter()
-    jupiter.add_pair(SOL, USDC, SOL_RESERVE, USDC_RESERVE, fee_bps=1)
+    jupiter = FakeJupiter().add_deep_sol_usdc()
     jupiter.tamper = _naming_table(table)
     rpc = FakeMainnetRpc(tables=dict(jupiter.lookup_tables()))
     await jupiter.start()
@@ -561,8 +554,7 @@ async def test_lookup_table_contents_claimed_by_build_are_never_used(
     make_config: Callable[..., AgentConfig], sqlite_url: str
 ) -> None:
     """Table contents claimed by /build are ignored: the transaction never names the stranger in them."""
-    jupiter = LyingTables()
-    jupiter.add_pair(SOL, USDC, SOL_RESERVE, USDC_RESERVE, fee_bps=1)
+    jupiter = LyingTables().add_deep_sol_usdc()
     rpc = FakeMainnetRpc(tables=dict(jupiter.lookup_tables()))
     await jupiter.start()
     await rpc.start()

@@ -24,7 +24,7 @@ from agent.config import AgentConfig
 from agent.logging import configure_logging
 from onchain.keys import load_keypair
 from tests.security.conftest import CliRun, make_bench
-from tests.support.fake_jupiter import SOL, USDC, FakeJupiter
+from tests.support.fake_jupiter import FakeJupiter
 from tests.support.processes import spawn_agent
 
 
@@ -149,8 +149,7 @@ async def test_the_jupiter_api_key_is_sent_but_never_logged_or_stored(
     make_config: Callable[..., AgentConfig], sqlite_url: str, tmp_path: Path
 ) -> None:
     """The Jupiter API key goes out in x-api-key only: not in logs, results or the database."""
-    jupiter = FakeJupiter()
-    jupiter.add_pair(SOL, USDC, 400_000 * 10**9, 60_000_000 * 10**6, fee_bps=1)
+    jupiter = FakeJupiter().add_deep_sol_usdc()
     jupiter.plan(*(["401"] * 4))
     await jupiter.start()
     stream = io.StringIO()

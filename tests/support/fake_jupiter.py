@@ -53,6 +53,8 @@ __all__ = [
 
 SOL = "So11111111111111111111111111111111111111112"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+DEEP_SOL_RESERVE = 400_000 * 10**9
+DEEP_USDC_RESERVE = 60_000_000 * 10**6
 ALT_ADDRESSES = [SOL, USDC]  # what the fake says the table holds (/build lists it)
 
 FaultKind = Literal[
@@ -148,6 +150,12 @@ class FakeJupiter:
         self.pools[(mint_a, mint_b)] = Pool(reserve_a, reserve_b, fee_bps)
         self.pools[(mint_b, mint_a)] = Pool(reserve_b, reserve_a, fee_bps)
 
+    def add_deep_sol_usdc(self) -> FakeJupiter:
+        """A deep SOL/USDC market at the static price (150) with a 1 bp fee: Jupiter wins small
+        SOL/USDC trades, other venues the pairs the fake cannot route."""
+        self.add_pair(SOL, USDC, DEEP_SOL_RESERVE, DEEP_USDC_RESERVE, fee_bps=1)
+        return self
+
     def plan(self, *faults: Fault | FaultKind) -> None:
         """Use these faults for the next requests, one each, in order."""
         self._faults.extend(f if isinstance(f, Fault) else Fault(f) for f in faults)
@@ -168,6 +176,12 @@ class FakeJupiter:
     async def start(self) -> FakeJupiter:
         self._server = await asyncio.start_server(self._on_connection, "127.0.0.1", 0)
         return self
+
+    async def __aenter__(self) -> FakeJupiter:
+        return await self.start()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
 
     async def aclose(self) -> None:
         if self._server is not None:
@@ -367,9 +381,5 @@ class FakeJupiter:
 
 
 # --- instructions ---------------------------------------------------------------------------
-def _max_accounts(query: Mapping[str, str]) -> int:
-    return int(query.get("maxAccounts", "64"))  # Jupiter's documented default
-
-
 def _max_accounts(query: Mapping[str, str]) -> int:
     return int(query.get("maxAccounts", "64"))  # Jupiter's documented default
