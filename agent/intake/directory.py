@@ -1,7 +1,9 @@
 """The directory intake: turns files in inbox/ into submissions and files their outcomes.
 
 Claiming, reading, writing results and moving originals are blocking file operations with
-fsyncs; they run in worker threads so the event loop keeps routing meanwhile.
+fsyncs; they run in worker threads so the event loop keeps routing meanwhile, in batches
+(:class:`~agent.intake.batched_calls.BatchedCalls`): the claims (or completions) asked for
+while a batch runs go together in the next, sharing one fsync per folder.
 
 Several replicas (processes) may run a DirectoryIntake on the same folder. Each takes an owner
 identity at :meth:`DirectoryIntake.start` (see :mod:`agent.intake.files`): the lock file
@@ -18,10 +20,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from agent.domain.outcomes import IntentRejected, Reason, Status
 from agent.intake import files
+from agent.intake.batched_calls import BatchedCalls
 from agent.intake.watcher import InboxWatcher
 
 __all__ = ["SOURCE", "DirectoryIntake", "DirectoryItem"]
@@ -56,6 +61,10 @@ class DirectoryIntake:
         self.max_file_bytes = max_file_bytes
         self.watcher = InboxWatcher(self.layout.inbox, rescan_interval_s=rescan_interval_s)
         self._owner: files.Owner | None = None
+        # Claims and completions go to their worker thread in batches: one trip, and one
+        # fsync per folder, for every worker that asked meanwhile.
+        self._claims = BatchedCalls(self._claim_batch, name="intake-claims")
+        self._completions = BatchedCalls(self._complete_batch, name="intake-completions")
 
     @property
     def owner(self) -> files.Owner:
@@ -76,6 +85,8 @@ class DirectoryIntake:
 
     async def aclose(self) -> None:
         await self.watcher.aclose()
+        await self._claims.aclose()
+        await self._completions.aclose()
         if self._owner is not None:
             # Claims still in work/ under this owner become adoptable by other replicas.
             self._owner.release()
@@ -113,12 +124,30 @@ class DirectoryIntake:
         return files.list_strays(self.layout)
 
     async def claim(self, name: str) -> DirectoryItem | None:
-        # One trip to a worker thread for both: each hop costs a wake-up and a loop turn.
-        return await asyncio.to_thread(self._claim_and_read, name, self.owner)
+        """Claim and read ``inbox/name``; None when another process claimed it first."""
+        return await self._claims((name, self.owner))
 
-    def _claim_and_read(self, name: str, owner: files.Owner) -> DirectoryItem | None:
-        claimed = files.claim(self.layout, name, owner)
-        return None if claimed is None else self._read(claimed, resumed=False)
+    def _claim_batch(
+        self, requests: Sequence[tuple[str, files.Owner]]
+    ) -> list[DirectoryItem | Exception | None]:
+        """Rename every file into work/, fsync work/ once, then read them."""
+        deferred: set[Path] = set()
+        claimed: list[files.Claim | Exception | None] = []
+        for name, owner in requests:
+            try:
+                claimed.append(files.claim(self.layout, name, owner, sync_directory=deferred.add))
+            except Exception as exc:  # this name's failure (an OS error, a bad name) only
+                claimed.append(exc)
+        # Durable before any of them is acted on: a crash must not put a file back in the
+        # inbox after its trade was executed.
+        failure = _sync_all(self.layout, deferred)
+        items: list[DirectoryItem | Exception | None] = []
+        for outcome in claimed:
+            if isinstance(outcome, files.Claim):
+                items.append(failure or self._read(outcome, resumed=False))
+            else:
+                items.append(outcome)
+        return items
 
     async def read(self, claimed: files.Claim, *, resumed: bool) -> DirectoryItem:
         return await asyncio.to_thread(self._read, claimed, resumed=resumed)
@@ -142,32 +171,82 @@ class DirectoryIntake:
         result: str,
     ) -> Path:
         """Write the result, then move the original: done/ when filled, else rejected/."""
-        return await asyncio.to_thread(self._complete, item, status, reason, result_name, result)
+        return await self._completions(_Completion(item, status, reason, result_name, result))
 
-    def _complete(
-        self,
-        item: DirectoryItem,
-        status: Status,
-        reason: Reason | None,
-        result_name: str,
-        result: str,
-    ) -> Path:
+    def _complete_batch(self, completions: Sequence[_Completion]) -> list[Path | Exception]:
+        """Every result (and reason) file first, their folders fsynced once each; only then
+        the originals moved, and their folders fsynced: a file never leaves work/ before its
+        result is on disk."""
+        outcomes: list[Path | Exception | None] = [None] * len(completions)
+        written: set[Path] = set()
+        for index, completion in enumerate(completions):
+            try:
+                self._write_result(completion, written.add)
+            except Exception as exc:
+                outcomes[index] = exc
+        failure = _sync_all(self.layout, written)
+        moved: set[Path] = set()
+        for index, completion in enumerate(completions):
+            if outcomes[index] is not None:
+                continue
+            if failure is not None:
+                outcomes[index] = failure
+                continue
+            try:
+                outcomes[index] = files.move_final(
+                    self.layout,
+                    completion.item.claim,
+                    accepted=completion.status is Status.FILLED,
+                    sync_directory=moved.add,
+                )
+            except Exception as exc:
+                outcomes[index] = exc
+        failure = _sync_all(self.layout, moved)
+        finished: list[Path | Exception] = []
+        for outcome in outcomes:
+            assert outcome is not None  # every completion was written, moved or failed above
+            finished.append(
+                failure if failure is not None and isinstance(outcome, Path) else outcome
+            )
+        return finished
+
+    def _write_result(self, completion: _Completion, sync_later: Callable[[Path], None]) -> None:
+        item = completion.item
         # Partial writes carry this replica's owner id, so no live replica sweeps them.
         owner = self._owner.id if self._owner is not None else item.claim.owner
-        result_path = self.layout.out / f"{result_name}.result.json"
+        result_path = self.layout.out / f"{completion.result_name}.result.json"
         files.atomic_write(
-            result_path, result.encode("utf-8"), owner=owner, sync_directory=self.layout.sync
+            result_path, completion.result.encode("utf-8"), owner=owner, sync_directory=sync_later
         )
-        if status is Status.FILLED:
-            return files.finish(self.layout, item.claim, accepted=True)
+        if completion.status is Status.FILLED:
+            return
         reason_document = json.dumps(
             {
-                "status": status.value,
-                "reason": reason.value if reason else None,
+                "status": completion.status.value,
+                "reason": completion.reason.value if completion.reason else None,
                 "result": str(result_path.relative_to(self.layout.root)),
             },
             indent=2,
         ).encode("utf-8")
-        return files.finish(
-            self.layout, item.claim, accepted=False, reason_document=reason_document, owner=owner
+        files.write_reason(
+            self.layout, item.claim, reason_document, owner=owner, sync_directory=sync_later
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Completion:
+    item: DirectoryItem
+    status: Status
+    reason: Reason | None
+    result_name: str
+    result: str
+
+
+def _sync_all(layout: files.IntakeLayout, directories: set[Path]) -> OSError | None:
+    """fsync each directory (sorted, for a stable order); the first failure, if any."""
+    for directory in sorted(directories):
+        try:
+            layout.sync(directory)
+        except OSError as exc:
+            return exc
+    return None

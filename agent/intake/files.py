@@ -69,6 +69,7 @@ __all__ = [
     "list_claims",
     "list_inbox",
     "list_strays",
+    "move_final",
     "move_no_replace",
     "new_claim_id",
     "new_owner_id",
@@ -76,6 +77,7 @@ __all__ = [
     "parse_claim_name",
     "read_claimed",
     "sweep_own_temp_files",
+    "write_reason",
 ]
 
 _AT_FDCWD = -100
@@ -377,10 +379,18 @@ def _claim_at(path: Path) -> Claim | None:
     return Claim(claim_id=claim_id, original_name=original, path=path, owner=owner)
 
 
-def claim(layout: IntakeLayout, name: str, owner: Owner | None = None) -> Claim | None:
+def claim(
+    layout: IntakeLayout,
+    name: str,
+    owner: Owner | None = None,
+    *,
+    sync_directory: Callable[[Path], None] | None = None,
+) -> Claim | None:
     """Move ``inbox/name`` into ``work/``; None when another process claimed it first.
 
-    With ``owner`` the claim is named for it (the owner must still hold its lock).
+    With ``owner`` the claim is named for it (the owner must still hold its lock). The claim
+    is durable when this returns, unless ``sync_directory`` defers the fsync of ``work/``: a
+    batch of claims then shares one, which must run before any of them is acted on.
     """
     if not name or name in {".", ".."} or "/" in name:
         raise ValueError(f"not a plain file name: {name!r}")
@@ -397,7 +407,7 @@ def claim(layout: IntakeLayout, name: str, owner: Owner | None = None) -> Claim 
         return None
     # Make the claim durable before the daemon acts on it, so a crash cannot put the file
     # back in the inbox after its trade was executed.
-    layout.sync(layout.work)
+    (sync_directory or layout.sync)(layout.work)
     claimed = _claim_at(target)  # the original may be trimmed, see claim_name
     assert claimed is not None
     return claimed
@@ -502,23 +512,52 @@ def finish(
     """
     if accepted and reason_document is not None:
         raise ValueError("a reason document is only written for rejected submissions")
+    if reason_document is not None:
+        # Written (and made durable) first, so a rejected file never sits in rejected/
+        # without its reason.
+        write_reason(layout, claim, reason_document, owner=owner)
+    return move_final(layout, claim, accepted=accepted)
+
+
+def write_reason(
+    layout: IntakeLayout,
+    claim: Claim,
+    document: bytes,
+    *,
+    owner: str | None = None,
+    sync_directory: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write the reason file a rejected claim gets beside it in ``rejected/``.
+
+    Call it before :func:`move_final`, and let its ``sync_directory`` run before that move.
+    """
+    path = layout.rejected / f"{claim.final_name}{_REASON_SUFFIX}"
+    atomic_write(
+        path,
+        document,
+        owner=owner if owner is not None else claim.owner,
+        sync_directory=sync_directory or layout.sync,
+    )
+    return path
+
+
+def move_final(
+    layout: IntakeLayout,
+    claim: Claim,
+    *,
+    accepted: bool,
+    sync_directory: Callable[[Path], None] | None = None,
+) -> Path:
+    """Move a claimed file to ``done/`` (accepted) or ``rejected/``; safe to repeat."""
     target_dir = layout.done if accepted else layout.rejected
     target = target_dir / claim.final_name
-    if reason_document is not None:
-        # Written first so a rejected file never sits in rejected/ without its reason.
-        atomic_write(
-            target_dir / f"{claim.final_name}{_REASON_SUFFIX}",
-            reason_document,
-            owner=owner if owner is not None else claim.owner,
-            sync_directory=layout.sync,
-        )
     try:
         move_no_replace(claim.path, target)
     except FileNotFoundError:
         if os.path.lexists(target):
             return target
         raise
-    layout.sync(target_dir)
+    (sync_directory or layout.sync)(target_dir)
     return target
 
 
