@@ -79,6 +79,10 @@ class Daemon(ScheduledJobs):
         # Names whose claim failed with an OS error are skipped, so one bad entry cannot spin.
         self._unclaimable: set[str] = set()
         self._busy = 0
+        # Outcomes committed, their files being filed by the intake: a worker hands them over
+        # and takes the next file (at most max_workers wait, so a slow disk slows the intake).
+        self._filing: set[asyncio.Task[None]] = set()
+        self._filing_slots = asyncio.Semaphore(self.max_workers)
         self._stopping = asyncio.Event()
         self._store_up = asyncio.Event()
         self._store_up.set()
@@ -96,7 +100,7 @@ class Daemon(ScheduledJobs):
 
     @property
     def idle(self) -> bool:
-        return self._queue.empty() and self._busy == 0
+        return self._queue.empty() and self._busy == 0 and not self._filing
 
     # lifecycle
 
@@ -164,6 +168,8 @@ class Daemon(ScheduledJobs):
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            # Never cancelled: an outcome already committed gets its result file and its move.
+            await self._filed()
             if self._store_up.is_set():
                 await self._guarded("snapshot", self.record_snapshot)
             await self._shutdown()
@@ -219,6 +225,7 @@ class Daemon(ScheduledJobs):
                 continue
             if once:
                 await self._queue.join()
+                await self._filed()
                 if not [n for n in self.intake.pending(limit=None) if n not in self._unclaimable]:
                     return
             else:
@@ -325,14 +332,34 @@ class Daemon(ScheduledJobs):
             item = claimed
         submission = _submission(item)
         outcome = await self._process(submission)
-        await self.intake.complete(
-            item,
-            status=outcome.status,
-            reason=outcome.reason,
-            result_name=outcome.result_name,
-            result=outcome.result,
-        )
+        await self._filing_slots.acquire()
+        filing = asyncio.create_task(self._file(item, outcome), name=f"file-{item.claim.claim_id}")
+        self._filing.add(filing)
+        filing.add_done_callback(self._filing.discard)
+
+    async def _file(self, item: DirectoryItem, outcome: Outcome) -> None:
+        """Write the committed outcome's result file and move the original; the worker that
+        decided it is already on its next file. Should this fail, the original stays in
+        work/ and the next start files it again from SQL."""
+        try:
+            await self.intake.complete(
+                item,
+                status=outcome.status,
+                reason=outcome.reason,
+                result_name=outcome.result_name,
+                result=outcome.result,
+            )
+        except Exception:
+            log.exception("filing_failed", ref=outcome.submission.ref)
+            return
+        finally:
+            self._filing_slots.release()
         self._finished(outcome)
+
+    async def _filed(self) -> None:
+        """Wait until every committed outcome handed over so far is filed."""
+        while self._filing:
+            await asyncio.gather(*self._filing, return_exceptions=True)
 
     async def _handle_stream(self, item: StreamItem) -> None:
         assert self.stream is not None

@@ -306,3 +306,65 @@ async def test_a_run_leaves_price_and_counter_snapshots_in_sql(home: AgentHome) 
     counters = {row.name: row.value for row in await _rows(home, SystemMetricRow.__table__)}
     assert prices["SOL"].source == "static" and prices["SOL"].usd == 150
     assert counters["intents_processed"] == 5
+
+
+async def test_a_worker_decides_the_next_file_while_the_last_outcome_is_filed(
+    home: AgentHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Filing (result file, move) does not hold the worker: with one worker and filing held up,
+    every intent is still decided; `run --once` returns only once all are filed."""
+    import asyncio
+
+    from agent.intake.directory import DirectoryIntake
+
+    home.feed(4, invalid_share=0.0, seed=21)
+    daemon = home.daemon()
+    daemon.max_workers = 1
+    release = asyncio.Event()
+    complete = DirectoryIntake.complete
+
+    async def held_complete(self: DirectoryIntake, *args: object, **kwargs: object) -> Path:
+        await release.wait()
+        return await complete(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DirectoryIntake, "complete", held_complete)
+    run = asyncio.ensure_future(daemon.run(once=True))
+    for _ in range(500):
+        if len(await _rows(home, SubmissionRow.__table__)) == 4:
+            break
+        await asyncio.sleep(0.02)
+    assert len(await _rows(home, SubmissionRow.__table__)) == 4  # all decided, none filed yet
+    claimed = [name for name in home.files("work") if not name.startswith(".")]
+    assert not run.done() and len(claimed) == 4 and not daemon.idle
+    release.set()
+    stats = await run
+    assert stats.processed == 4 and home.files("work") == []
+    assert len(home.files("out")) == 4
+
+
+async def test_a_failed_filing_is_logged_and_leaves_the_original_for_the_next_start(
+    home: AgentHome, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """When a result cannot be filed the daemon logs filing_failed and goes on; the original
+    stays in work/, and the next start files it from SQL without deciding it again."""
+    from agent.intake.directory import DirectoryIntake
+
+    home.feed(2, invalid_share=0.0, seed=23)
+    complete = DirectoryIntake.complete
+    failures = iter([OSError(28, "No space left on device")])
+
+    async def full_disk_once(self: DirectoryIntake, *args: object, **kwargs: object) -> Path:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return await complete(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DirectoryIntake, "complete", full_disk_once)
+    stats = await home.daemon().run(once=True)
+    assert stats.processed == 1
+    assert "filing_failed" in capsys.readouterr().out
+    assert len([name for name in home.files("work") if not name.startswith(".")]) == 1
+    again = await home.daemon().run(once=True)
+    assert again.processed == 1 and home.files("work") == []
+    assert len(await _rows(home, SubmissionRow.__table__)) == 2
+    assert len(home.files("out")) == 2

@@ -199,7 +199,7 @@ async def test_ten_thousand_malformed_files_are_rejected_with_reasons_and_the_da
     assert rejections == reasons  # the daemon's own counters agree with the folders
     events = _logged_events(log)
     assert events["finished"] == total + 1  # the log is read: one line per submission
-    assert events["worker_error"] == events["internal_error"] == 0
+    assert events["worker_error"] == events["internal_error"] == events["filing_failed"] == 0
 
 
 def _ready(port: int) -> bool:

@@ -366,7 +366,8 @@ async def test_postgres_restarted_and_crashed_mid_run_loses_and_repeats_nothing(
     assert stopped == 0, tail(localnet.log)
     log = localnet.log.read_text()
     assert log.count('"event": "database_back"') >= 2, "the daemon did not see both outages"
-    assert '"event": "internal_error"' not in log and '"worker_error"' not in log
+    for event in ("internal_error", "worker_error", "filing_failed"):
+        assert f'"event": "{event}"' not in log
     submissions = await every_file_ended_once(home, RESTART_INTENTS)
     assert sum(s.status == "filled" for s in submissions) > RESTART_INTENTS // 2
     await every_settlement_landed_once(home, localnet.url)
