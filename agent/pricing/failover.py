@@ -44,6 +44,7 @@ from agent.pricing.parsers import (
 from agent.pricing.sources import PriceSource, StaticSource
 
 __all__ = [
+    "MAX_CLOCK_AHEAD_S",
     "BreakerSettings",
     "CachedPrice",
     "Disagreement",
@@ -57,6 +58,10 @@ __all__ = [
 ]
 
 log = structlog.get_logger("agent.pricing")
+
+# How far a source's own timestamp may run ahead of this host's clock (skew between honest
+# clocks); an observation dated further ahead is refused, counted as ``future``.
+MAX_CLOCK_AHEAD_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +424,19 @@ class FailoverOracle:
             observation = observations.get(token.symbol)
             if observation is None:
                 health.failures["missing"] += 1
+            elif (
+                observation.observed_at is not None
+                and observation.observed_at - now > MAX_CLOCK_AHEAD_S
+            ):
+                # A timestamp from the future would pass every age check for as long as it
+                # stays ahead: a frozen feed must not look fresh by dating itself forward.
+                health.failures["future"] += 1
+                log.warning(
+                    "price_observation_from_the_future",
+                    source=source.name,
+                    symbol=token.symbol,
+                    ahead_s=round(observation.observed_at - now),
+                )
             elif (
                 observation.observed_at is not None
                 and now - observation.observed_at > self.settings.max_observation_age_s

@@ -13,6 +13,7 @@ import pytest
 
 from agent.domain.tokens import Token
 from agent.pricing.failover import (
+    MAX_CLOCK_AHEAD_S,
     BreakerSettings,
     FailoverOracle,
     FailoverSettings,
@@ -441,6 +442,29 @@ async def test_old_source_timestamp_fails_over() -> None:
     point = await oracle.price(SOL)
     assert (point.source, point.observed_at) == ("coingecko", clock.now - 30)
     assert oracle.snapshot().sources["pyth"].failures == {"stale": 1}
+
+
+@pytest.mark.parametrize(
+    ("ahead_s", "served_by", "failures"),
+    [
+        (0, "pyth", {}),
+        (MAX_CLOCK_AHEAD_S, "pyth", {}),  # honest clock skew is tolerated
+        (MAX_CLOCK_AHEAD_S + 1, "coingecko", {"future": 1}),
+        (86_400 * 365, "coingecko", {"future": 1}),
+    ],
+)
+async def test_a_source_timestamp_from_the_future_fails_over(
+    ahead_s: float, served_by: str, failures: dict[str, int]
+) -> None:
+    """An observation dated further ahead than clock skew explains is refused (it would pass
+    every age check while it stays ahead); the next source serves."""
+    clock = FakeClock()
+    ahead = ScriptedSource("pyth", PRICES, observed_at=clock.now + ahead_s)
+    fresh = ScriptedSource("coingecko", PRICES, observed_at=clock.now - 30)
+    oracle = FailoverOracle([ahead, fresh], [SOL], settings=SINGLE, clock=clock)
+    await oracle.refresh()
+    assert (await oracle.price(SOL)).source == served_by
+    assert oracle.snapshot().sources["pyth"].failures == failures
 
 
 async def test_no_price_anywhere_raises() -> None:
