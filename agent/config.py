@@ -117,6 +117,9 @@ class RedisIntakeConfig:
     claim_idle_s: float = 300.0
     max_deliveries: int = 5
     block_ms: int = 1_000
+    # Consumers idle this long with nothing pending are deleted from the group (hourly): the
+    # "<host>-<pid>" names of replicas that stopped would otherwise pile up.
+    forget_consumers_after_s: float = 86_400.0
 
     def check(self) -> None:
         if not self.url.startswith(("redis://", "rediss://", "unix://")):
@@ -129,6 +132,12 @@ class RedisIntakeConfig:
         _positive("claim_idle_s", self.claim_idle_s)
         _positive("max_deliveries", self.max_deliveries)
         _positive("block_ms", self.block_ms)
+        if self.forget_consumers_after_s < self.claim_idle_s:
+            raise InvalidValue(
+                "forget_consumers_after_s",
+                f"must be at least claim_idle_s ({self.claim_idle_s}), "
+                f"got {self.forget_consumers_after_s}",
+            )
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ class ScheduledJobs:
         if self.stream is not None:
             # Well within claim_idle_s, so no replica ever takes over an entry still in hand.
             jobs.append((self._keep_stream_alive, min(30.0, config.intake.redis.claim_idle_s / 3)))
+            jobs.append((self.forget_stream_consumers, 3600.0))
         if self.runtime.otc is not None:
             jobs.append((self._replenish, config.venues.otc.replenish_interval_s))
         if self.runtime.localdex is not None:
@@ -89,6 +90,17 @@ class ScheduledJobs:
             await self.stream.keep_alive(self._stream_in_flight | set(self._left_pending))
         except (StreamUnavailable, RedisError) as exc:
             log.warning("stream_keep_alive_failed", error=str(exc))
+
+    async def forget_stream_consumers(self) -> None:
+        """Delete consumers of stopped replicas from the group (an hourly job)."""
+        assert self.stream is not None
+        try:
+            forgotten = await self.stream.forget_idle_consumers()
+        except (StreamUnavailable, RedisError) as exc:
+            log.warning("stream_forget_consumers_failed", error=str(exc))
+            return
+        if forgotten:
+            log.info("stream_consumers_forgotten", consumers=forgotten)
 
     async def _refresh_wallets(self) -> None:
         await self._guarded("refresh_wallets", self.runtime.wallets.refresh)

@@ -269,9 +269,7 @@ class Metrics:
         self.store_available.set(1)
         self.last_terminal.set(time.time())
 
-    def start_at_zero(
-        self, *, sources: Sequence[str], pools: Sequence[str], jupiter: bool
-    ) -> None:
+    def start_at_zero(self, *, sources: Sequence[str], pools: Sequence[str], jupiter: bool) -> None:
         """Create the counters whose label values are known up front, at 0: a series that is
         born at its first event hides that event from rate() and from alert rules."""
         for source in sources:

@@ -387,6 +387,7 @@ def build_stream_intake(config: AgentConfig) -> StreamIntake | None:
             claim_idle_ms=int(redis.claim_idle_s * 1000),
             max_deliveries=redis.max_deliveries,
             max_entry_bytes=config.intake.max_file_bytes,
+            forget_idle_ms=int(redis.forget_consumers_after_s * 1000),
         )
     )
 

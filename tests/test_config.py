@@ -354,6 +354,12 @@ def test_env_overrides_ignore_other_variables(config_dir: Path, tmp_path: Path) 
             id="nan",
         ),
         pytest.param(
+            {"OTC_AGENT__INTAKE__REDIS__FORGET_CONSUMERS_AFTER_S": "60"},
+            "intake.redis.forget_consumers_after_s",
+            "must be at least claim_idle_s (300.0), got 60.0",
+            id="consumers forgotten before their entries could be taken over",
+        ),
+        pytest.param(
             {"OTC_AGENT__EXECUTION__MODE__DEEP": "1"},
             "execution.mode.deep",
             "cannot override inside a non-table",

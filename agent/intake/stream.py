@@ -104,6 +104,9 @@ class StreamSettings:
     max_deliveries: int = 5  # an entry delivered more often goes to the dead-letter stream
     max_entry_bytes: int = 65_536
     results_maxlen: int = 1_000_000  # approximate trim of the results and dead-letter streams
+    # Consumers idle this long with nothing pending are deleted from the group: the names
+    # replicas that stopped (or died and were taken over) leave behind.
+    forget_idle_ms: int = 86_400_000
 
 
 class StreamIntake:
@@ -219,6 +222,23 @@ class StreamIntake:
                 self.settings.dead_letter_stream, "+", "-", count=count
             )
         return [decode_fields(fields) for _entry_id, fields in rows]
+
+    async def forget_idle_consumers(self) -> list[str]:
+        """Delete the group's consumers (never this one) that have nothing pending and have
+        been idle ``forget_idle_ms``; returns their names. Each is checked and deleted in one
+        atomic script, since deleting a consumer drops its pending entries with it: an entry a
+        consumer took meanwhile is never lost that way."""
+        settings = self.settings
+        with _unavailable_on_outage("forget_idle_consumers"):
+            names = await self._client.eval(
+                _FORGET_IDLE_CONSUMERS,
+                1,
+                settings.stream,
+                settings.group,
+                settings.forget_idle_ms,
+                settings.consumer,
+            )
+        return sorted(text(name) for name in names)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -404,6 +424,26 @@ class StreamIntake:
         self._recovering = False
         self._claim_cursor = "0-0"
         return await call()
+
+
+# KEYS[1] stream; ARGV group, minimum idle ms, this consumer's name. XINFO CONSUMERS answers
+# each consumer as a flat list of field, value pairs (name, pending, idle, ...); without the
+# stream or the group there is nothing to forget (next_batch recreates them).
+_FORGET_IDLE_CONSUMERS = """
+local consumers = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if consumers['err'] then return {} end
+local forgotten = {}
+for _, reply in ipairs(consumers) do
+  local consumer = {}
+  for i = 1, #reply, 2 do consumer[reply[i]] = reply[i + 1] end
+  if consumer['name'] ~= ARGV[3] and consumer['pending'] == 0
+      and consumer['idle'] >= tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], consumer['name'])
+    table.insert(forgotten, consumer['name'])
+  end
+end
+return forgotten
+"""
 
 
 async def submit(client: aioredis.Redis, stream: str, envelope: bytes) -> str:

@@ -580,3 +580,41 @@ def test_block_within_table(
 def test_group_missing_table(message: str, missing: bool) -> None:
     """Only NOGROUP and a block released by a deleted stream or group mean the group is gone."""
     assert group_missing(message) is missing
+
+
+async def test_idle_consumers_with_nothing_pending_are_forgotten(
+    client: aioredis.Redis, keys: Keys, make_intake: MakeIntake
+) -> None:
+    """Stopped replicas' consumer names leave the group; this replica's name, and a consumer
+    that still holds an entry however long idle, stay."""
+    intake = await make_intake("c1", forget_idle_ms=20)
+    assert await intake.next_batch(1, 0) == []  # c1 is now a consumer of the group
+    for gone in ("host-101", "host-102"):
+        await client.xgroup_createconsumer(keys.stream, keys.group, gone)
+    await submit(client, keys.stream, ENVELOPE)
+    await client.xreadgroup(keys.group, "holder", {keys.stream: ">"}, count=1)
+    await asyncio.sleep(0.05)
+    assert await intake.forget_idle_consumers() == ["host-101", "host-102"]
+    left = {c["name"].decode() for c in await client.xinfo_consumers(keys.stream, keys.group)}
+    assert left == {"c1", "holder"}
+    assert [consumer for consumer, _ in (await _pending(client, keys)).values()] == ["holder"]
+
+
+async def test_a_recently_active_consumer_is_not_forgotten(
+    client: aioredis.Redis, keys: Keys, make_intake: MakeIntake
+) -> None:
+    """A consumer idle for less than forget_idle_ms stays in the group."""
+    intake = await make_intake("c1", forget_idle_ms=60_000)
+    await client.xgroup_createconsumer(keys.stream, keys.group, "host-103")
+    assert await intake.forget_idle_consumers() == []
+    left = {c["name"].decode() for c in await client.xinfo_consumers(keys.stream, keys.group)}
+    assert "host-103" in left
+
+
+async def test_forgetting_consumers_of_a_missing_group_forgets_none(
+    client: aioredis.Redis, keys: Keys, make_intake: MakeIntake
+) -> None:
+    """With the group gone (the stream deleted) there is nothing to forget, and no error."""
+    intake = await make_intake("c1", forget_idle_ms=1)
+    await client.delete(keys.stream)
+    assert await intake.forget_idle_consumers() == []

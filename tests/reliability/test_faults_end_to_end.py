@@ -130,8 +130,10 @@ async def test_jupiter_failing_30_percent_of_requests_still_ends_every_intent_in
 
     for status in ("timeout", "4xx", "5xx", "2xx"):
         assert sample("otc_agent_venue_requests_total", endpoint="quote", status=status) > 0
-    for kind in ("unavailable", "bad_payload"):
-        assert sample("otc_agent_venue_errors_total", kind=kind) > 0, kind
+    # Garbage is never retried, so it always ends a call as bad_payload; a 5xx or a hang ends
+    # one as unavailable only when every retry draws a fault too, which a seeded 30% mix does
+    # not promise in one run (the requests counted as 5xx and timeout above do show them).
+    assert sample("otc_agent_venue_errors_total", kind="bad_payload") > 0
     quotes = await home.rows(QuoteRow.__table__)
     missed = Counter(q.verdict for q in quotes if q.venue == "jupiter" and q.expected_out is None)
     # Garbage is never retried, so it always reaches the quote rows; a 5xx becomes a miss only
