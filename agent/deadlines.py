@@ -73,6 +73,14 @@ class DeadlineWaiter:
         future.add_done_callback(self._forget)
         raise TimedOut(seconds)
 
+    async def aclose(self) -> None:
+        """At shutdown: cancel the calls still running after being given up on, and wait for
+        them, so none outlives the clients it uses (no venue state matters any more)."""
+        abandoned = list(self._abandoned)
+        for future in abandoned:
+            future.cancel()
+        await asyncio.gather(*abandoned, return_exceptions=True)
+
     def _forget(self, future: asyncio.Future[Any]) -> None:
         self._abandoned.discard(future)
         if not future.cancelled():

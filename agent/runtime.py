@@ -361,6 +361,8 @@ class Runtime:
         )
 
     async def aclose(self) -> None:
+        # Venue calls given up on at an intent's deadline first, while their clients are open.
+        await self.pipeline.waiter.aclose()
         await self.oracle.aclose()
         await self.http.aclose()
         if self.jupiter is not None and self.jupiter.lookup_cluster is not None:

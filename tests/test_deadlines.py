@@ -79,3 +79,26 @@ async def test_cancelling_the_caller_cancels_its_call() -> None:
     with pytest.raises(asyncio.CancelledError):
         await caller
     await asyncio.wait_for(cancelled.wait(), 1.0)
+
+
+async def test_aclose_cancels_and_awaits_the_calls_given_up_on() -> None:
+    """At shutdown the calls still running after their deadline are cancelled and waited for,
+    so none outlives the clients it uses."""
+    cancelled = asyncio.Event()
+
+    async def hang() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    waiter = DeadlineWaiter()
+    with pytest.raises(TimedOut):
+        await waiter.within(hang(), 0.01)
+    assert waiter.abandoned == 1
+    await waiter.aclose()
+    assert cancelled.is_set()
+    await asyncio.sleep(0)
+    assert waiter.abandoned == 0
+    await waiter.aclose()  # nothing left: a second close is a no-op
