@@ -76,17 +76,12 @@ class BatchedCalls(Generic[A, R]):
                 results = await asyncio.shield(
                     asyncio.to_thread(self._run_batch, [a for a, _ in batch])
                 )
+                if len(results) != len(batch):
+                    raise RuntimeError(
+                        f"{self._name}: {len(results)} results for {len(batch)} calls"
+                    )
             except Exception as error:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            if len(results) != len(batch):
-                error = RuntimeError(f"{self._name}: {len(results)} results for {len(batch)} calls")
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
+                results = [error] * len(batch)
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue

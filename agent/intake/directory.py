@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from agent.domain.outcomes import IntentRejected, Reason, Status
 from agent.intake import files
@@ -177,20 +178,22 @@ class DirectoryIntake:
         """Every result (and reason) file first, their folders fsynced once each; only then
         the originals moved, and their folders fsynced: a file never leaves work/ before its
         result is on disk."""
-        outcomes: list[Path | Exception | None] = [None] * len(completions)
+        outcomes: list[Path | Exception | None] = []
         written: set[Path] = set()
-        for index, completion in enumerate(completions):
+        for completion in completions:
             try:
                 self._write_result(completion, written.add)
             except Exception as exc:
-                outcomes[index] = exc
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)  # written; moved below
         failure = _sync_all(self.layout, written)
+        if failure is not None:
+            # No result of the batch is known durable: every original stays in work/.
+            return [outcome or failure for outcome in outcomes]
         moved: set[Path] = set()
         for index, completion in enumerate(completions):
             if outcomes[index] is not None:
-                continue
-            if failure is not None:
-                outcomes[index] = failure
                 continue
             try:
                 outcomes[index] = files.move_final(
@@ -202,13 +205,12 @@ class DirectoryIntake:
             except Exception as exc:
                 outcomes[index] = exc
         failure = _sync_all(self.layout, moved)
-        finished: list[Path | Exception] = []
-        for outcome in outcomes:
-            assert outcome is not None  # every completion was written, moved or failed above
-            finished.append(
-                failure if failure is not None and isinstance(outcome, Path) else outcome
-            )
-        return finished
+        # Every completion is now moved (a Path) or failed (an exception).
+        finished = cast(list[Path | Exception], outcomes)
+        return [
+            failure if failure is not None and isinstance(outcome, Path) else outcome
+            for outcome in finished
+        ]
 
     def _write_result(self, completion: _Completion, sync_later: Callable[[Path], None]) -> None:
         item = completion.item

@@ -424,10 +424,10 @@ class FailoverOracle:
             observation = observations.get(token.symbol)
             if observation is None:
                 health.failures["missing"] += 1
-            elif (
-                observation.observed_at is not None
-                and observation.observed_at - now > MAX_CLOCK_AHEAD_S
-            ):
+                continue
+            # The source's own clock; None when it gives no timestamp (nothing to check).
+            age = None if observation.observed_at is None else now - observation.observed_at
+            if age is not None and -age > MAX_CLOCK_AHEAD_S:
                 # A timestamp from the future would pass every age check for as long as it
                 # stays ahead: a frozen feed must not look fresh by dating itself forward.
                 health.failures["future"] += 1
@@ -435,18 +435,15 @@ class FailoverOracle:
                     "price_observation_from_the_future",
                     source=source.name,
                     symbol=token.symbol,
-                    ahead_s=round(observation.observed_at - now),
+                    ahead_s=round(-age),
                 )
-            elif (
-                observation.observed_at is not None
-                and now - observation.observed_at > self.settings.max_observation_age_s
-            ):
+            elif age is not None and age > self.settings.max_observation_age_s:
                 health.failures["stale"] += 1
                 log.warning(
                     "price_observation_stale",
                     source=source.name,
                     symbol=token.symbol,
-                    age_s=round(now - observation.observed_at),
+                    age_s=round(age),
                 )
             else:
                 usable[token.symbol] = observation

@@ -27,6 +27,18 @@ class Doubler:
         return [ValueError(f"negative: {n}") if n < 0 else n * 2 for n in numbers]
 
 
+async def _first_batch_held(
+    argument: int,
+) -> tuple[threading.Event, Doubler, BatchedCalls[int, int], asyncio.Future[int]]:
+    """A batcher whose first batch (``argument`` alone) is blocked in its thread until set."""
+    hold = threading.Event()
+    doubler = Doubler(hold)
+    calls = BatchedCalls(doubler)
+    first = asyncio.ensure_future(calls(argument))
+    await asyncio.sleep(0.05)
+    return hold, doubler, calls, first
+
+
 async def test_callers_in_one_turn_share_one_batch() -> None:
     """Calls made in the same turn of the loop run together, each answered with its own result."""
     doubler = Doubler()
@@ -38,11 +50,7 @@ async def test_callers_in_one_turn_share_one_batch() -> None:
 
 async def test_callers_arriving_during_a_batch_form_the_next_one() -> None:
     """While a batch runs, new calls wait and then go together in the next batch."""
-    hold = threading.Event()
-    doubler = Doubler(hold)
-    calls = BatchedCalls(doubler)
-    first = asyncio.ensure_future(calls(1))
-    await asyncio.sleep(0.05)  # the first batch is now blocked in its thread
+    hold, doubler, calls, first = await _first_batch_held(1)
     later = [asyncio.ensure_future(calls(n)) for n in (2, 3, 4)]
     await asyncio.sleep(0.01)
     hold.set()
@@ -94,11 +102,7 @@ async def test_batches_are_capped_at_max_batch() -> None:
 
 async def test_a_cancelled_caller_waiting_for_its_batch_is_left_out() -> None:
     """A call cancelled before its batch starts is not run."""
-    hold = threading.Event()
-    doubler = Doubler(hold)
-    calls = BatchedCalls(doubler)
-    first = asyncio.ensure_future(calls(1))
-    await asyncio.sleep(0.05)
+    hold, doubler, calls, first = await _first_batch_held(1)
     dropped = asyncio.ensure_future(calls(2))
     kept = asyncio.ensure_future(calls(3))
     await asyncio.sleep(0)
@@ -110,11 +114,7 @@ async def test_a_cancelled_caller_waiting_for_its_batch_is_left_out() -> None:
 
 async def test_aclose_waits_for_the_batch_in_flight() -> None:
     """aclose returns only once the batch already running has finished."""
-    hold = threading.Event()
-    doubler = Doubler(hold)
-    calls = BatchedCalls(doubler)
-    pending = asyncio.ensure_future(calls(5))
-    await asyncio.sleep(0.05)
+    hold, doubler, calls, pending = await _first_batch_held(5)
     closing = asyncio.ensure_future(calls.aclose())
     await asyncio.sleep(0.05)
     assert not closing.done()
