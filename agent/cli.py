@@ -120,7 +120,12 @@ def _parser() -> argparse.ArgumentParser:
     where = new.add_mutually_exclusive_group()
     where.add_argument("--out", type=Path, default=None, help="folder (default: the inbox)")
     where.add_argument(
-        "--queue", metavar="REDIS_URL", help="add it to a Redis stream instead (redis://host/db)"
+        "--queue",
+        metavar="REDIS_URL",
+        nargs="?",
+        const="",
+        help="add it to a Redis stream instead; without a URL, intake.redis.url (which keeps a "
+        "password off the command line)",
     )
     new.add_argument("--stream", help="with --queue: the stream (default intake.redis.stream)")
     verify = intent.add_parser("verify", help="check an intent file's signature and schema")
@@ -415,9 +420,10 @@ def _intent_new(config: AgentConfig, args: argparse.Namespace) -> int:
         venues=venues,
     )
     intent_id, envelope = sign_intent(keypair, draft)
-    if args.queue:
+    if args.queue is not None:
         stream = args.stream or config.intake.redis.stream
-        entry_id = asyncio.run(_enqueue(args.queue, stream, envelope))
+        url = args.queue or config.intake.redis.url
+        entry_id = asyncio.run(_enqueue(url, stream, envelope))
         print(f"{stream} {entry_id} {intent_id}")
         return 0
     out = args.out or (config.intake_root / "inbox")

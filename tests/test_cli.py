@@ -372,6 +372,27 @@ def test_intent_new_queue_adds_a_verifiable_entry_to_the_stream(cli, wallet_key,
     assert (intent.id, intent.wallet) == (intent_id, pubkey)
 
 
+def test_intent_new_queue_without_a_url_uses_the_configured_redis(
+    cli, wallet_key, redis_url, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """intent new --queue with no URL submits to intake.redis.url (here set by the environment)."""
+    import redis
+
+    monkeypatch.setenv("OTC_AGENT__INTAKE__REDIS__URL", redis_url)
+    path, _ = wallet_key
+    stream = unique_key("cli-intents")
+    args = ("intent", "new", "--keypair", str(path), "--sell", "SOL", "--buy", "USDC")
+    code, out, err = cli(*args, "--amount", "2", "--queue", "--stream", stream)
+    assert code == 0, err
+    _stream, entry_id, _intent_id = out.split()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert [entry for entry, _ in client.xrange(stream)] == [entry_id.encode()]
+    finally:
+        client.delete(stream)
+        client.close()
+
+
 def test_intent_new_queue_reports_an_unreachable_redis(cli, wallet_key) -> None:  # type: ignore[no-untyped-def]
     """An unreachable Redis is a usage error naming the stream, not a traceback."""
     path, _ = wallet_key

@@ -22,6 +22,7 @@ logged or put into an exception; entry ids are.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -52,11 +53,13 @@ from agent.intake.stream_entries import (
 __all__ = [
     "ENTRY_FIELD",
     "SOURCE",
+    "SUBMIT_DEDUPE_S",
     "StreamIntake",
     "StreamItem",
     "StreamSettings",
     "StreamUnavailable",
     "submit",
+    "submitted_key",
 ]
 
 log = structlog.get_logger("agent.intake.stream")
@@ -446,12 +449,43 @@ return forgotten
 """
 
 
+_SUBMIT_ONCE = """
+local added = redis.call('GET', KEYS[2])
+if added then return added end
+added = redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[2])
+redis.call('SET', KEYS[2], added, 'EX', ARGV[3])
+return added
+"""
+
+# How long an envelope submitted again is taken for a retry of the same call. A client retries
+# a call whose reply it lost (redis-py does, on a timeout) within seconds.
+SUBMIT_DEDUPE_S = 60
+
+
+def submitted_key(stream: str, envelope: bytes) -> str:
+    """The key that remembers, for SUBMIT_DEDUPE_S, which entry an envelope was added as."""
+    return f"{stream}:submitted:{hashlib.sha256(envelope).hexdigest()}"
+
+
 async def submit(client: aioredis.Redis, stream: str, envelope: bytes) -> str:
-    """Append a signed envelope to the intents stream; returns the new entry's id."""
+    """Append a signed envelope to the intents stream; returns its entry's id.
+
+    Idempotent for SUBMIT_DEDUPE_S: the same bytes again (a retried call whose reply was lost)
+    return the first entry's id instead of adding a second entry, which the daemon would
+    refuse as a replay under an id the caller never saw answered.
+    """
     if not envelope:
         raise ValueError("an empty envelope cannot be submitted")
     with _unavailable_on_outage("submit"):
-        entry_id = await client.xadd(stream, {ENTRY_FIELD: envelope})
+        entry_id = await client.eval(
+            _SUBMIT_ONCE,
+            2,
+            stream,
+            submitted_key(stream, envelope),
+            ENTRY_FIELD,
+            envelope,
+            SUBMIT_DEDUPE_S,
+        )
     return text(entry_id)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,11 +18,13 @@ from agent.domain.outcomes import Reason, Status
 from agent.intake.stream import (
     ENTRY_FIELD,
     SOURCE,
+    SUBMIT_DEDUPE_S,
     StreamIntake,
     StreamItem,
     StreamSettings,
     StreamUnavailable,
     submit,
+    submitted_key,
 )
 from agent.intake.stream_entries import (
     DeadLetter,
@@ -47,6 +50,11 @@ class Keys:
 
 
 MakeIntake = Callable[..., Awaitable[StreamIntake]]
+
+
+async def add(client: aioredis.Redis, stream: str, envelope: bytes) -> str:
+    """A plain XADD: the tests add identical envelopes as separate entries (submit would not)."""
+    return (await client.xadd(stream, {ENTRY_FIELD: envelope})).decode()
 
 
 @pytest.fixture(name="client")
@@ -126,8 +134,8 @@ async def test_complete_publishes_the_result_and_acknowledges(
 ) -> None:
     """complete writes entry_id, status, reason, intent_id and result, and empties XPENDING."""
     intake = await make_intake()
-    first = await submit(client, keys.stream, ENVELOPE)
-    second = await submit(client, keys.stream, ENVELOPE)
+    first = await add(client, keys.stream, ENVELOPE)
+    second = await add(client, keys.stream, ENVELOPE)
     items = await intake.next_batch(10, 0)
 
     await intake.complete(
@@ -167,7 +175,7 @@ async def test_dead_consumers_entries_are_reclaimed_as_resumed(
     """Entries idle past claim_idle_ms on another consumer come back with deliveries 2."""
     dead = await make_intake("dead")
     alive = await make_intake("alive", claim_idle_ms=500)
-    ids = [await submit(client, keys.stream, ENVELOPE) for _ in range(2)]
+    ids = [await add(client, keys.stream, ENVELOPE) for _ in range(2)]
     assert len(await dead.next_batch(10, 0)) == 2
     assert await alive.next_batch(10, 0) == []  # not idle long enough yet
 
@@ -187,7 +195,7 @@ async def test_entries_kept_alive_are_never_taken_over(
     unchanged; once no longer kept alive it is taken over."""
     busy = await make_intake("busy")
     other = await make_intake("other", claim_idle_ms=400)
-    entry_id = await submit(client, keys.stream, ENVELOPE)
+    entry_id = await add(client, keys.stream, ENVELOPE)
     assert len(await busy.next_batch(10, 0)) == 1
     for _ in range(4):
         await asyncio.sleep(0.2)
@@ -203,9 +211,9 @@ async def test_restarted_consumer_gets_its_own_pending_entries_first(
 ) -> None:
     """After a restart, entries delivered before the crash come first (resumed), then new ones."""
     before = await make_intake("c1")
-    old = [await submit(client, keys.stream, ENVELOPE) for _ in range(3)]
+    old = [await add(client, keys.stream, ENVELOPE) for _ in range(3)]
     assert len(await before.next_batch(10, 0)) == 3
-    new = [await submit(client, keys.stream, ENVELOPE) for _ in range(2)]
+    new = [await add(client, keys.stream, ENVELOPE) for _ in range(2)]
 
     after = await make_intake("c1")
     first = await after.next_batch(2, 1000)
@@ -221,7 +229,7 @@ async def test_pending_entry_deleted_from_the_stream_is_acknowledged(
 ) -> None:
     """A pending id whose entry was XDELed is acknowledged on recovery or reclaim, never handed out."""
     before = await make_intake("c1")
-    ids = [await submit(client, keys.stream, ENVELOPE) for _ in range(4)]
+    ids = [await add(client, keys.stream, ENVELOPE) for _ in range(4)]
     assert len(await before.next_batch(10, 0)) == 4
     await client.xdel(keys.stream, ids[1], ids[3])
 
@@ -242,7 +250,7 @@ async def test_entry_delivered_too_often_is_dead_lettered(
     """Past max_deliveries an entry goes to the dead-letter stream with its bytes and is acked."""
     first = await make_intake("c1")
     second = await make_intake("c2", claim_idle_ms=1, max_deliveries=1)
-    entry_id = await submit(client, keys.stream, ENVELOPE)
+    entry_id = await add(client, keys.stream, ENVELOPE)
     assert len(await first.next_batch(10, 0)) == 1
     await asyncio.sleep(0.01)
 
@@ -324,8 +332,8 @@ async def test_oversized_intent_is_handed_out_unreadable(
 ) -> None:
     """An intent over max_entry_bytes comes back with raw None and a TOO_LARGE rejection."""
     intake = await make_intake(max_entry_bytes=16)
-    await submit(client, keys.stream, b"s" * 16)
-    await submit(client, keys.stream, b"s" * 17)
+    await add(client, keys.stream, b"s" * 16)
+    await add(client, keys.stream, b"s" * 17)
 
     fits, too_large = await intake.next_batch(10, 0)
 
@@ -371,20 +379,112 @@ async def test_group_is_recreated_after_the_stream_is_deleted(
 ) -> None:
     """NOGROUP (stream deleted between calls) and UNBLOCKED (deleted while blocked) recreate the group."""
     intake = await make_intake()
-    await submit(client, keys.stream, ENVELOPE)
+    await add(client, keys.stream, ENVELOPE)
     await client.delete(keys.stream)
 
     assert await intake.next_batch(10, 0) == []
     assert await intake.backlog() == (0, None)
-    entry_id = await submit(client, keys.stream, ENVELOPE)
+    entry_id = await add(client, keys.stream, ENVELOPE)
     assert [i.entry_id for i in await intake.next_batch(10, 0)] == [entry_id]
 
     blocked = asyncio.create_task(intake.next_batch(10, 3000))
     await asyncio.sleep(0.3)
     await client.delete(keys.stream)
     await asyncio.sleep(0.3)
-    later = await submit(client, keys.stream, ENVELOPE)
+    later = await add(client, keys.stream, ENVELOPE)
     assert [(i.entry_id, i.deliveries) for i in await blocked] == [(later, 1)]
+
+
+async def test_submit_is_idempotent_for_the_same_envelope(
+    client: aioredis.Redis, keys: Keys
+) -> None:
+    """The same bytes submitted twice are one entry (same id); other bytes are another entry."""
+    first = await submit(client, keys.stream, ENVELOPE)
+    again = await submit(client, keys.stream, ENVELOPE)
+    other = await submit(client, keys.stream, ENVELOPE + b" ")
+
+    assert again == first != other
+    assert await client.xlen(keys.stream) == 2
+    remembered = submitted_key(keys.stream, ENVELOPE)
+    assert 0 < await client.ttl(remembered) <= SUBMIT_DEDUPE_S
+    await client.delete(remembered, submitted_key(keys.stream, ENVELOPE + b" "))
+
+
+class _LoseFirstEvalReply:
+    """A loopback proxy to Redis that executes the first EVAL but drops the connection instead
+    of returning its reply, as a timeout after the server acted would."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.lost = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> _LoseFirstEvalReply:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for writer in self._writers:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._writers += [writer, up_writer]
+        eval_sent = asyncio.Event()
+
+        async def upstream() -> None:
+            while data := await reader.read(65_536):
+                if b"EVAL" in data:
+                    eval_sent.set()
+                up_writer.write(data)
+                await up_writer.drain()
+
+        async def downstream() -> None:
+            while data := await up_reader.read(65_536):
+                if eval_sent.is_set() and self.lost == 0:
+                    self.lost += 1  # the server has run the script: its reply never arrives
+                    writer.transport.abort()
+                    up_writer.transport.abort()
+                    return
+                writer.write(data)
+                await writer.drain()
+
+        for pipe in (upstream(), downstream()):
+            task = asyncio.create_task(pipe)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+
+async def test_a_retried_submit_whose_reply_was_lost_adds_one_entry(
+    client: aioredis.Redis, keys: Keys
+) -> None:
+    """redis-py retries a submit whose reply was lost after Redis ran it: still one entry, and
+    the id returned is that entry's."""
+    where = client.get_connection_kwargs()
+    async with _LoseFirstEvalReply((where["host"], where["port"])) as proxy:
+        # A default client: redis-py retries a call that lost its connection.
+        retrying = aioredis.Redis(host="127.0.0.1", port=proxy.port, db=where.get("db", 0))
+        try:
+            entry_id = await submit(retrying, keys.stream, ENVELOPE)
+        finally:
+            await retrying.aclose()
+
+    assert proxy.lost == 1
+    entries = await client.xrange(keys.stream)
+    assert [e[0].decode() for e in entries] == [entry_id]
+    await client.delete(submitted_key(keys.stream, ENVELOPE))
 
 
 async def test_unreachable_server_raises_stream_unavailable() -> None:
@@ -447,7 +547,7 @@ async def test_backlog_counts_unacknowledged_entries_and_the_oldest_age(
     now = [0.0]
     intake = await make_intake(clock=lambda: now[0])
     assert await intake.backlog() == (0, None)
-    ids = [await submit(client, keys.stream, ENVELOPE) for _ in range(4)]
+    ids = [await add(client, keys.stream, ENVELOPE) for _ in range(4)]
     now[0] = entry_millis(ids[0]) / 1000 + 42.0
 
     assert await intake.backlog() == (4, pytest.approx(42.0))
@@ -591,7 +691,7 @@ async def test_idle_consumers_with_nothing_pending_are_forgotten(
     assert await intake.next_batch(1, 0) == []  # c1 is now a consumer of the group
     for gone in ("host-101", "host-102"):
         await client.xgroup_createconsumer(keys.stream, keys.group, gone)
-    await submit(client, keys.stream, ENVELOPE)
+    await add(client, keys.stream, ENVELOPE)
     await client.xreadgroup(keys.group, "holder", {keys.stream: ">"}, count=1)
     await asyncio.sleep(0.05)
     assert await intake.forget_idle_consumers() == ["host-101", "host-102"]
