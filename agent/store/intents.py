@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from agent.store.models import (
     IntentEventRow,
@@ -53,6 +53,20 @@ TABLES = {
     "submissions": submissions,
 }
 
+# Built once: the group commit runs these for every batch, and building a statement (and its
+# cache key) costs more than SQLite takes to run it.
+_INSERTS = {name: insert(table) for name, table in TABLES.items()}
+_RECORDED = select(submissions).where(
+    submissions.c.source == bindparam("source"),
+    submissions.c.ref.in_(bindparam("refs", expanding=True)),
+)
+_TAKEN_IDS = select(intents.c.id).where(intents.c.id.in_(bindparam("ids", expanding=True)))
+# Two plain IN lists use the (wallet, nonce) index; a row-value IN scans it on SQLite.
+_TAKEN_PAIRS = select(intents.c.wallet, intents.c.nonce).where(
+    intents.c.wallet.in_(bindparam("wallets", expanding=True)),
+    intents.c.nonce.in_(bindparam("nonces", expanding=True)),
+)
+
 
 @dataclass(frozen=True, slots=True)
 class SubmissionRecord:
@@ -84,11 +98,7 @@ def recorded_submissions(
         by_source.setdefault(source, set()).add(ref)
     found: dict[tuple[str, str], SubmissionRecord] = {}
     for source, refs in sorted(by_source.items()):
-        rows = connection.execute(
-            select(submissions).where(
-                submissions.c.source == source, submissions.c.ref.in_(sorted(refs))
-            )
-        )
+        rows = connection.execute(_RECORDED, {"source": source, "refs": sorted(refs)})
         for row in rows:
             found[(row.source, row.ref)] = SubmissionRecord(
                 row.source, row.ref, row.status, row.reason, row.intent_id, row.result
@@ -105,15 +115,15 @@ def existing_intents(
     taken_ids: set[str] = set()
     taken_pairs: set[tuple[str, int]] = set()
     if id_list:
-        rows = connection.execute(select(intents.c.id).where(intents.c.id.in_(id_list)))
+        rows = connection.execute(_TAKEN_IDS, {"ids": id_list})
         taken_ids = {row.id for row in rows}
     if pairs:
-        # Two plain IN lists use the (wallet, nonce) index; a row-value IN scans it on SQLite.
         rows = connection.execute(
-            select(intents.c.wallet, intents.c.nonce).where(
-                intents.c.wallet.in_({w for w, _ in pairs}),
-                intents.c.nonce.in_({n for _, n in pairs}),
-            )
+            _TAKEN_PAIRS,
+            {
+                "wallets": sorted({w for w, _ in pairs}),
+                "nonces": sorted({n for _, n in pairs}),
+            },
         )
         wanted = set(pairs)
         taken_pairs = {(row.wallet, row.nonce) for row in rows} & wanted
@@ -122,10 +132,10 @@ def existing_intents(
 
 def insert_rows(connection: Connection, rows: dict[str, Sequence[dict[str, Any]]]) -> None:
     """Insert each table's rows with one statement, parents before children."""
-    for name, table in TABLES.items():
+    for name, statement in _INSERTS.items():
         batch = rows.get(name)
         if batch:
-            connection.execute(insert(table), list(batch))
+            connection.execute(statement, list(batch))
 
 
 def slippage_bps(expected: int, realised: int) -> Decimal:

@@ -122,14 +122,21 @@ def load_localdex_pools(connection: Connection) -> dict[str, AmmReserves]:
     return {row.id: _reserves(row) for row in connection.execute(select(amm))}
 
 
+# Built once: the group commit locks the books it fills in every batch.
+_LOCK_OTC = (
+    select(otc.c.id, otc.c.base_inventory, otc.c.quote_inventory)
+    .where(otc.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(otc.c.id)
+    .with_for_update()
+)
+_LOCK_AMM = (
+    select(amm).where(amm.c.id.in_(bindparam("ids", expanding=True))).order_by(amm.c.id)
+).with_for_update()
+
+
 def lock_otc_books(connection: Connection, pool_ids: Iterable[str]) -> dict[str, OtcInventory]:
     """Current inventory of these pools; on PostgreSQL the rows stay locked until commit."""
-    rows = connection.execute(
-        select(otc.c.id, otc.c.base_inventory, otc.c.quote_inventory)
-        .where(otc.c.id.in_(sorted(set(pool_ids))))
-        .order_by(otc.c.id)
-        .with_for_update()
-    )
+    rows = connection.execute(_LOCK_OTC, {"ids": sorted(set(pool_ids))})
     return {
         row.id: OtcInventory(base=row.base_inventory, quote=row.quote_inventory) for row in rows
     }
@@ -180,9 +187,7 @@ def count_otc_rejects(connection: Connection, rejects: Mapping[str, int]) -> Non
 
 
 def lock_localdex_pools(connection: Connection, pool_ids: Iterable[str]) -> dict[str, AmmReserves]:
-    rows = connection.execute(
-        select(amm).where(amm.c.id.in_(sorted(set(pool_ids)))).order_by(amm.c.id).with_for_update()
-    )
+    rows = connection.execute(_LOCK_AMM, {"ids": sorted(set(pool_ids))})
     return {row.id: _reserves(row) for row in rows}
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -21,6 +21,29 @@ usage = WalletUsageRow.__table__
 
 def _insert(connection: Connection):  # type: ignore[no-untyped-def]
     return pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+
+
+# Built once per dialect: the group commit runs these for every batch.
+_ENSURE_USAGE = {
+    dialect: insert(usage).on_conflict_do_nothing(index_elements=["wallet", "day"])
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_SAVE_USAGE = {
+    dialect: statement.on_conflict_do_update(
+        index_elements=["wallet", "day"],
+        set_={"used_usd_micros": statement.excluded.used_usd_micros},
+    )
+    for dialect, statement in (("postgresql", pg_insert(usage)), ("sqlite", sqlite_insert(usage)))
+}
+_LOCK_USAGE = (
+    select(usage.c.wallet, usage.c.day, usage.c.used_usd_micros)
+    .where(
+        usage.c.wallet.in_(bindparam("wallets", expanding=True)),
+        usage.c.day.in_(bindparam("days", expanding=True)),
+    )
+    .order_by(usage.c.wallet, usage.c.day)
+    .with_for_update()
+)
 
 
 def upsert_wallet(connection: Connection, policy: WalletPolicy, source: str) -> None:
@@ -61,10 +84,7 @@ def ensure_usage_rows(connection: Connection, keys: Iterable[tuple[str, str]]) -
     """Create missing rows first, so the lock that follows covers every key (no lost update)."""
     rows = [{"wallet": w, "day": d, "used_usd_micros": 0} for w, d in sorted(set(keys))]
     if rows:
-        statement = _insert(connection)(usage).on_conflict_do_nothing(
-            index_elements=["wallet", "day"]
-        )
-        connection.execute(statement, rows)
+        connection.execute(_ENSURE_USAGE[connection.dialect.name], rows)
 
 
 def lock_usage(
@@ -75,10 +95,8 @@ def lock_usage(
     if not wanted:
         return {}
     rows = connection.execute(
-        select(usage.c.wallet, usage.c.day, usage.c.used_usd_micros)
-        .where(usage.c.wallet.in_({w for w, _ in wanted}), usage.c.day.in_({d for _, d in wanted}))
-        .order_by(usage.c.wallet, usage.c.day)
-        .with_for_update()
+        _LOCK_USAGE,
+        {"wallets": sorted({w for w, _ in wanted}), "days": sorted({d for _, d in wanted})},
     )
     found = {(row.wallet, row.day): row.used_usd_micros for row in rows}  # extra pairs ignored
     return {key: found.get(key, 0) for key in wanted}
@@ -87,13 +105,5 @@ def lock_usage(
 def save_usage(connection: Connection, used: Mapping[tuple[str, str], int]) -> None:
     """Write usage computed from :func:`lock_usage` in this transaction."""
     rows = [{"wallet": w, "day": d, "used_usd_micros": n} for (w, d), n in used.items()]
-    if not rows:
-        return
-    statement = _insert(connection)(usage)
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["wallet", "day"],
-            set_={"used_usd_micros": statement.excluded.used_usd_micros},
-        ),
-        rows,
-    )
+    if rows:
+        connection.execute(_SAVE_USAGE[connection.dialect.name], rows)
