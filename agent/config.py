@@ -193,10 +193,19 @@ class PricesConfig:
     refresh_interval_s: float = 270.0
     max_stale_s: float = 3600.0
     coingecko_api_key: str = field(default="", repr=False)
+    # A pro key works only on the pro host, with its own header.
+    coingecko_plan: Literal["demo", "pro"] = "demo"
     pyth_api_key: str = field(default="", repr=False)
     sources: tuple[Literal["coingecko", "kraken", "binance", "jupiter", "pyth", "static"], ...] = (
         "static",
     )
+    # Base URLs; empty means the source's public API. For a paid or self-hosted Hermes, Binance's
+    # data-only host where api.binance.com is refused, or a proxy.
+    coingecko_url: str = ""
+    kraken_url: str = ""
+    binance_url: str = ""
+    pyth_url: str = ""
+    jupiter_url: str = ""
 
     def check(self) -> None:
         _positive("cache_ttl_s", self.cache_ttl_s)
@@ -205,6 +214,20 @@ class PricesConfig:
             raise InvalidValue("sources", "lists a source twice")
         if not self.sources:
             raise InvalidValue("sources", "must name at least one source")
+        for source, url in self.source_urls().items():
+            if not url.startswith(("https://", "http://")):
+                raise InvalidValue(f"{source}_url", f"must be an http(s) URL (got {url!r})")
+
+    def source_urls(self) -> dict[str, str]:
+        """The base URLs set, by source name."""
+        urls = {
+            "coingecko": self.coingecko_url,
+            "kraken": self.kraken_url,
+            "binance": self.binance_url,
+            "pyth": self.pyth_url,
+            "jupiter": self.jupiter_url,
+        }
+        return {source: url for source, url in urls.items() if url}
 
 
 JUPITER_V6 = "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4"

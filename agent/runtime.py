@@ -151,14 +151,22 @@ def build_oracle(
     prices = config.prices
     keys = SourceKeys(
         coingecko=prices.coingecko_api_key,
+        coingecko_pro=prices.coingecko_plan == "pro",
         jupiter=config.venues.jupiter.api_key,
         pyth=prices.pyth_api_key,
     )
     settings = FailoverSettings(
         cache_ttl_s=float(prices.cache_ttl_s), max_stale_s=prices.max_stale_s
     )
+    sources = build_sources(
+        prices.sources,
+        http,
+        keys=keys,
+        urls=prices.source_urls(),
+        jupiter_limiter=jupiter_limiter,
+    )
     return FailoverOracle(
-        build_sources(prices.sources, http, keys=keys, jupiter_limiter=jupiter_limiter),
+        sources,
         list(tokens),
         settings=settings,
     )

@@ -298,6 +298,38 @@ def test_env_overrides(
     assert read(make_config(**overrides)) == expected
 
 
+async def test_price_source_endpoints_and_plan_reach_the_oracle(
+    make_config: Callable[..., AgentConfig],
+) -> None:
+    """prices.coingecko_url and coingecko_plan = "pro" make the daemon's oracle ask that host
+    with the pro key header."""
+    import httpx
+
+    from agent.runtime import build_oracle, build_tokens
+
+    config = make_config(
+        prices__sources='["coingecko", "static"]',
+        prices__coingecko_url="http://127.0.0.1:9/coingecko",
+        prices__coingecko_plan="pro",
+        prices__coingecko_api_key="cg-pro",
+    )
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(503)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
+        oracle = build_oracle(config, build_tokens(config), http)
+        await oracle.refresh()
+
+    assert seen, "the oracle never asked CoinGecko"
+    assert {(r.url.host, r.url.port, r.url.path) for r in seen} == {
+        ("127.0.0.1", 9, "/coingecko/simple/price")
+    }
+    assert {r.headers.get("x-cg-pro-api-key") for r in seen} == {"cg-pro"}
+
+
 def test_env_overrides_ignore_other_variables(config_dir: Path, tmp_path: Path) -> None:
     """Variables without the OTC_AGENT__ prefix change nothing."""
     plain = load(config_dir, tmp_path)
@@ -395,6 +427,20 @@ def test_malformed_override_names(config_dir: Path, tmp_path: Path, name: str) -
 # Errors in the main file
 
 LOCAL_ERRORS = [
+    pytest.param(
+        "refresh_interval_s = 270",
+        'refresh_interval_s = 270\npyth_url = "hermes.example:443"',
+        "prices.pyth_url",
+        "must be an http(s) URL (got 'hermes.example:443')",
+        id="price source url without scheme",
+    ),
+    pytest.param(
+        "refresh_interval_s = 270",
+        'refresh_interval_s = 270\ncoingecko_plan = "enterprise"',
+        "prices.coingecko_plan",
+        "must be one of demo, pro (got 'enterprise')",
+        id="coingecko plan",
+    ),
     pytest.param(
         'mode = "dry-run"',
         'mode = "fast"',

@@ -370,16 +370,19 @@ def build_sources(
     client: httpx.AsyncClient,
     *,
     keys: SourceKeys | None = None,
+    urls: Mapping[str, str] | None = None,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     clock: Callable[[], float] = time.time,
     jupiter_limiter: TokenBucket | None = None,
 ) -> list[PriceSource]:
     """Sources in the configured order (``PricesConfig.sources``), sharing one client;
-    Jupiter's takes its requests from ``jupiter_limiter``, the process's Jupiter budget.
+    ``urls`` replaces a source's public base URL (by source name); Jupiter's takes its
+    requests from ``jupiter_limiter``, the process's Jupiter budget.
 
     :raises ValueError: for a name not in :data:`SOURCE_NAMES`.
     """
     keys = keys or SourceKeys()
+    urls = urls or {}
     sources: list[PriceSource] = []
     for name in names:
         if name == "coingecko":
@@ -388,25 +391,32 @@ def build_sources(
                     client,
                     api_key=keys.coingecko,
                     pro=keys.coingecko_pro,
+                    base_url=urls.get(name),
                     timeout=timeout,
                     clock=clock,
                 )
             )
         elif name == "kraken":
-            sources.append(KrakenSource(client, timeout=timeout, clock=clock))
+            url = urls.get(name, KrakenSource.URL)
+            sources.append(KrakenSource(client, base_url=url, timeout=timeout, clock=clock))
         elif name == "binance":
-            sources.append(BinanceSource(client, timeout=timeout, clock=clock))
+            url = urls.get(name, BinanceSource.URL)
+            sources.append(BinanceSource(client, base_url=url, timeout=timeout, clock=clock))
         elif name == "pyth":
             if not keys.pyth:
                 # Hermes answers 401 without a key since the Core upgrade; skip, don't hammer.
                 log.warning("price_source_skipped", source="pyth", reason="no API key")
                 continue
-            sources.append(PythSource(client, api_key=keys.pyth, timeout=timeout, clock=clock))
+            url = urls.get(name, PythSource.URL)
+            sources.append(
+                PythSource(client, api_key=keys.pyth, base_url=url, timeout=timeout, clock=clock)
+            )
         elif name == "jupiter":
             sources.append(
                 JupiterSource(
                     client,
                     api_key=keys.jupiter,
+                    base_url=urls.get(name, JupiterSource.URL),
                     timeout=timeout,
                     clock=clock,
                     limiter=jupiter_limiter,

@@ -342,6 +342,32 @@ async def test_build_sources_keeps_order_and_skips_keyless_pyth(make_client: Mak
         build_sources(["coinmarketcap"], client)
 
 
+async def test_build_sources_points_each_source_at_its_configured_url(
+    make_client: MakeClient,
+) -> None:
+    """A base URL given for a source replaces its public API's; a pro CoinGecko key goes to
+    the given host in the pro header."""
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(503)
+
+    names = ["coingecko", "kraken", "binance", "pyth", "jupiter"]
+    urls = {name: f"http://127.0.0.1:9/{name}-proxy/" for name in names}
+    keys = SourceKeys(coingecko="cg", coingecko_pro=True, pyth="py", jupiter="jp")
+    for source in build_sources(names, make_client(record), keys=keys, urls=urls):
+        with pytest.raises(PriceSourceError):
+            await source.fetch([SOL])
+
+    assert [f"{r.url.scheme}://{r.url.host}:{r.url.port}" for r in seen] == [
+        "http://127.0.0.1:9"
+    ] * len(names)
+    assert [r.url.path.split("/")[1] for r in seen] == [f"{name}-proxy" for name in names]
+    assert seen[0].headers["x-cg-pro-api-key"] == "cg"
+    assert "x-cg-demo-api-key" not in seen[0].headers
+
+
 async def test_keys_are_not_in_repr() -> None:
     """API keys never show up in a repr (logs, tracebacks)."""
     assert "secret" not in repr(SourceKeys(coingecko="secret", jupiter="secret", pyth="secret"))
