@@ -200,12 +200,13 @@ class PricesConfig:
         "static",
     )
     # Base URLs; empty means the source's public API. For a paid or self-hosted Hermes, Binance's
-    # data-only host where api.binance.com is refused, or a proxy.
-    coingecko_url: str = ""
-    kraken_url: str = ""
-    binance_url: str = ""
-    pyth_url: str = ""
-    jupiter_url: str = ""
+    # data-only host where api.binance.com is refused, or a proxy. Out of repr: some providers
+    # put the account's token in the path.
+    coingecko_url: str = field(default="", repr=False)
+    kraken_url: str = field(default="", repr=False)
+    binance_url: str = field(default="", repr=False)
+    pyth_url: str = field(default="", repr=False)
+    jupiter_url: str = field(default="", repr=False)
 
     def check(self) -> None:
         _positive("cache_ttl_s", self.cache_ttl_s)
