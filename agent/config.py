@@ -8,53 +8,23 @@ overridden from the environment as ``OTC_AGENT__SECTION__KEY``; ``OTC_AGENT_HOME
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, get_type_hints
+from typing import Any, Literal
 
-from solders.pubkey import Pubkey
-
+from agent.config_catalogs import PoolsConfig, TokensConfig
+from agent.config_checks import ClusterName, check_bps, check_positive, check_pubkey
+from agent.config_env import apply_env_overrides, blame_override
 from agent.settings_loader import ConfigError, InvalidValue, build
 
-__all__ = [
-    "AgentConfig",
-    "ConfigError",
-    "LocalDexPoolConfig",
-    "OtcPoolConfig",
-    "PoolsConfig",
-    "TokenConfig",
-    "TokensConfig",
-    "WalletConfig",
-    "load_config",
-]
+__all__ = ["AgentConfig", "ConfigError", "WalletConfig", "load_config"]
 
-ClusterName = Literal["local", "devnet", "mainnet-beta"]
-CLUSTERS: tuple[str, ...] = ("local", "devnet", "mainnet-beta")
-ENV_PREFIX = "OTC_AGENT__"
 DEFAULT_CONFIG = Path("configs/local.toml")
 INTERNAL = {"internal": True}
-
-
-def _positive(name: str, value: float | int | Decimal) -> None:
-    if value <= 0:
-        raise InvalidValue(name, f"must be greater than 0 (got {value})")
-
-
-def _pubkey(name: str, value: str) -> None:
-    try:
-        Pubkey.from_string(value)
-    except ValueError:
-        raise InvalidValue(name, f"is not a base58 public key ({value!r})") from None
-
-
-def _bps(name: str, value: int | Decimal, *, upper: int = 10_000) -> None:
-    if not 0 <= value <= upper:
-        raise InvalidValue(name, f"must be between 0 and {upper} basis points (got {value})")
 
 
 @dataclass(frozen=True)
@@ -129,9 +99,9 @@ class RedisIntakeConfig:
         for name in ("stream", "group", "results_stream", "dead_letter_stream"):
             if not getattr(self, name):
                 raise InvalidValue(name, "must not be empty")
-        _positive("claim_idle_s", self.claim_idle_s)
-        _positive("max_deliveries", self.max_deliveries)
-        _positive("block_ms", self.block_ms)
+        check_positive("claim_idle_s", self.claim_idle_s)
+        check_positive("max_deliveries", self.max_deliveries)
+        check_positive("block_ms", self.block_ms)
         if self.forget_consumers_after_s < self.claim_idle_s:
             raise InvalidValue(
                 "forget_consumers_after_s",
@@ -152,11 +122,11 @@ class IntakeConfig:
     redis: RedisIntakeConfig = field(default_factory=RedisIntakeConfig)
 
     def check(self) -> None:
-        _positive("max_file_bytes", self.max_file_bytes)
-        _positive("max_ttl_s", self.max_ttl_s)
-        _positive("rescan_interval_s", self.rescan_interval_s)
-        _bps("default_slippage_bps", self.default_slippage_bps)
-        _bps("max_slippage_bps", self.max_slippage_bps)
+        check_positive("max_file_bytes", self.max_file_bytes)
+        check_positive("max_ttl_s", self.max_ttl_s)
+        check_positive("rescan_interval_s", self.rescan_interval_s)
+        check_bps("default_slippage_bps", self.default_slippage_bps)
+        check_bps("max_slippage_bps", self.max_slippage_bps)
         if self.default_slippage_bps > self.max_slippage_bps:
             # Otherwise every intent that leaves slippage to the agent is refused.
             raise InvalidValue(
@@ -209,8 +179,8 @@ class PricesConfig:
     jupiter_url: str = field(default="", repr=False)
 
     def check(self) -> None:
-        _positive("cache_ttl_s", self.cache_ttl_s)
-        _positive("refresh_interval_s", self.refresh_interval_s)
+        check_positive("cache_ttl_s", self.cache_ttl_s)
+        check_positive("refresh_interval_s", self.refresh_interval_s)
         if len(set(self.sources)) != len(self.sources):
             raise InvalidValue("sources", "lists a source twice")
         if not self.sources:
@@ -262,21 +232,21 @@ class JupiterConfig:
     def check(self) -> None:
         if not self.base_url.startswith(("https://", "http://")):
             raise InvalidValue("base_url", f"must be an http(s) URL (got {self.base_url!r})")
-        _positive("rps", self.rps)
-        _positive("timeout_s", self.timeout_s)
-        _positive("quote_ttl_s", self.quote_ttl_s)
+        check_positive("rps", self.rps)
+        check_positive("timeout_s", self.timeout_s)
+        check_positive("quote_ttl_s", self.quote_ttl_s)
         if self.max_budget_wait_s < 0:
             raise InvalidValue("max_budget_wait_s", "must not be negative")
         if self.no_route_ttl_s < 0:
             raise InvalidValue("no_route_ttl_s", "must not be negative")
-        _bps("platform_fee_bps", self.platform_fee_bps, upper=255)
+        check_bps("platform_fee_bps", self.platform_fee_bps, upper=255)
         if not 8 <= self.max_accounts <= 256:
             raise InvalidValue("max_accounts", "must be between 8 and 256")
         for program in self.extra_programs:
-            _pubkey("extra_programs", program)
+            check_pubkey("extra_programs", program)
         if self.breaker_failures < 1:
             raise InvalidValue("breaker_failures", "must be at least 1")
-        _positive("breaker_cooldown_s", self.breaker_cooldown_s)
+        check_positive("breaker_cooldown_s", self.breaker_cooldown_s)
 
 
 @dataclass(frozen=True)
@@ -328,9 +298,9 @@ class WalletConfig:
     pairs: tuple[str, ...] = ()
 
     def check(self) -> None:
-        _pubkey("pubkey", self.pubkey)
-        _positive("max_notional_usd", self.max_notional_usd)
-        _positive("daily_notional_usd", self.daily_notional_usd)
+        check_pubkey("pubkey", self.pubkey)
+        check_positive("max_notional_usd", self.max_notional_usd)
+        check_positive("daily_notional_usd", self.daily_notional_usd)
         for pair in self.pairs:
             if pair.count("/") != 1:
                 raise InvalidValue("pairs", f"must look like SOL/USDC (got {pair!r})")
@@ -390,118 +360,6 @@ class AgentConfig:
         return path if path.is_absolute() else Path(self.source_dir) / path
 
 
-@dataclass(frozen=True)
-class TokenConfig:
-    symbol: str
-    decimals: int
-    mints: dict[str, str] = field(default_factory=dict)
-    static_usd: Decimal = Decimal(0)
-    coingecko_id: str = ""
-    kraken_pair: str = ""
-    binance_symbol: str = ""
-    pyth_feed_id: str = ""
-
-    def check(self) -> None:
-        if not 0 <= self.decimals <= 18:
-            raise InvalidValue("decimals", f"must be between 0 and 18 (got {self.decimals})")
-        if not self.symbol.isalnum() or self.symbol.upper() != self.symbol:
-            raise InvalidValue("symbol", f"must be upper-case letters and digits ({self.symbol!r})")
-        for cluster, mint in self.mints.items():
-            if cluster not in CLUSTERS:
-                raise InvalidValue(f"mints.{cluster}", "unknown cluster")
-            _pubkey(f"mints.{cluster}", mint)
-        if self.static_usd < 0:
-            raise InvalidValue("static_usd", "must not be negative")
-
-
-@dataclass(frozen=True)
-class TokensConfig:
-    tokens: tuple[TokenConfig, ...]
-
-    def check(self) -> None:
-        seen: set[str] = set()
-        mints: dict[tuple[str, str], str] = {}
-        for index, token in enumerate(self.tokens):
-            if token.symbol in seen:
-                raise InvalidValue(f"tokens[{index}].symbol", f"duplicate symbol {token.symbol}")
-            seen.add(token.symbol)
-            for cluster, mint in token.mints.items():
-                owner = mints.setdefault((cluster, mint), token.symbol)
-                if owner != token.symbol:
-                    raise InvalidValue(
-                        f"tokens[{index}].mints.{cluster}", f"mint {mint} is already {owner}'s"
-                    )
-
-
-@dataclass(frozen=True)
-class OtcPoolConfig:
-    id: str
-    base: str
-    quote: str
-    base_inventory: Decimal
-    quote_inventory: Decimal
-    base_spread_bps: Decimal = Decimal(10)
-    size_spread_bps: Decimal = Decimal(50)
-    skew_spread_bps: Decimal = Decimal(20)
-    min_spread_bps: Decimal = Decimal(3)
-    min_base: Decimal = Decimal("0.1")
-    max_base: Decimal = Decimal(5_000)
-    quote_ttl_s: float = 10.0
-    execution_delay_ms: int = 0
-    last_look_reject_probability: Decimal = Decimal(0)
-    # Each replenishment closes this fraction of the gap back to the starting inventory.
-    replenish_fraction: Decimal = Decimal("0.1")
-    enabled: bool = True
-
-    def check(self) -> None:
-        for name in ("base_inventory", "quote_inventory"):
-            if getattr(self, name) < 0:
-                raise InvalidValue(name, f"must not be negative (got {getattr(self, name)})")
-        for name in ("base_spread_bps", "size_spread_bps", "min_spread_bps"):
-            _bps(name, getattr(self, name))
-        if not 0 <= self.last_look_reject_probability <= 1:
-            raise InvalidValue("last_look_reject_probability", "must be between 0 and 1")
-        if not 0 <= self.replenish_fraction <= 1:
-            raise InvalidValue("replenish_fraction", "must be between 0 and 1")
-        if not 0 < self.min_base <= self.max_base:
-            raise InvalidValue("min_base", "must be positive and at most max_base")
-        _positive("quote_ttl_s", self.quote_ttl_s)
-        if self.base == self.quote:
-            raise InvalidValue("quote", "must differ from base")
-
-
-@dataclass(frozen=True)
-class LocalDexPoolConfig:
-    id: str
-    base: str
-    quote: str
-    base_reserve: Decimal
-    quote_reserve: Decimal
-    fee_bps: int = 25
-    # Arbitrage pull back toward the oracle price per rebalancing run.
-    rebalance_fraction: Decimal = Decimal("0.2")
-    enabled: bool = True
-
-    def check(self) -> None:
-        _positive("base_reserve", self.base_reserve)
-        _positive("quote_reserve", self.quote_reserve)
-        _bps("fee_bps", self.fee_bps, upper=9_999)
-        if self.base == self.quote:
-            raise InvalidValue("quote", "must differ from base")
-
-
-@dataclass(frozen=True)
-class PoolsConfig:
-    otc: tuple[OtcPoolConfig, ...] = ()
-    localdex: tuple[LocalDexPoolConfig, ...] = ()
-
-    def check(self) -> None:
-        ids = [p.id for p in self.otc] + [p.id for p in self.localdex]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise InvalidValue("id", f"duplicate pool id {duplicates[0]}")
-
-
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
@@ -516,66 +374,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), "", f"not valid TOML: {exc}") from None
 
 
-def _parse_env_value(raw: str) -> Any:
-    """Read an override as a TOML value when it is one (numbers, booleans, lists), else text."""
-    try:
-        return tomllib.loads(f"value = {raw}")["value"]
-    except tomllib.TOMLDecodeError:
-        return raw
-
-
-def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """Return a copy of ``data`` with OTC_AGENT__SECTION__KEY variables applied."""
-    merged: dict[str, Any] = _deep_copy(data)
-    for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX):
-            continue
-        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
-        if not all(path):
-            raise ConfigError(name, "", "malformed override name")
-        node = merged
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(name, ".".join(path), "cannot override inside a non-table")
-            node = child
-        value = _parse_env_value(environ[name])
-        if not isinstance(value, str) and _override_type(path) is str:
-            # A text key keeps the text as given: an API key 123456 or a seed 2024-01-01.
-            value = environ[name]
-        node[path[-1]] = value
-    return merged
-
-
-def _override_type(path: list[str]) -> Any:
-    """The annotation of the AgentConfig key an override names, or None if it names none."""
-    tp: Any = AgentConfig
-    for part in path:
-        if not (dataclasses.is_dataclass(tp) and isinstance(tp, type)):
-            return None
-        fields = dataclasses.fields(tp)
-        names = {f.name for f in fields if f.init and not f.metadata.get("internal")}
-        if part not in names:
-            return None
-        tp = get_type_hints(tp)[part]
-    return tp
-
-
-def _blame_override(error: ConfigError, environ: Mapping[str, str]) -> ConfigError:
-    """Name the environment variable, not the file, when an override holds the bad value."""
-    for name in sorted(environ, reverse=True):
-        if not name.startswith(ENV_PREFIX):
-            continue
-        key = ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
-        if error.key == key or error.key.startswith((f"{key}.", f"{key}[")):
-            return ConfigError(name, error.key, error.problem)
-    return error
-
-
-def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in data.items()}
-
-
 def load_config(
     path: Path | None = None,
     *,
@@ -585,12 +383,12 @@ def load_config(
     """Read, override, validate and freeze the whole configuration, tokens and pools included."""
     env = os.environ if environ is None else environ
     path = path or Path(env.get("OTC_AGENT_CONFIG", str(DEFAULT_CONFIG)))
-    raw = apply_env_overrides(_read_toml(path), env)
+    raw = apply_env_overrides(_read_toml(path), env, AgentConfig)
     source = str(path)
     try:
         config = build(AgentConfig, raw, source=source)
     except ConfigError as exc:
-        raise _blame_override(exc, env) from None
+        raise blame_override(exc, env) from None
     database = config.database
     if env.get("DATABASE_URL"):
         database = replace(database, url=env["DATABASE_URL"])
