@@ -40,9 +40,8 @@ from agent.records import (
     PlanKind,
     Submission,
     recorded_outcome,
-    render,
-    route_savings,
 )
+from agent.rendering import render, route_savings
 from agent.router import Router, RouterSettings
 from agent.settling import Settler
 from agent.store import intents as intent_rows

@@ -34,8 +34,8 @@ from agent.records import (
     Plan,
     PlanKind,
     recorded_outcome,
-    render,
 )
+from agent.rendering import render
 from agent.store import intents as intent_rows
 from agent.store import wallets as usage_rows
 from agent.store.database import Store, StoreUnavailable
