@@ -25,7 +25,7 @@ from agent.daemon_jobs import ScheduledJobs
 from agent.domain.outcomes import Status
 from agent.http import MetricsServer
 from agent.intake.directory import DirectoryIntake, DirectoryItem
-from agent.intake.files import Claim
+from agent.intake.names import Claim
 from agent.intake.stream import StreamIntake, StreamItem, StreamUnavailable
 from agent.records import Outcome, Submission
 from agent.runtime import Runtime, build_stream_intake

@@ -17,7 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.exceptions import RedisError
 
 from agent.intake.directory import DirectoryIntake
-from agent.intake.files import Claim
+from agent.intake.names import Claim
 from agent.intake.stream import StreamIntake, StreamItem, StreamUnavailable
 from agent.observations import utilisation
 from agent.pricing.oracle import PriceUnavailable

@@ -37,7 +37,7 @@ from solders.keypair import Keypair
 
 from agent.config import load_config
 from agent.demo import IntentMix
-from agent.intake import files
+from agent.intake.layout import IntakeLayout, is_ignored, list_claims
 from agent.intent_builder import IntentDraft
 from tests.support.agent_home import AgentHome
 from tests.support.ports import free_port
@@ -140,7 +140,7 @@ async def prepare_home(
     config = load_config(CONFIG_DIR / "local.toml", home=str(path), environ=environ)
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets(keys_dir=path / "keys")
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     return BenchHome(home, environ)
 
 
@@ -171,7 +171,7 @@ class Staging:
     (No fsync: durability across a power cut is not what is measured.)"""
 
     def __init__(self, bench: BenchHome) -> None:
-        self.layout = files.IntakeLayout(bench.home.root)
+        self.layout = IntakeLayout(bench.home.root)
         self.folder = bench.path / "staging"
         self.folder.mkdir(exist_ok=True)
 
@@ -183,8 +183,8 @@ class Staging:
 
     def drained(self) -> bool:
         """Nothing waits in the inbox and nothing is claimed: every file has been finished."""
-        inbox = [p for p in self.layout.inbox.iterdir() if not files.is_ignored(p.name)]
-        return not inbox and not files.list_claims(self.layout)
+        inbox = [p for p in self.layout.inbox.iterdir() if not is_ignored(p.name)]
+        return not inbox and not list_claims(self.layout)
 
     def wait_drained(self, timeout_s: float, poll_s: float = 0.05) -> None:
         deadline = time.monotonic() + timeout_s

@@ -21,7 +21,7 @@ from pathlib import Path
 from solders.keypair import Keypair
 
 from agent.config import load_config
-from agent.intake import files
+from agent.intake.layout import IntakeLayout
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -57,7 +57,7 @@ async def main() -> None:
     config = load_config(REPO / "configs" / "local.toml", home=str(home_dir), environ=environ)
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets(keys_dir=home_dir / "keys")
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     home.feed(args.intents, invalid_share=args.invalid_share, seed=99)
 
     daemon = home.daemon()

@@ -13,7 +13,7 @@ from solders.pubkey import Pubkey
 
 from agent.chain import LOCAL_WALLET_FUNDING_USD
 from agent.config import AgentConfig
-from agent.intake import files
+from agent.intake.layout import IntakeLayout
 from agent.store.models import IntentRow, LocalDexPoolRow, OtcPoolRow, RouteLegRow, TradeRow
 from onchain import spl
 from onchain.cluster import Blockhash
@@ -28,7 +28,7 @@ async def _home(make_config: Callable[..., AgentConfig], sqlite_url: str, mode: 
     desk, treasury = Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32)
     home = AgentHome(config, desk, treasury)
     await home.register_wallets(keys_dir=config.home_path / "keys")
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     return home
 
 

@@ -12,7 +12,8 @@ from solders.keypair import Keypair
 from sqlalchemy import create_engine, select, text
 
 from agent.config import AgentConfig
-from agent.intake import files
+from agent.intake.layout import IntakeLayout
+from agent.intake.names import parse_claim_name
 from agent.store.models import OtcPoolRow, SubmissionRow, TradeRow
 from tests.support.agent_home import AgentHome
 from tests.support.processes import spawn_agent
@@ -34,7 +35,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
     config = make_config()
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets(keys_dir=config.home_path / "keys")
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     home.feed(600, invalid_share=0.15, seed=21)
     log_path = tmp_path / "daemon.log"
     with log_path.open("ab") as log:
@@ -58,7 +59,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
     ]
     assert not [n for n in home.files("out") + home.files("rejected") if n.startswith(".")]
     assert len(finished) == 600
-    originals = [files.parse_claim_name(n)[1] for n in finished]  # type: ignore[index]
+    originals = [parse_claim_name(n)[1] for n in finished]  # type: ignore[index]
     assert len(set(originals)) == 600
 
     engine = create_engine(config.database_url.replace("+aiosqlite", ""))
@@ -102,7 +103,7 @@ async def test_sigterm_finishes_in_flight_work_and_exits_zero(
     config = make_config()
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets()
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     home.feed(1500, invalid_share=0.1, seed=4)
     with (tmp_path / "daemon.log").open("ab") as log:
         process = _spawn(config_dir, config.home_path, log)

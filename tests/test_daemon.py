@@ -13,7 +13,9 @@ from solders.keypair import Keypair
 
 from agent.config import AgentConfig
 from agent.domain.otc_pricing import Side
-from agent.intake import files
+from agent.intake.claims import claim
+from agent.intake.layout import IntakeLayout
+from agent.intake.names import parse_claim_name
 from agent.pipeline import Submission
 from agent.store.models import IntentRow, OtcPoolRow, SubmissionRow, TradeRow
 from tests.support.agent_home import AgentHome
@@ -40,7 +42,7 @@ async def _home(make_config: Callable[..., AgentConfig], database_url: str) -> A
     config = make_config(database_url, execution__honour_execution_delay="false")
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets()
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     return home
 
 
@@ -86,13 +88,13 @@ async def test_five_hundred_intents_all_reach_a_terminal_folder_with_matching_ro
 
     submissions = {row.ref: row for row in await _rows(home, SubmissionRow.__table__)}
     assert len(submissions) == stats.processed
-    originals = Counter(files.parse_claim_name(n)[1] for n in done + rejected)  # type: ignore[index]
+    originals = Counter(parse_claim_name(n)[1] for n in done + rejected)  # type: ignore[index]
     assert set(originals.values()) == {1}
     for name in done:
-        claim_id, original = files.parse_claim_name(name)  # type: ignore[misc]
+        claim_id, original = parse_claim_name(name)  # type: ignore[misc]
         assert submissions[claim_id].status == "filled"
     for name in rejected:
-        claim_id, original = files.parse_claim_name(name)  # type: ignore[misc]
+        claim_id, original = parse_claim_name(name)  # type: ignore[misc]
         row = submissions[claim_id]
         assert row.status in ("rejected", "failed")
         reason_doc = json.loads((home.root / "rejected" / f"{name}.reason.json").read_text())
@@ -166,17 +168,17 @@ async def test_restart_finishes_files_left_in_work_without_doing_anything_twice(
     names = sorted(kinds)
     tampered = home.root / "inbox" / names[2]
     tampered.write_bytes(tamper_signature(tampered.read_bytes()))
-    layout = files.IntakeLayout(home.root)
-    claims = [files.claim(layout, name) for name in names]
+    layout = IntakeLayout(home.root)
+    claims = [claim(layout, name) for name in names]
     assert all(claims)
     runtime = home.runtime()
     await runtime.start()
     # Crashes after the terminal commit, before the files moved: one filled, one rejected.
-    for claim in claims[1:]:
-        assert claim is not None
+    for claimed in claims[1:]:
+        assert claimed is not None
         await runtime.pipeline.process(
             Submission(
-                "directory", claim.claim_id, claim.original_name, claim.path.read_bytes(), 0.0
+                "directory", claimed.claim_id, claimed.original_name, claimed.path.read_bytes(), 0.0
             )
         )
     await runtime.aclose()

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from agent.cli import main
 from agent.config import AgentConfig
-from agent.intake import files
+from agent.intake.layout import IntakeLayout
 from agent.store.database import Store
 from agent.store.models import SubmissionRow, TradeRow
 from tests.support.agent_home import AgentHome
@@ -40,7 +40,7 @@ async def test_database_lost_mid_run_pauses_then_resumes_without_loss(
     )
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets()
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     home.feed(200, invalid_share=0.1, seed=3)
     daemon = home.daemon()
     task = asyncio.create_task(daemon.run())

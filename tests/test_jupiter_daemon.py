@@ -13,7 +13,7 @@ from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
 
 from agent.config import AgentConfig
-from agent.intake import files
+from agent.intake.layout import IntakeLayout
 from agent.intent_builder import IntentDraft, new_nonce, sign_intent
 from agent.records import Submission
 from agent.store.models import IntentRow, QuoteRow, RouteLegRow, RouteRow
@@ -48,7 +48,7 @@ async def _home(
     )
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets(keys_dir=config.home_path / "keys")
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     return home
 
 

@@ -11,7 +11,7 @@ import pytest
 from solders.keypair import Keypair
 
 from agent.config import AgentConfig
-from agent.intake import files
+from agent.intake.layout import IntakeLayout
 from agent.runtime import build_runtime
 from agent.store.models import IntentRow, TradeRow
 from onchain import spl
@@ -28,7 +28,7 @@ async def _prepared_home(make_config: Callable[..., AgentConfig], url: str, mode
     )
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets(keys_dir=config.home_path / "keys")
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     return home
 
 

@@ -23,8 +23,8 @@ from sqlalchemy import Engine, create_engine, func, select, update
 from sqlalchemy.engine import make_url
 
 from agent.config import AgentConfig
-from agent.intake import files
 from agent.intake.directory import DirectoryIntake
+from agent.intake.layout import IntakeLayout
 from agent.store.models import IntentRow, OtcPoolRow, SubmissionRow, TradeRow, WalletRow
 from tests.conftest import unique_key
 from tests.support.agent_home import AgentHome
@@ -355,7 +355,7 @@ async def test_three_replicas_sending_to_one_localnet_keep_every_vault_equal_to_
     )
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets(keys_dir=config.home_path / "keys")
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     env = _common_env(postgres_url)
     log_path = tmp_path / "localnet.log"
     with log_path.open("ab") as log:

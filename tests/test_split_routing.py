@@ -13,7 +13,7 @@ from solders.signature import Signature
 from agent.config import AgentConfig
 from agent.domain.outcomes import Reason
 from agent.executor import ExecutionReport, PreparedLeg
-from agent.intake import files
+from agent.intake.layout import IntakeLayout
 from agent.intent_builder import IntentDraft, new_nonce, sign_intent, write_intent
 from agent.records import Submission
 from agent.store.models import (
@@ -39,7 +39,7 @@ async def _home(make_config: Callable[..., AgentConfig], sqlite_url: str, mode: 
     )
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets(keys_dir=config.home_path / "keys")
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     return home
 
 

@@ -17,7 +17,7 @@ import redis
 from solders.keypair import Keypair
 
 from agent.config import AgentConfig
-from agent.intake import files
+from agent.intake.layout import IntakeLayout
 from agent.store.models import SubmissionRow
 from tests.conftest import unique_key
 from tests.support.agent_home import AgentHome
@@ -43,7 +43,7 @@ async def _home(make_config: Callable[..., AgentConfig], sqlite_url: str, **env:
     config = make_config(sqlite_url, **env)
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets()
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     return home
 
 

@@ -6,7 +6,7 @@ fsyncs; they run in worker threads so the event loop keeps routing meanwhile, in
 while a batch runs go together in the next, sharing one fsync per folder.
 
 Several replicas (processes) may run a DirectoryIntake on the same folder. Each takes an owner
-identity at :meth:`DirectoryIntake.start` (see :mod:`agent.intake.files`): the lock file
+identity at :meth:`DirectoryIntake.start` (see :mod:`agent.intake.owners`): the lock file
 ``work/.owners/<owner-id>.lock``, flocked for as long as the intake is open, and a short owner id
 that its claims carry in their names (``work/<claim-id>.<owner-id>--<name>``). At start,
 :meth:`~DirectoryIntake.leftovers` returns only this replica's own unfinished claims and the
@@ -26,8 +26,11 @@ from pathlib import Path
 from typing import cast
 
 from agent.domain.outcomes import IntentRejected, Reason, Status
-from agent.intake import files
+from agent.intake import claims, owners
 from agent.intake.batched_calls import BatchedCalls
+from agent.intake.layout import IntakeLayout, inbox_stats, list_claims, list_inbox, list_strays
+from agent.intake.names import Claim
+from agent.intake.renames import atomic_write
 from agent.intake.watcher import InboxWatcher
 
 __all__ = ["SOURCE", "DirectoryIntake", "DirectoryItem"]
@@ -42,7 +45,7 @@ class DirectoryItem:
 
     def __init__(
         self,
-        claim: files.Claim,
+        claim: Claim,
         raw: bytes | None,
         unreadable: IntentRejected | None,
         resumed: bool,
@@ -58,29 +61,29 @@ class DirectoryIntake:
     source = SOURCE
 
     def __init__(self, root: Path, *, max_file_bytes: int, rescan_interval_s: float) -> None:
-        self.layout = files.IntakeLayout(root)
+        self.layout = IntakeLayout(root)
         self.max_file_bytes = max_file_bytes
         self.watcher = InboxWatcher(self.layout.inbox, rescan_interval_s=rescan_interval_s)
-        self._owner: files.Owner | None = None
+        self._owner: owners.Owner | None = None
         # Claims and completions go to their worker thread in batches: one trip, and one
         # fsync per folder, for every worker that asked meanwhile.
         self._claims = BatchedCalls(self._claim_batch, name="intake-claims")
         self._completions = BatchedCalls(self._complete_batch, name="intake-completions")
 
     @property
-    def owner(self) -> files.Owner:
+    def owner(self) -> owners.Owner:
         """This replica's owner identity, taken at start() (or on first use without it)."""
         if self._owner is None or not self._owner.held:
-            self._owner = files.acquire_owner(self.layout)
+            self._owner = owners.acquire_owner(self.layout)
         return self._owner
 
     def owner_alive(self, owner_id: str) -> bool:
         """Whether the replica ``owner_id`` (on this host and root) is running."""
-        return owner_id == self.owner.id or not files.owner_is_dead(self.layout, owner_id)
+        return owner_id == self.owner.id or not owners.owner_is_dead(self.layout, owner_id)
 
     async def start(self, *, watch: bool = True) -> None:
         self.layout.ensure()
-        files.sweep_own_temp_files(self.layout, self.owner)
+        owners.sweep_own_temp_files(self.layout, self.owner)
         if watch:
             await self.watcher.start()
 
@@ -97,12 +100,12 @@ class DirectoryIntake:
         await self.watcher.wait(within_s)
 
     def pending(self, limit: int | None = None) -> list[str]:
-        return files.list_inbox(self.layout, limit=limit)
+        return list_inbox(self.layout, limit=limit)
 
     def backlog(self) -> tuple[int, float | None]:
-        return files.inbox_stats(self.layout)
+        return inbox_stats(self.layout)
 
-    def leftovers(self) -> list[files.Claim]:
+    def leftovers(self) -> list[Claim]:
         """Claims to resume at start: this replica's own unfinished ones plus those it adopts
         now from dead replicas and ownerless ones (a previous run's), oldest first.
 
@@ -110,33 +113,33 @@ class DirectoryIntake:
         up the claims of replicas that die while this one runs, use :meth:`adopt_orphans`.
         """
         owner = self.owner
-        files.adopt_orphans(self.layout, owner)
-        return [c for c in files.list_claims(self.layout) if c.owner == owner.id]
+        owners.adopt_orphans(self.layout, owner)
+        return [c for c in list_claims(self.layout) if c.owner == owner.id]
 
-    def adopt_orphans(self) -> list[files.Claim]:
+    def adopt_orphans(self) -> list[Claim]:
         """Claims adopted now from dead replicas (and ownerless ones); safe at any time."""
-        return files.adopt_orphans(self.layout, self.owner)
+        return owners.adopt_orphans(self.layout, self.owner)
 
     def strays(self) -> list[str]:
         """Files in work/ that this agent did not name; they are reported, never touched.
 
         Claims of other replicas, live or dead, and the owners folder are not strays.
         """
-        return files.list_strays(self.layout)
+        return list_strays(self.layout)
 
     async def claim(self, name: str) -> DirectoryItem | None:
         """Claim and read ``inbox/name``; None when another process claimed it first."""
         return await self._claims((name, self.owner))
 
     def _claim_batch(
-        self, requests: Sequence[tuple[str, files.Owner]]
+        self, requests: Sequence[tuple[str, owners.Owner]]
     ) -> list[DirectoryItem | Exception | None]:
         """Rename every file into work/, fsync work/ once, then read them."""
         deferred: set[Path] = set()
-        claimed: list[files.Claim | Exception | None] = []
+        claimed: list[Claim | Exception | None] = []
         for name, owner in requests:
             try:
-                claimed.append(files.claim(self.layout, name, owner, sync_directory=deferred.add))
+                claimed.append(claims.claim(self.layout, name, owner, sync_directory=deferred.add))
             except Exception as exc:  # this name's failure (an OS error, a bad name) only
                 claimed.append(exc)
         # Durable before any of them is acted on: a crash must not put a file back in the
@@ -144,19 +147,19 @@ class DirectoryIntake:
         failure = _sync_all(self.layout, deferred)
         items: list[DirectoryItem | Exception | None] = []
         for outcome in claimed:
-            if isinstance(outcome, files.Claim):
+            if isinstance(outcome, Claim):
                 items.append(failure or self._read(outcome, resumed=False))
             else:
                 items.append(outcome)
         return items
 
-    async def read(self, claimed: files.Claim, *, resumed: bool) -> DirectoryItem:
+    async def read(self, claimed: Claim, *, resumed: bool) -> DirectoryItem:
         return await asyncio.to_thread(self._read, claimed, resumed=resumed)
 
-    def _read(self, claimed: files.Claim, *, resumed: bool) -> DirectoryItem:
+    def _read(self, claimed: Claim, *, resumed: bool) -> DirectoryItem:
         try:
-            raw = files.read_claimed(claimed.path, self.max_file_bytes)
-        except files.UnreadableSubmission as exc:
+            raw = claims.read_claimed(claimed.path, self.max_file_bytes)
+        except claims.UnreadableSubmission as exc:
             return DirectoryItem(
                 claimed, None, IntentRejected(Reason(exc.reason), str(exc)), resumed
             )
@@ -196,7 +199,7 @@ class DirectoryIntake:
             if outcomes[index] is not None:
                 continue
             try:
-                outcomes[index] = files.move_final(
+                outcomes[index] = claims.move_final(
                     self.layout,
                     completion.item.claim,
                     accepted=completion.status is Status.FILLED,
@@ -217,7 +220,7 @@ class DirectoryIntake:
         # Partial writes carry this replica's owner id, so no live replica sweeps them.
         owner = self._owner.id if self._owner is not None else item.claim.owner
         result_path = self.layout.out / f"{completion.result_name}.result.json"
-        files.atomic_write(
+        atomic_write(
             result_path, completion.result.encode("utf-8"), owner=owner, sync_directory=sync_later
         )
         if completion.status is Status.FILLED:
@@ -230,7 +233,7 @@ class DirectoryIntake:
             },
             indent=2,
         ).encode("utf-8")
-        files.write_reason(
+        claims.write_reason(
             self.layout, item.claim, reason_document, owner=owner, sync_directory=sync_later
         )
 
@@ -244,7 +247,7 @@ class _Completion:
     result: str
 
 
-def _sync_all(layout: files.IntakeLayout, directories: set[Path]) -> OSError | None:
+def _sync_all(layout: IntakeLayout, directories: set[Path]) -> OSError | None:
     """fsync each directory (sorted, for a stable order); the first failure, if any."""
     for directory in sorted(directories):
         try:

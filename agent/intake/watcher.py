@@ -13,7 +13,7 @@ from pathlib import Path
 import structlog
 import watchfiles
 
-from agent.intake.files import is_ignored
+from agent.intake.layout import is_ignored
 
 __all__ = ["InboxWatcher"]
 

@@ -20,7 +20,8 @@ from solders.keypair import Keypair
 
 from agent.config import AgentConfig
 from agent.domain.outcomes import Reason
-from agent.intake import files
+from agent.intake.layout import IntakeLayout
+from agent.intake.names import parse_claim_name
 from tests.fuzz.malformed import KINDS, Forge, Forged
 from tests.support.agent_home import AgentHome
 from tests.support.ports import free_port
@@ -63,7 +64,7 @@ def _originals(home: AgentHome, folder: str) -> set[str]:
     """The original names of the files in a terminal folder."""
     names = set()
     for name in home.files(folder):
-        parsed = files.parse_claim_name(name)
+        parsed = parse_claim_name(name)
         if parsed is not None and not name.endswith(".reason.json"):
             names.add(parsed[1])
     return names
@@ -113,7 +114,7 @@ async def test_ten_thousand_malformed_files_are_rejected_with_reasons_and_the_da
     config = make_config()
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets()
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     runtime = home.runtime()
     tokens = runtime.tokens
     await runtime.aclose()
@@ -180,7 +181,7 @@ async def test_ten_thousand_malformed_files_are_rejected_with_reasons_and_the_da
     for name in home.files("rejected"):
         if name.endswith(".reason.json"):
             continue
-        _claim_id, original = files.parse_claim_name(name)  # type: ignore[misc]
+        _claim_id, original = parse_claim_name(name)  # type: ignore[misc]
         forged = expected[original]
         assert forged is not None, f"valid file {original} was rejected"
         document = json.loads((home.root / "rejected" / f"{name}.reason.json").read_bytes())

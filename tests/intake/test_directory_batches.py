@@ -12,7 +12,7 @@ import pytest
 from agent.domain.outcomes import Reason, Status
 from agent.intake import dirsync
 from agent.intake.directory import DirectoryIntake, DirectoryItem
-from agent.intake.files import IntakeLayout
+from agent.intake.layout import IntakeLayout
 
 
 class FsyncLog:

@@ -170,15 +170,17 @@ def test_claims_results_and_moves_are_made_durable_through_the_layout(
 ) -> None:
     """Claiming fsyncs work/, a result fsyncs out/, finishing fsyncs done/: all through the
     layout's shared syncer."""
-    from agent.intake import files
+    from agent.intake.claims import claim, finish
+    from agent.intake.layout import IntakeLayout
+    from agent.intake.renames import atomic_write
 
     synced: list[str] = []
     monkeypatch.setattr(dirsync, "fsync_directory", lambda path: synced.append(path.name))
-    layout = files.IntakeLayout(tmp_path)
+    layout = IntakeLayout(tmp_path)
     layout.ensure()
     (layout.inbox / "a.json").write_bytes(b"{}")
-    claimed = files.claim(layout, "a.json")
+    claimed = claim(layout, "a.json")
     assert claimed is not None and synced == ["work"]
-    files.atomic_write(layout.out / "a.result.json", b"{}", sync_directory=layout.sync)
-    files.finish(layout, claimed, accepted=True)
+    atomic_write(layout.out / "a.result.json", b"{}", sync_directory=layout.sync)
+    finish(layout, claimed, accepted=True)
     assert synced == ["work", "out", "done"]

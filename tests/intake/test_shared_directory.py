@@ -18,19 +18,22 @@ from pathlib import Path
 import pytest
 
 from agent.domain.outcomes import Reason, Status
-from agent.intake import files
+from agent.intake import renames
+from agent.intake.claims import claim
 from agent.intake.directory import DirectoryIntake
-from agent.intake.files import IntakeLayout
+from agent.intake.layout import IntakeLayout, list_claims
+from agent.intake.names import (
+    Claim,
+    claim_name,
+    new_claim_id,
+    new_owner_id,
+    parse_claim,
+    parse_claim_name,
+)
+from agent.intake.owners import Owner, acquire_owner, adopt_orphans, sweep_own_temp_files
 
 REPO = Path(__file__).resolve().parents[2]
 DEAD_OWNER = "zz_dead1"  # a valid owner id no live process uses in these tests
-
-
-@pytest.fixture
-def layout(tmp_path: Path) -> IntakeLayout:
-    layout = IntakeLayout(tmp_path / "intake")
-    layout.ensure()
-    return layout
 
 
 @pytest.fixture
@@ -52,22 +55,22 @@ def _drop(layout: IntakeLayout, *names: str) -> None:
         (layout.inbox / name).write_bytes(name.encode())
 
 
-def _dead_owner(layout: IntakeLayout, *names: str) -> list[files.Claim]:
+def _dead_owner(layout: IntakeLayout, *names: str) -> list[Claim]:
     """What a SIGKILLed replica leaves: its unlocked lock file and claims named for it."""
     layout.owners.mkdir(exist_ok=True)
     (layout.owners / f"{DEAD_OWNER}.lock").write_text("{}")
     claims = []
     for name in names:
-        claim_id = files.new_claim_id()
-        path = layout.work / files.claim_name(claim_id, name, DEAD_OWNER)
+        claim_id = new_claim_id()
+        path = layout.work / claim_name(claim_id, name, DEAD_OWNER)
         path.write_bytes(name.encode())
-        claims.append(files.Claim(claim_id, name, path, DEAD_OWNER))
+        claims.append(Claim(claim_id, name, path, DEAD_OWNER))
     return claims
 
 
-def _ownerless(layout: IntakeLayout, *names: str) -> list[files.Claim]:
+def _ownerless(layout: IntakeLayout, *names: str) -> list[Claim]:
     _drop(layout, *names)
-    claims = [files.claim(layout, name) for name in names]
+    claims = [claim(layout, name) for name in names]
     assert all(c is not None and c.owner is None for c in claims)
     return claims  # type: ignore[return-value]
 
@@ -77,7 +80,7 @@ def _ownerless(layout: IntakeLayout, *names: str) -> list[files.Claim]:
 
 def test_owner_ids_are_short_unique_and_safe_in_file_names() -> None:
     """Owner ids are at most 11 characters of [0-9a-z_], start with the pid, and differ."""
-    ids = [files.new_owner_id() for _ in range(1000)]
+    ids = [new_owner_id() for _ in range(1000)]
     assert len(set(ids)) == len(ids)
     assert all(len(i) <= 11 and set(i) <= set("0123456789abcdefghijklmnopqrstuvwxyz_") for i in ids)
     assert int(ids[0].split("_")[0], 36) == os.getpid()
@@ -86,34 +89,34 @@ def test_owner_ids_are_short_unique_and_safe_in_file_names() -> None:
 @pytest.mark.parametrize("original", ["intent.json", "a--b", ".x", "é" * 200, "line\nbreak"])
 def test_owned_claim_names_round_trip_and_finish_without_the_owner(original: str) -> None:
     """<claim-id>.<owner>--<name> parses back; its final name is the owner-free claim name."""
-    claim_id, owner = files.new_claim_id(), files.new_owner_id()
-    name = files.claim_name(claim_id, original, owner)
-    parsed = files.parse_claim(name)
+    claim_id, owner = new_claim_id(), new_owner_id()
+    name = claim_name(claim_id, original, owner)
+    parsed = parse_claim(name)
     assert parsed is not None
     assert parsed[:2] == (claim_id, owner)
-    assert files.parse_claim_name(name) == (claim_id, parsed[2])
+    assert parse_claim_name(name) == (claim_id, parsed[2])
     assert len(os.fsencode(name)) <= 255
-    final = files.Claim(claim_id, parsed[2], Path(name), owner).final_name
-    assert final == files.claim_name(claim_id, original)  # trimmed alike with and without owner
+    final = Claim(claim_id, parsed[2], Path(name), owner).final_name
+    assert final == claim_name(claim_id, original)  # trimmed alike with and without owner
     assert len(os.fsencode(final + ".reason.json")) <= 255
 
 
 def test_old_style_claim_names_are_ownerless() -> None:
     """A claim name without an owner tag still parses, with no owner."""
-    claim_id = files.new_claim_id()
-    assert files.parse_claim(f"{claim_id}--a.json") == (claim_id, None, "a.json")
+    claim_id = new_claim_id()
+    assert parse_claim(f"{claim_id}--a.json") == (claim_id, None, "a.json")
 
 
 @pytest.mark.parametrize("owner", ["", "UPPER", "has-dash", "has.dot", "x" * 12, "a/b"])
 def test_claim_name_refuses_malformed_owner_ids(owner: str) -> None:
     """Owner ids outside [0-9a-z_]{1,11} are refused rather than written into a name."""
     with pytest.raises(ValueError, match="owner id"):
-        files.claim_name(files.new_claim_id(), "a.json", owner)
+        claim_name(new_claim_id(), "a.json", owner)
 
 
 def test_two_owners_in_one_process_exclude_each_other(layout: IntakeLayout) -> None:
     """flock is per open file description: a second open of a held lock file cannot lock it."""
-    first, second = files.acquire_owner(layout), files.acquire_owner(layout)
+    first, second = acquire_owner(layout), acquire_owner(layout)
     assert first.id != second.id
     assert first.lock_path.exists() and second.lock_path.exists()
     fd = os.open(first.lock_path, os.O_RDONLY)
@@ -133,10 +136,10 @@ def test_acquire_never_reuses_an_id_that_has_a_lock_file_or_claims(
 ) -> None:
     """An id with a (dead) lock file or with claims in work/ is skipped for a fresh one."""
     _dead_owner(layout, "a.json")
-    (layout.work / files.claim_name(files.new_claim_id(), "b.json", "zz_gone")).write_text("{}")
+    (layout.work / claim_name(new_claim_id(), "b.json", "zz_gone")).write_text("{}")
     candidates = iter([DEAD_OWNER, "zz_gone", "zz_fresh"])
-    monkeypatch.setattr(files, "new_owner_id", lambda: next(candidates))
-    owner = files.acquire_owner(layout)
+    monkeypatch.setattr("agent.intake.owners.new_owner_id", lambda: next(candidates))
+    owner = acquire_owner(layout)
     assert owner.id == "zz_fresh"
     assert not (layout.owners / "zz_gone.lock").exists()
     owner.release()
@@ -144,11 +147,11 @@ def test_acquire_never_reuses_an_id_that_has_a_lock_file_or_claims(
 
 def test_a_released_owner_cannot_claim(layout: IntakeLayout) -> None:
     """Claiming for a released owner fails: its claims would look like a dead owner's."""
-    owner = files.acquire_owner(layout)
+    owner = acquire_owner(layout)
     owner.release()
     _drop(layout, "a.json")
     with pytest.raises(RuntimeError, match="released"):
-        files.claim(layout, "a.json", owner)
+        claim(layout, "a.json", owner)
     assert (layout.inbox / "a.json").exists()
 
 
@@ -167,7 +170,7 @@ async def test_leftovers_never_adopt_a_live_replicas_claims(
     await starting.start(watch=False)
     assert starting.leftovers() == []
     assert starting.adopt_orphans() == []
-    assert sorted(c.path for c in files.list_claims(layout)) == paths
+    assert sorted(c.path for c in list_claims(layout)) == paths
     assert sorted(c.path for c in live.leftovers()) == paths
 
 
@@ -201,7 +204,7 @@ async def test_a_dead_owners_claims_are_adopted_and_its_lock_file_removed(
     assert {c.claim_id for c in adopted} == {c.claim_id for c in dead + old}
     assert [c.claim_id for c in adopted] == sorted(c.claim_id for c in adopted)
     assert sorted(os.listdir(layout.owners)) == [f"{intake.owner.id}.lock"]
-    assert {c.path.name for c in files.list_claims(layout)} == {c.path.name for c in adopted}
+    assert {c.path.name for c in list_claims(layout)} == {c.path.name for c in adopted}
 
 
 async def test_claims_of_an_owner_without_a_lock_file_are_adopted(
@@ -221,17 +224,17 @@ def test_racing_replicas_adopt_each_orphan_exactly_once(
 ) -> None:
     """Three replicas adopting at once split a dead owner's and ownerless claims, none twice."""
     if move == "link_fallback":
-        monkeypatch.setattr(files, "_renameat2", None)
-    elif files._renameat2 is None:
+        monkeypatch.setattr(renames, "_renameat2", None)
+    elif renames._renameat2 is None:
         pytest.skip("libc has no renameat2")
     orphans = _dead_owner(layout, *[f"d-{i:03d}.json" for i in range(150)])
     orphans += _ownerless(layout, *[f"o-{i:03d}.json" for i in range(150)])
-    owners = [files.acquire_owner(layout) for _ in range(3)]
+    owners = [acquire_owner(layout) for _ in range(3)]
     barrier = threading.Barrier(len(owners))
 
-    def adopt(owner: files.Owner) -> list[files.Claim]:
+    def adopt(owner: Owner) -> list[Claim]:
         barrier.wait(timeout=10)
-        return files.adopt_orphans(layout, owner)
+        return adopt_orphans(layout, owner)
 
     try:
         with ThreadPoolExecutor(max_workers=len(owners)) as pool:
@@ -299,6 +302,26 @@ async def test_sweep_keeps_live_replicas_temp_files(
     assert not any(p.exists() for p in dead_temps)
 
 
+def test_sweep_removes_only_the_agents_own_partial_writes(tmp_path: Path) -> None:
+    """Stale atomic_write temp files in out/ and rejected/ go; submissions and results stay."""
+    layout = IntakeLayout(tmp_path)
+    layout.ensure()
+    stale = layout.out / ".abc.result.json.0123abcd.tmp"
+    stale.write_text("{")
+    partial_reason = layout.rejected / ".x--a.json.reason.json.deadbeef.tmp"
+    partial_reason.write_text("{")
+    keep = [
+        layout.out / "abc.result.json",
+        layout.rejected / "1-2--.hidden.json",
+        layout.rejected / "1-2--a.json.tmp",
+        layout.inbox / ".note.0123abcd.tmp",
+    ]
+    for path in keep:
+        path.write_text("x")
+    assert sorted(sweep_own_temp_files(layout)) == sorted([stale.name, partial_reason.name])
+    assert all(path.exists() for path in keep)
+
+
 async def test_complete_files_an_adopted_claim_under_its_owner_free_name(
     layout: IntakeLayout, make_intake: Callable[[], DirectoryIntake]
 ) -> None:
@@ -307,14 +330,14 @@ async def test_complete_files_an_adopted_claim_under_its_owner_free_name(
     intake = make_intake()
     await intake.start(watch=False)
     first, second = intake.leftovers()
-    for claim, status in ((first, Status.FILLED), (second, Status.REJECTED)):
-        item = await intake.read(claim, resumed=True)
-        assert item.raw == claim.original_name.encode()
+    for claimed, status in ((first, Status.FILLED), (second, Status.REJECTED)):
+        item = await intake.read(claimed, resumed=True)
+        assert item.raw == claimed.original_name.encode()
         await intake.complete(
             item,
             status=status,
             reason=None if status is Status.FILLED else Reason.EXPIRED,
-            result_name=claim.claim_id,
+            result_name=claimed.claim_id,
             result="{}",
         )
     assert os.listdir(layout.done) == [f"{dead[0].claim_id}--a.json"]
@@ -408,7 +431,7 @@ def _report(proc: subprocess.Popen[str], timeout: float = 30.0) -> dict[str, lis
 
 def _claim_ids(names: object) -> list[str]:
     assert isinstance(names, list)
-    return [files.parse_claim(n)[0] for n in names]  # type: ignore[index]
+    return [parse_claim(n)[0] for n in names]  # type: ignore[index]
 
 
 @pytest.mark.parametrize("attempt", range(3))
@@ -441,7 +464,7 @@ def test_killed_replicas_claims_are_adopted_once_by_two_survivors_starting_toget
     expected = _claim_ids(killed_report["claims"]) + [c.claim_id for c in ownerless]
     assert sorted(adopted) == sorted(expected)
     for report in reports:
-        assert all(files.parse_claim(n)[1] == report["owner"] for n in report["leftovers"])  # type: ignore[index, union-attr]
+        assert all(parse_claim(n)[1] == report["owner"] for n in report["leftovers"])  # type: ignore[index, union-attr]
     assert not killed_lock.exists()
     assert not (
         layout.out / f".{killed_report['owner']}.result.json.0123abcd.{killed_report['owner']}.tmp"
@@ -450,7 +473,7 @@ def test_killed_replicas_claims_are_adopted_once_by_two_survivors_starting_toget
     # The live replica is untouched: same claims under its own name, lock file and temp file.
     live_owner = live_report["owner"]
     assert live.poll() is None
-    live_claims = [c.name for c in files.list_claims(layout) if c.owner == live_owner]
+    live_claims = [c.name for c in list_claims(layout) if c.owner == live_owner]
     assert sorted(live_claims) == sorted(live_report["claims"])  # type: ignore[arg-type]
     assert len(live_claims) == len(live_names)
     assert (layout.owners / f"{live_owner}.lock").exists()
@@ -461,6 +484,6 @@ def test_killed_replicas_claims_are_adopted_once_by_two_survivors_starting_toget
         assert proc.returncode == 0
     # Each stopped cleanly: their lock files are gone, so their claims are now anyone's.
     assert not layout.owners.exists()
-    owners_left = {c.owner for c in files.list_claims(layout)}
+    owners_left = {c.owner for c in list_claims(layout)}
     assert live_owner in owners_left
     assert owners_left <= {live_owner, *(r["owner"] for r in reports)}

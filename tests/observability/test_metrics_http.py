@@ -19,7 +19,7 @@ from agent.config import AgentConfig
 from agent.daemon import Daemon
 from agent.domain.outcomes import Reason
 from agent.http import MetricsServer
-from agent.intake import files
+from agent.intake.layout import IntakeLayout
 from agent.logging import configure_logging, redact_secrets
 from agent.metrics import Metrics, exported_sample_names
 from agent.router import MakerProfile, Router, RouterSettings
@@ -93,7 +93,7 @@ async def test_daemon_counts_outcomes_reasons_and_venues(
     config = make_config(sqlite_url, execution__honour_execution_delay="false")
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets()
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     kinds = home.feed(60, invalid_share=0.3, seed=8)
     daemon = home.daemon()
     stats = await daemon.run(once=True)
@@ -199,7 +199,7 @@ async def test_daemon_run_fills_the_execution_and_pool_metrics(
     config = make_config(sqlite_url, execution__honour_execution_delay="false")
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets()
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     home.feed(60, invalid_share=0.0, seed=11)
     daemon = home.daemon()
     started = time.time()
@@ -310,7 +310,7 @@ async def test_running_daemon_readyz_names_what_is_missing(
     config = make_config(sqlite_url, metrics__listen="127.0.0.1:0")
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets()
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     daemon = Daemon(home.runtime())
     running = asyncio.create_task(daemon.run())
     try:
@@ -322,7 +322,7 @@ async def test_running_daemon_readyz_names_what_is_missing(
         ready = b"GET /readyz HTTP/1.1\r\n\r\n"
         status, body = await _get(port, ready)
         assert (status, body) == (200, b"ready; venues up: otc, localdex\n")
-        inbox = files.IntakeLayout(home.root).inbox
+        inbox = IntakeLayout(home.root).inbox
         inbox.rename(inbox.with_name("inbox-away"))
         status, body = await _get(port, ready)
         assert status == 503 and b"is missing" in body

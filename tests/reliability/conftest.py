@@ -14,7 +14,7 @@ import pytest
 from solders.keypair import Keypair
 
 from agent.config import AgentConfig
-from agent.intake import files
+from agent.intake.layout import IntakeLayout
 from tests.support.agent_home import AgentHome
 from tests.support.ports import free_port
 from tests.support.private_postgres import PrivatePostgres, server_binaries
@@ -80,7 +80,7 @@ async def _make_localnet(
             config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32)
         )
         await home.register_wallets(keys_dir=config.home_path / "keys")
-        files.IntakeLayout(home.root).ensure()
+        IntakeLayout(home.root).ensure()
         net = Localnet(home, config_dir, url, tmp_path / "processes.log", env)
         process = net.spawn("localnet", "--port", url.rsplit(":", 1)[1])
         processes.append(process)

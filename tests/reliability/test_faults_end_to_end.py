@@ -24,8 +24,8 @@ from solders.keypair import Keypair
 
 from agent.config import AgentConfig
 from agent.daemon import Daemon
-from agent.intake import files
-from agent.pricing.failover import BreakerSettings, RetrySettings
+from agent.intake.layout import IntakeLayout
+from agent.pricing.health import BreakerSettings, RetrySettings
 from agent.pricing.sources import BinanceSource, CoinGeckoSource, KrakenSource
 from agent.store.models import IntentRow, QuoteRow, RouteLegRow, SubmissionRow, TradeRow
 from tests.reliability.conftest import Localnet
@@ -49,7 +49,7 @@ async def _home(make_config: Callable[..., AgentConfig], **overrides: str) -> Ag
     config = make_config(execution__honour_execution_delay="false", **overrides)
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets(keys_dir=config.home_path / "keys")
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     return home
 
 

@@ -13,7 +13,7 @@ import pytest
 from solders.keypair import Keypair
 
 from agent.config import AgentConfig
-from agent.intake import files
+from agent.intake.layout import IntakeLayout
 from agent.records import Outcome, Plan
 from agent.runtime import build_runtime
 from agent.store.models import SubmissionRow
@@ -64,7 +64,7 @@ async def _chain(make_config: Callable[..., AgentConfig]) -> AsyncIterator[Chain
     )
     home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
     await home.register_wallets(keys_dir=config.home_path / "keys")
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     runtime = build_runtime(config)
     await runtime.start_books()
     local = await runtime.local_chain()

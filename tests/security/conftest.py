@@ -21,7 +21,7 @@ from sqlalchemy import Engine, Table, create_engine, select
 
 from agent.config import AgentConfig
 from agent.daemon import Daemon, RunStats
-from agent.intake import files
+from agent.intake.layout import IntakeLayout
 from agent.intent_builder import IntentDraft, new_nonce, sign_intent, write_intent
 from agent.store.models import (
     IntentRow,
@@ -166,7 +166,7 @@ async def make_bench(
     config = make_config(url, **settings)
     home = AgentHome(config, DESK, TREASURY)
     await home.register_wallets(keys_dir=config.home_path / "keys" if keys else None)
-    files.IntakeLayout(home.root).ensure()
+    IntakeLayout(home.root).ensure()
     return Bench(home)
 
 

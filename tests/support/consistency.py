@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from agent.intake import files
+from agent.intake.names import parse_claim_name
 from agent.store.models import IntentRow, SubmissionRow
 from tests.support.agent_home import AgentHome
 
@@ -38,7 +38,7 @@ async def every_file_ended_once(home: AgentHome, count: int) -> list[Any]:
         n for n in home.files("rejected") if not n.endswith(".reason.json")
     ]
     assert len(finished) == count
-    assert len({files.parse_claim_name(n)[1] for n in finished}) == count  # type: ignore[index]
+    assert len({parse_claim_name(n)[1] for n in finished}) == count  # type: ignore[index]
     submissions = await home.rows(SubmissionRow.__table__)
     assert len(submissions) == count == len({s.ref for s in submissions})
     by_name: dict[str, list[Any]] = defaultdict(list)
