@@ -20,9 +20,9 @@ import atheris
 import harness
 
 with atheris.instrument_imports(include=["agent"]):
+    from agent.pricing.errors import PriceSourceError
+    from agent.pricing.http_status import check_status
     from agent.pricing.parsers import (
-        PriceSourceError,
-        check_status,
         convert_usdt,
         parse_binance,
         parse_coingecko,

@@ -10,107 +10,44 @@ no network source priced fall back to a recent live price, then to ``Token.stati
 ``price_timeout_s`` for one refresh, then answers with what it has: a stale live price
 (flagged), the static price (source "static"), or :class:`PriceUnavailable`.
 
-Each source has a health record: exponential backoff with jitter after a failure, where a
-Retry-After from the source wins over the computed delay; a circuit breaker that opens after
-``failure_threshold`` consecutive failures and closes on the first successful probe; and a
-disabled state for 401/403/451 (rechecked after ``disabled_recheck_s``) and 418 bans (for the
-ban's length). :meth:`FailoverOracle.snapshot` exposes all of it for metrics.
+A source's failures go to its health record (:mod:`agent.pricing.health`): backoff, circuit
+breaker and disabled pause. :meth:`FailoverOracle.snapshot` exposes all of it for metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 import structlog
 
 from agent.domain.tokens import Token
-from agent.pricing.oracle import PricePoint, PriceUnavailable
-from agent.pricing.parsers import (
-    Observation,
-    PriceSourceError,
-    RateLimited,
-    SourceDisabled,
-    SourceUnavailable,
-    convert_usdt,
+from agent.pricing.errors import PriceSourceError, SourceUnavailable
+from agent.pricing.health import BreakerSettings, RetrySettings, SourceHealth
+from agent.pricing.oracle import PriceUnavailable
+from agent.pricing.parsers import Observation, convert_usdt
+from agent.pricing.snapshot import (
+    CachedPrice,
+    Disagreement,
+    OraclePrice,
+    OracleSnapshot,
+    SourceState,
+    TokenState,
 )
 from agent.pricing.sources import PriceSource, StaticSource
 
-__all__ = [
-    "MAX_CLOCK_AHEAD_S",
-    "BreakerSettings",
-    "CachedPrice",
-    "Disagreement",
-    "FailoverOracle",
-    "FailoverSettings",
-    "OraclePrice",
-    "OracleSnapshot",
-    "RetrySettings",
-    "SourceState",
-    "TokenState",
-]
+__all__ = ["MAX_CLOCK_AHEAD_S", "FailoverOracle", "FailoverSettings"]
 
 log = structlog.get_logger("agent.pricing")
 
 # How far a source's own timestamp may run ahead of this host's clock (skew between honest
 # clocks); an observation dated further ahead is refused, counted as ``future``.
 MAX_CLOCK_AHEAD_S = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class RetrySettings:
-    """Backoff after a failed fetch; a source's Retry-After replaces the computed delay."""
-
-    initial_delay_s: float = 30.0
-    max_delay_s: float = 1800.0
-    multiplier: float = 2.0
-    jitter: float = 0.1  # +-10 %, so sources sharing an IP do not retry in lockstep
-    # Binance bans last up to three days; a longer Retry-After is a bug, not a plan.
-    max_retry_after_s: float = 3 * 24 * 3600.0
-    # 401/403/451 rarely fix themselves, but a rotated key or lifted WAF block should be noticed.
-    disabled_recheck_s: float | None = 3600.0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.initial_delay_s <= self.max_delay_s:
-            raise ValueError("need 0 < initial_delay_s <= max_delay_s")
-        if self.multiplier < 1:
-            raise ValueError("multiplier must be at least 1")
-        if not 0 <= self.jitter < 1:
-            raise ValueError("jitter must be in [0, 1)")
-        if self.max_retry_after_s <= 0:
-            raise ValueError("max_retry_after_s must be positive")
-        if self.disabled_recheck_s is not None and self.disabled_recheck_s <= 0:
-            raise ValueError("disabled_recheck_s must be positive or None (never)")
-
-    def delay(self, failures: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds before the next attempt after ``failures`` consecutive failures."""
-        if retry_after is not None:
-            return min(max(0.0, retry_after), self.max_retry_after_s)
-        # The exponent is capped: a source down for weeks must not overflow the float.
-        computed = self.initial_delay_s * self.multiplier ** min(max(0, failures - 1), 64)
-        jittered = min(computed, self.max_delay_s) * (1 + self.jitter * rng.uniform(-1, 1))
-        return min(jittered, self.max_delay_s)
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerSettings:
-    """Open the circuit after this many consecutive failures; probe again after ``open_s``."""
-
-    failure_threshold: int = 5
-    open_s: float = 900.0
-
-    def __post_init__(self) -> None:
-        if self.failure_threshold < 1:
-            raise ValueError("failure_threshold must be at least 1")
-        if self.open_s <= 0:
-            raise ValueError("open_s must be positive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,138 +75,6 @@ class FailoverSettings:
                 raise ValueError(f"{name} must not be negative")
         if self.disagreement_tolerance <= 0:
             raise ValueError("disagreement_tolerance must be positive")
-
-
-@dataclass(frozen=True, slots=True)
-class Disagreement:
-    """Two sources priced a token further apart than the tolerance; the primary was served."""
-
-    symbol: str
-    primary_source: str
-    primary_usd: Decimal
-    other_source: str
-    other_usd: Decimal
-    spread: Decimal  # |other - primary| / primary
-    detected_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class CachedPrice:
-    symbol: str
-    usd: Decimal
-    source: str
-    fetched_at: float
-    observed_at: float | None = None
-    change_24h: Decimal | None = None
-    quote: str = "USD"
-    disagreement: Disagreement | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OraclePrice(PricePoint):
-    """A PricePoint with the oracle's flags; callers of the plain protocol see a PricePoint.
-
-    ``stale`` means older than the cache TTL; ``quote`` "USDT" means the price is in USDT
-    because no USD price of USDT was known; ``disagreement`` is set when a second source
-    differed by more than the tolerance.
-    """
-
-    fetched_at: float = 0.0
-    stale: bool = False
-    quote: str = "USD"
-    change_24h: Decimal | None = None
-    disagreement: Disagreement | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TokenState:
-    symbol: str
-    source: str | None  # None: nothing cached
-    usd: Decimal | None
-    age_s: float | None
-    stale: bool
-    quote: str | None
-    disagreement: Disagreement | None
-
-
-@dataclass(frozen=True, slots=True)
-class SourceState:
-    name: str
-    status: str  # "up" | "backing_off" | "open" | "half_open" | "disabled"
-    consecutive_failures: int
-    failures: Mapping[str, int]  # by reason: rate_limited, unavailable, bad_payload, ...
-    retry_in_s: float | None  # None: may be asked now; inf: disabled for good
-    last_success_at: float | None
-    last_error: str | None
-    unknown_instruments: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class OracleSnapshot:
-    """Read-only state for metrics and the CLI."""
-
-    tokens: Mapping[str, TokenState]
-    sources: Mapping[str, SourceState]
-    cache_hits: int
-    cache_misses: int
-    refreshes: int
-    last_refresh_at: float | None
-
-
-@dataclass(slots=True)
-class _Health:
-    """One source's mutable health; only the oracle touches it."""
-
-    consecutive: int = 0
-    next_attempt: float = 0.0
-    breaker_open: bool = False
-    disabled: bool = False
-    failures: Counter[str] = field(default_factory=Counter)
-    last_success_at: float | None = None
-    last_error: str | None = None
-
-    def ready(self, now: float) -> bool:
-        return now >= self.next_attempt
-
-    def status(self, now: float) -> str:
-        if self.disabled:
-            return "disabled"
-        if self.breaker_open:
-            return "open" if now < self.next_attempt else "half_open"
-        return "backing_off" if now < self.next_attempt else "up"
-
-    def succeeded(self, now: float) -> None:
-        self.consecutive = 0
-        self.next_attempt = now
-        self.breaker_open = False
-        self.disabled = False
-        self.last_success_at = now
-
-    def failed(
-        self,
-        error: PriceSourceError,
-        now: float,
-        retry: RetrySettings,
-        breaker: BreakerSettings,
-        rng: random.Random,
-    ) -> float:
-        """Record a failure; returns seconds until the source may be asked again."""
-        self.failures[error.reason] += 1
-        self.last_error = str(error)
-        if isinstance(error, SourceDisabled):
-            self.disabled = True
-            wait = error.retry_after if error.retry_after is not None else retry.disabled_recheck_s
-            wait = math.inf if wait is None else min(wait, retry.max_retry_after_s)
-            self.next_attempt = now + wait
-            return wait
-        self.consecutive += 1
-        retry_after = error.retry_after if isinstance(error, RateLimited) else None
-        wait = retry.delay(self.consecutive, retry_after, rng)
-        if self.consecutive >= breaker.failure_threshold:
-            self.breaker_open = True
-            wait = max(wait, breaker.open_s)
-        self.next_attempt = now + wait
-        return wait
 
 
 class FailoverOracle:
@@ -300,7 +105,7 @@ class FailoverOracle:
         if len(set(names)) != len(names):
             raise ValueError(f"a price source is listed twice: {names}")
         self._static: PriceSource = next((s for s in sources if s.name == "static"), StaticSource())
-        self._health = {s.name: _Health() for s in self._network}
+        self._health = {s.name: SourceHealth() for s in self._network}
         self._tokens: dict[str, Token] = {t.symbol: t for t in tokens}
         self._cache: dict[str, CachedPrice] = {}
         self._refresh_task: asyncio.Task[None] | None = None

@@ -1,8 +1,9 @@
 """One adapter per price provider: fetch over a shared ``httpx.AsyncClient``, then parse.
 
 Each adapter only builds the request, maps transport failures onto the errors in
-:mod:`agent.pricing.parsers`, and hands the raw body to that module's pure parser. The client
-is injected (tests pass ``httpx.MockTransport``); the adapters never close it.
+:mod:`agent.pricing.errors`, classifies the HTTP status (:mod:`agent.pricing.http_status`) and
+hands the raw body to its source's pure parser in :mod:`agent.pricing.parsers`. The client is
+injected (tests pass ``httpx.MockTransport``); the adapters never close it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,10 @@ import httpx
 import structlog
 
 from agent.domain.tokens import Token
+from agent.pricing.errors import BadPayload, RateLimited, SourceUnavailable, UnknownInstrument
+from agent.pricing.http_status import check_status
 from agent.pricing.parsers import (
-    BadPayload,
     Observation,
-    RateLimited,
-    SourceUnavailable,
-    UnknownInstrument,
-    check_status,
     parse_binance,
     parse_coingecko,
     parse_jupiter,

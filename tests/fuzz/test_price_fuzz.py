@@ -18,20 +18,16 @@ import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
+from agent.pricing.errors import BadPayload, PriceSourceError, RateLimited, SourceDisabled
+from agent.pricing.http_status import check_status, parse_retry_after
 from agent.pricing.parsers import (
-    BadPayload,
     Observation,
-    PriceSourceError,
-    RateLimited,
-    SourceDisabled,
-    check_status,
     convert_usdt,
     parse_binance,
     parse_coingecko,
     parse_jupiter,
     parse_kraken,
     parse_pyth,
-    parse_retry_after,
 )
 from tests.fuzz.mutations import byte_mutations, fuzzing, hostile_values, json_documents, mutated
 from tests.pricing import FIXTURES

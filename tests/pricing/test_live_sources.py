@@ -13,8 +13,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from agent.pricing.errors import SourceDisabled
 from agent.pricing.failover import FailoverOracle
-from agent.pricing.parsers import Observation, SourceDisabled
+from agent.pricing.parsers import Observation
 from agent.pricing.sources import (
     BinanceSource,
     CoinGeckoSource,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from agent.domain.tokens import Token
-from agent.pricing.parsers import (
+from agent.pricing.errors import (
     BadPayload,
     PriceSourceError,
     RateLimited,
