@@ -153,7 +153,7 @@ def _pyth_with(**price: Any) -> bytes:
 @pytest.mark.parametrize(
     ("name", "body"),
     [
-        # Found by fuzzing, fixed in agent/pricing/parsers.py: each leaked a builtin exception
+        # Found by fuzzing, fixed in agent/pricing/decoding.py and parsers.py: each leaked a builtin exception
         # (RecursionError, decimal.Overflow, decimal.InvalidOperation) or was accepted as an
         # absurd value (a price of 1.1e4991 USD, an infinite timestamp).
         pytest.param("coingecko", DEEP, id="deep nesting"),
