@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -25,6 +23,22 @@ from solders.instruction import Instruction as SoldersInstruction
 from solders.pubkey import Pubkey
 
 from agent.venues.jupiter.errors import BadPayload
+from agent.venues.jupiter.fields import (
+    EMPTY,
+    as_amount,
+    as_bool,
+    as_decimal,
+    as_list,
+    as_object,
+    as_pubkey,
+    as_str,
+    as_uint,
+    extra_fields,
+    is_finite_float,
+    load_object,
+    optional,
+    required,
+)
 
 __all__ = [
     "AccountMeta",
@@ -40,108 +54,7 @@ __all__ = [
     "parse_swap_instructions",
 ]
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
-
-# --- strict field readers -------------------------------------------------------------------
-def _req(d: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in d:
-        raise BadPayload(f"{where}.{key} is missing")
-    return d[key]
-
-
-def _obj(v: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(v, dict):
-        raise BadPayload(f"{where} must be an object, got {type(v).__name__}")
-    return v
-
-
-def _list(v: Any, where: str) -> list[Any]:
-    if not isinstance(v, list):
-        raise BadPayload(f"{where} must be an array, got {type(v).__name__}")
-    return v
-
-
-def _str(v: Any, where: str) -> str:
-    if not isinstance(v, str):
-        raise BadPayload(f"{where} must be a string, got {type(v).__name__}")
-    return v
-
-
-_U64_MAX = 2**64 - 1
-_U64_DIGITS = len(str(_U64_MAX))
-
-
-def _amount(v: Any, where: str) -> int:
-    """A uint64 carried as a decimal string."""
-    s = _str(v, where)
-    if not s.isascii() or not s.isdigit():
-        raise BadPayload(f"{where} must be a decimal integer string, got {s[:40]!r}")
-    # Checked on the text first: int() refuses strings of thousands of digits with ValueError.
-    if len(s) > _U64_DIGITS or int(s) > _U64_MAX:
-        raise BadPayload(f"{where} is beyond u64: {s[:40]}")
-    return int(s)
-
-
-def _uint(v: Any, where: str) -> int:
-    """A JSON integer (not a bool, not a float, not a string)."""
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise BadPayload(f"{where} must be a non-negative integer, got {v!r:.40}")
-    return v
-
-
-def _bool(v: Any, where: str) -> bool:
-    if not isinstance(v, bool):
-        raise BadPayload(f"{where} must be a boolean, got {type(v).__name__}")
-    return v
-
-
-def _decimal(v: Any, where: str) -> Decimal:
-    s = _str(v, where)
-    try:
-        d = Decimal(s)
-    except InvalidOperation:
-        raise BadPayload(f"{where} must be a decimal string, got {s[:40]!r}") from None
-    if not d.is_finite():
-        raise BadPayload(f"{where} must be finite")
-    return d
-
-
-def _pubkey(v: Any, where: str) -> str:
-    s = _str(v, where)
-    try:
-        Pubkey.from_string(s)
-    except ValueError:
-        raise BadPayload(f"{where} is not a base58 public key: {s[:60]!r}") from None
-    return s
-
-
-def _opt(d: Mapping[str, Any], key: str) -> Any:
-    """The value of an optional key; absent and null are the same."""
-    return d.get(key)
-
-
-def _extra(d: Mapping[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
-    rest = {k: v for k, v in d.items() if k not in known}
-    return MappingProxyType(rest) if rest else _EMPTY
-
-
-def _finite_float(value: float) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:  # an integer beyond float range
-        return False
-
-
-def _load(body: bytes | str) -> Mapping[str, Any]:
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise BadPayload(f"not JSON: {type(exc).__name__}") from None
-    return _obj(doc, "body")
-
-
-# --- quote ----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SwapInfo:
     amm_key: str
@@ -152,7 +65,7 @@ class SwapInfo:
     out_amount: int
     fee_amount: int | None = None  # removed from the schema 2025-11; live bodies still had it
     fee_mint: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +73,7 @@ class RoutePlanStep:
     swap_info: SwapInfo
     percent: int | None = None  # uint8, nullable since 2025-11
     bps: int | None = None  # uint16, V2 canonical (10000 = 100%)
-    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +97,7 @@ class QuoteResponse:
     context_slot: int | None = None
     time_taken: float | None = None
     instruction_version: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -202,79 +115,85 @@ _QUOTE_KEYS = frozenset(
 
 
 def _swap_info(v: Any, w: str) -> SwapInfo:
-    d = _obj(v, w)
-    fee_amount, fee_mint = _opt(d, "feeAmount"), _opt(d, "feeMint")
+    d = as_object(v, w)
+    fee_amount, fee_mint = optional(d, "feeAmount"), optional(d, "feeMint")
     return SwapInfo(
-        amm_key=_str(_req(d, "ammKey", w), f"{w}.ammKey"),
-        label=_str(_req(d, "label", w), f"{w}.label"),
-        input_mint=_pubkey(_req(d, "inputMint", w), f"{w}.inputMint"),
-        output_mint=_pubkey(_req(d, "outputMint", w), f"{w}.outputMint"),
-        in_amount=_amount(_req(d, "inAmount", w), f"{w}.inAmount"),
-        out_amount=_amount(_req(d, "outAmount", w), f"{w}.outAmount"),
-        fee_amount=None if fee_amount is None else _amount(fee_amount, f"{w}.feeAmount"),
-        fee_mint=None if fee_mint is None else _pubkey(fee_mint, f"{w}.feeMint"),
-        extra=_extra(d, _SWAP_INFO_KEYS),
+        amm_key=as_str(required(d, "ammKey", w), f"{w}.ammKey"),
+        label=as_str(required(d, "label", w), f"{w}.label"),
+        input_mint=as_pubkey(required(d, "inputMint", w), f"{w}.inputMint"),
+        output_mint=as_pubkey(required(d, "outputMint", w), f"{w}.outputMint"),
+        in_amount=as_amount(required(d, "inAmount", w), f"{w}.inAmount"),
+        out_amount=as_amount(required(d, "outAmount", w), f"{w}.outAmount"),
+        fee_amount=None if fee_amount is None else as_amount(fee_amount, f"{w}.feeAmount"),
+        fee_mint=None if fee_mint is None else as_pubkey(fee_mint, f"{w}.feeMint"),
+        extra=extra_fields(d, _SWAP_INFO_KEYS),
     )
 
 
 def _step(v: Any, w: str) -> RoutePlanStep:
-    d = _obj(v, w)
-    percent, bps = _opt(d, "percent"), _opt(d, "bps")
+    d = as_object(v, w)
+    percent, bps = optional(d, "percent"), optional(d, "bps")
     return RoutePlanStep(
-        swap_info=_swap_info(_req(d, "swapInfo", w), f"{w}.swapInfo"),
-        percent=None if percent is None else _uint(percent, f"{w}.percent"),
-        bps=None if bps is None else _uint(bps, f"{w}.bps"),
-        extra=_extra(d, _STEP_KEYS),
+        swap_info=_swap_info(required(d, "swapInfo", w), f"{w}.swapInfo"),
+        percent=None if percent is None else as_uint(percent, f"{w}.percent"),
+        bps=None if bps is None else as_uint(bps, f"{w}.bps"),
+        extra=extra_fields(d, _STEP_KEYS),
     )
 
 
 def _quote_from(d: Mapping[str, Any], extra_known: frozenset[str] = frozenset()) -> QuoteResponse:
     w = "quote"
-    swap_mode = _str(_req(d, "swapMode", w), "quote.swapMode")
+    swap_mode = as_str(required(d, "swapMode", w), "quote.swapMode")
     if swap_mode not in ("ExactIn", "ExactOut"):
         raise BadPayload(f"quote.swapMode must be ExactIn or ExactOut, got {swap_mode[:20]!r}")
-    fee = _opt(d, "platformFee")
+    fee = optional(d, "platformFee")
     platform_fee = None
     if fee is not None:
-        fd = _obj(fee, "quote.platformFee")
+        fd = as_object(fee, "quote.platformFee")
         platform_fee = PlatformFee(
-            amount=_amount(_req(fd, "amount", "quote.platformFee"), "quote.platformFee.amount"),
-            fee_bps=_uint(_req(fd, "feeBps", "quote.platformFee"), "quote.platformFee.feeBps"),
+            amount=as_amount(
+                required(fd, "amount", "quote.platformFee"), "quote.platformFee.amount"
+            ),
+            fee_bps=as_uint(
+                required(fd, "feeBps", "quote.platformFee"), "quote.platformFee.feeBps"
+            ),
         )
     slot, taken, version = (
-        _opt(d, "contextSlot"),
-        _opt(d, "timeTaken"),
-        _opt(d, "instructionVersion"),
+        optional(d, "contextSlot"),
+        optional(d, "timeTaken"),
+        optional(d, "instructionVersion"),
     )
     if taken is not None and (
-        isinstance(taken, bool) or not isinstance(taken, int | float) or not _finite_float(taken)
+        isinstance(taken, bool) or not isinstance(taken, int | float) or not is_finite_float(taken)
     ):
         raise BadPayload("quote.timeTaken must be a finite number")
-    steps = _list(_req(d, "routePlan", w), "quote.routePlan")
+    steps = as_list(required(d, "routePlan", w), "quote.routePlan")
     return QuoteResponse(
-        input_mint=_pubkey(_req(d, "inputMint", w), "quote.inputMint"),
-        in_amount=_amount(_req(d, "inAmount", w), "quote.inAmount"),
-        output_mint=_pubkey(_req(d, "outputMint", w), "quote.outputMint"),
-        out_amount=_amount(_req(d, "outAmount", w), "quote.outAmount"),
-        other_amount_threshold=_amount(
-            _req(d, "otherAmountThreshold", w), "quote.otherAmountThreshold"
+        input_mint=as_pubkey(required(d, "inputMint", w), "quote.inputMint"),
+        in_amount=as_amount(required(d, "inAmount", w), "quote.inAmount"),
+        output_mint=as_pubkey(required(d, "outputMint", w), "quote.outputMint"),
+        out_amount=as_amount(required(d, "outAmount", w), "quote.outAmount"),
+        other_amount_threshold=as_amount(
+            required(d, "otherAmountThreshold", w), "quote.otherAmountThreshold"
         ),
         swap_mode=swap_mode,
-        slippage_bps=_uint(_req(d, "slippageBps", w), "quote.slippageBps"),
-        price_impact_pct=_decimal(_req(d, "priceImpactPct", w), "quote.priceImpactPct"),
+        slippage_bps=as_uint(required(d, "slippageBps", w), "quote.slippageBps"),
+        price_impact_pct=as_decimal(required(d, "priceImpactPct", w), "quote.priceImpactPct"),
         route_plan=tuple(_step(s, f"quote.routePlan[{i}]") for i, s in enumerate(steps)),
         platform_fee=platform_fee,
-        context_slot=None if slot is None else _uint(slot, "quote.contextSlot"),
+        context_slot=None if slot is None else as_uint(slot, "quote.contextSlot"),
         time_taken=None if taken is None else float(taken),
-        instruction_version=None if version is None else _str(version, "quote.instructionVersion"),
-        extra=_extra(d, _QUOTE_KEYS | extra_known),
+        instruction_version=None
+        if version is None
+        else as_str(version, "quote.instructionVersion"),
+        extra=extra_fields(d, _QUOTE_KEYS | extra_known),
         raw=dict(d),
     )
 
 
 def parse_quote(body: bytes | str) -> QuoteResponse:
     """Parse a /swap/v1/quote 200 body."""
-    return _quote_from(_load(body))
+    return _quote_from(load_object(body))
 
 
 # --- instructions ---------------------------------------------------------------------------
@@ -301,38 +220,40 @@ class Instruction:
 
 
 def _instruction(v: Any, w: str) -> Instruction:
-    d = _obj(v, w)
+    d = as_object(v, w)
     accounts = []
-    for i, a in enumerate(_list(_req(d, "accounts", w), f"{w}.accounts")):
+    for i, a in enumerate(as_list(required(d, "accounts", w), f"{w}.accounts")):
         aw = f"{w}.accounts[{i}]"
-        ad = _obj(a, aw)
+        ad = as_object(a, aw)
         accounts.append(
             AccountMeta(
-                pubkey=_pubkey(_req(ad, "pubkey", aw), f"{aw}.pubkey"),
-                is_signer=_bool(_req(ad, "isSigner", aw), f"{aw}.isSigner"),
-                is_writable=_bool(_req(ad, "isWritable", aw), f"{aw}.isWritable"),
+                pubkey=as_pubkey(required(ad, "pubkey", aw), f"{aw}.pubkey"),
+                is_signer=as_bool(required(ad, "isSigner", aw), f"{aw}.isSigner"),
+                is_writable=as_bool(required(ad, "isWritable", aw), f"{aw}.isWritable"),
             )
         )
     try:
-        data = base64.b64decode(_str(_req(d, "data", w), f"{w}.data"), validate=True)
+        data = base64.b64decode(as_str(required(d, "data", w), f"{w}.data"), validate=True)
     except (binascii.Error, ValueError):  # ValueError: characters outside ASCII
         raise BadPayload(f"{w}.data is not base64") from None
-    return Instruction(_pubkey(_req(d, "programId", w), f"{w}.programId"), tuple(accounts), data)
+    return Instruction(
+        as_pubkey(required(d, "programId", w), f"{w}.programId"), tuple(accounts), data
+    )
 
 
 def _instructions(d: Mapping[str, Any], key: str) -> tuple[Instruction, ...]:
-    items = _list(_req(d, key, "body"), key)
+    items = as_list(required(d, key, "body"), key)
     return tuple(_instruction(x, f"{key}[{i}]") for i, x in enumerate(items))
 
 
 def _opt_instruction(d: Mapping[str, Any], key: str) -> Instruction | None:
-    v = _opt(d, key)
+    v = optional(d, key)
     return None if v is None else _instruction(v, key)
 
 
 def _opt_obj(d: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
-    v = _opt(d, key)
-    return None if v is None else MappingProxyType(dict(_obj(v, key)))
+    v = optional(d, key)
+    return None if v is None else MappingProxyType(dict(as_object(v, key)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,7 +270,7 @@ class SwapInstructions:
     prioritization_type: Mapping[str, Any] | None = None
     dynamic_slippage_report: Mapping[str, Any] | None = None
     simulation_error: Mapping[str, Any] | None = None
-    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
     def ordered(self) -> tuple[Instruction, ...]:
         """All instructions in transaction order (compute budget, ledger, setup, swap,
@@ -379,8 +300,8 @@ _SI_KEYS = frozenset(
 
 
 def _opt_uint(d: Mapping[str, Any], key: str) -> int | None:
-    v = _opt(d, key)
-    return None if v is None else _uint(v, key)
+    v = optional(d, key)
+    return None if v is None else as_uint(v, key)
 
 
 def _swap_instructions_from(
@@ -389,7 +310,7 @@ def _swap_instructions_from(
     return SwapInstructions(
         compute_budget_instructions=_instructions(d, "computeBudgetInstructions"),
         setup_instructions=_instructions(d, "setupInstructions"),
-        swap_instruction=_instruction(_req(d, "swapInstruction", "body"), "swapInstruction"),
+        swap_instruction=_instruction(required(d, "swapInstruction", "body"), "swapInstruction"),
         cleanup_instruction=_opt_instruction(d, "cleanupInstruction"),
         other_instructions=_instructions(d, "otherInstructions"),
         address_lookup_table_addresses=alts,
@@ -399,15 +320,17 @@ def _swap_instructions_from(
         prioritization_type=_opt_obj(d, "prioritizationType"),
         dynamic_slippage_report=_opt_obj(d, "dynamicSlippageReport"),
         simulation_error=_opt_obj(d, "simulationError"),
-        extra=_extra(d, known),
+        extra=extra_fields(d, known),
     )
 
 
 def parse_swap_instructions(body: bytes | str) -> SwapInstructions:
     """Parse a /swap/v1/swap-instructions 200 body."""
-    d = _load(body)
-    raw_alts = _list(_req(d, "addressLookupTableAddresses", "body"), "addressLookupTableAddresses")
-    alts = tuple(_pubkey(a, f"addressLookupTableAddresses[{i}]") for i, a in enumerate(raw_alts))
+    d = load_object(body)
+    raw_alts = as_list(
+        required(d, "addressLookupTableAddresses", "body"), "addressLookupTableAddresses"
+    )
+    alts = tuple(as_pubkey(a, f"addressLookupTableAddresses[{i}]") for i, a in enumerate(raw_alts))
     return _swap_instructions_from(d, alts, _SI_KEYS)
 
 
@@ -432,23 +355,25 @@ _BUILD_KEYS = _SI_KEYS | frozenset(
 
 def parse_build(body: bytes | str) -> BuildResponse:
     """Parse a /swap/v2/build 200 body (quote fields + instruction fields in one object)."""
-    d = _load(body)
-    table = _obj(_req(d, "addressesByLookupTableAddress", "body"), "addressesByLookupTableAddress")
+    d = load_object(body)
+    table = as_object(
+        required(d, "addressesByLookupTableAddress", "body"), "addressesByLookupTableAddress"
+    )
     tables: dict[str, tuple[str, ...]] = {}
     for key, addresses in table.items():
         w = f"addressesByLookupTableAddress[{key[:50]!r}]"
-        _pubkey(key, w)
-        tables[key] = tuple(_pubkey(a, f"{w}[{i}]") for i, a in enumerate(_list(addresses, w)))
-    meta = _obj(_req(d, "blockhashWithMetadata", "body"), "blockhashWithMetadata")
-    raw_hash = _list(
-        _req(meta, "blockhash", "blockhashWithMetadata"), "blockhashWithMetadata.blockhash"
+        as_pubkey(key, w)
+        tables[key] = tuple(as_pubkey(a, f"{w}[{i}]") for i, a in enumerate(as_list(addresses, w)))
+    meta = as_object(required(d, "blockhashWithMetadata", "body"), "blockhashWithMetadata")
+    raw_hash = as_list(
+        required(meta, "blockhash", "blockhashWithMetadata"), "blockhashWithMetadata.blockhash"
     )
     if len(raw_hash) != 32 or any(
         isinstance(b, bool) or not isinstance(b, int) or not 0 <= b < 256 for b in raw_hash
     ):
         raise BadPayload("blockhashWithMetadata.blockhash must be 32 byte values")
-    height = _uint(
-        _req(meta, "lastValidBlockHeight", "blockhashWithMetadata"), "lastValidBlockHeight"
+    height = as_uint(
+        required(meta, "lastValidBlockHeight", "blockhashWithMetadata"), "lastValidBlockHeight"
     )
     return BuildResponse(
         quote=_quote_from(d, _BUILD_KEYS),
