@@ -18,17 +18,20 @@ from dataclasses import dataclass, replace
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from redis.exceptions import AuthenticationError, AuthorizationError, RedisError
 
 from agent.config import ConfigError
+from agent.daemon_filing import Filing
 from agent.daemon_jobs import ScheduledJobs
+from agent.daemon_stream import StreamFeed, wait_or_stop
 from agent.domain.outcomes import Status
 from agent.http import MetricsServer
 from agent.intake.directory import DirectoryIntake, DirectoryItem
 from agent.intake.names import Claim
-from agent.intake.stream import StreamIntake, StreamItem, StreamUnavailable
+from agent.intake.stream import StreamIntake
+from agent.intake.stream_entries import StreamItem
+from agent.parts import build_stream_intake
 from agent.records import Outcome, Submission
-from agent.runtime import Runtime, build_stream_intake
+from agent.runtime import Runtime
 from agent.settling import SettlementInDoubt
 from agent.store.database import StoreUnavailable
 
@@ -68,8 +71,6 @@ class Daemon(ScheduledJobs):
         )
         # The Redis stream beside the folder, when [intake.redis] enables it.
         self.stream: StreamIntake | None = build_stream_intake(config)
-        self._stream_up = asyncio.Event()
-        self._stream_up.set()
         self.max_workers = config.execution.max_workers
         self.stats = RunStats()
         self._queue: asyncio.Queue[str | Claim | StreamItem] = asyncio.Queue(
@@ -79,28 +80,31 @@ class Daemon(ScheduledJobs):
         # Names whose claim failed with an OS error are skipped, so one bad entry cannot spin.
         self._unclaimable: set[str] = set()
         self._busy = 0
-        # Outcomes committed, their files being filed by the intake: a worker hands them over
-        # and takes the next file (at most max_workers wait, so a slow disk slows the intake).
-        self._filing: set[asyncio.Task[None]] = set()
-        self._filing_slots = asyncio.Semaphore(self.max_workers)
+        self._filing = Filing(self.intake, self.max_workers, self._finished)
         self._stopping = asyncio.Event()
         self._store_up = asyncio.Event()
         self._store_up.set()
+        self._stream_feed = (
+            StreamFeed(
+                self.stream,
+                runtime,
+                self._queue,
+                store_up=self._store_up,
+                stopping=self._stopping,
+            )
+            if self.stream is not None
+            else None
+        )
         self._probe: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._server: MetricsServer | None = None
         self._workers: list[asyncio.Task[None]] = []
-        self._stream_backoff = 0.05
-        # Stream entries queued or being processed here, kept alive in the group meanwhile.
-        self._stream_in_flight: set[str] = set()
-        # Finished, committed, but not yet acknowledged (Redis was away): acknowledged next.
-        self._left_pending: dict[str, tuple[StreamItem, Outcome]] = {}
         self._serve_metrics = serve_metrics and config.metrics.enabled
         self._metrics_optional = metrics_optional
 
     @property
     def idle(self) -> bool:
-        return self._queue.empty() and self._busy == 0 and not self._filing
+        return self._queue.empty() and self._busy == 0 and not self._filing.busy
 
     # lifecycle
 
@@ -159,8 +163,8 @@ class Daemon(ScheduledJobs):
             for leftover in self.intake.leftovers():
                 await self._queue.put(leftover)
             feeders = [self._feed(once=once)]
-            if self.stream is not None:
-                feeders.append(self._feed_stream(self.stream, once=once))
+            if self._stream_feed is not None:
+                feeders.append(self._stream_feed.feed(once=once))
             await asyncio.gather(*feeders)
             await self._queue.join()
         finally:
@@ -169,7 +173,7 @@ class Daemon(ScheduledJobs):
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             # Never cancelled: an outcome already committed gets its result file and its move.
-            await self._filed()
+            await self._filing.filed()
             if self._store_up.is_set():
                 await self._guarded("snapshot", self.record_snapshot)
             await self._shutdown()
@@ -225,76 +229,14 @@ class Daemon(ScheduledJobs):
                 continue
             if once:
                 await self._queue.join()
-                await self._filed()
+                await self._filing.filed()
                 if not [n for n in self.intake.pending(limit=None) if n not in self._unclaimable]:
                     return
             else:
-                await self._wait_or_stop(
-                    self.intake.wait_for_files(self.runtime.config.intake.rescan_interval_s)
+                await wait_or_stop(
+                    self._stopping,
+                    self.intake.wait_for_files(self.runtime.config.intake.rescan_interval_s),
                 )
-
-    async def _wait_or_stop(self, waiting: object) -> None:
-        stop = asyncio.ensure_future(self._stopping.wait())
-        other = asyncio.ensure_future(waiting)  # type: ignore[arg-type]
-        await asyncio.wait({stop, other}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (stop, other):
-            task.cancel()
-
-    async def _feed_stream(self, stream: StreamIntake, *, once: bool) -> None:
-        """Read as many entries as the queue has room for: what is read is ours (pending in
-        the group) until acknowledged, so reading ahead would only hold entries back."""
-        block_ms = 100 if once else self.runtime.config.intake.redis.block_ms
-        started = False
-        while not self._stopping.is_set():
-            # Entries read while the database is away would only wait in the queue.
-            await self._wait_or_stop(self._store_up.wait())
-            if self._stopping.is_set():
-                return
-            try:
-                if not started:
-                    await stream.start()
-                    started = True
-                await self._acknowledge_left_pending(stream)
-                room = max(1, self._queue.maxsize - self._queue.qsize())
-                items = await stream.next_batch(room, block_ms)
-            except (AuthenticationError, AuthorizationError):
-                raise  # wrong credentials do not heal by waiting: stop and say so
-            except (StreamUnavailable, RedisError) as exc:
-                # Any other Redis error pauses the stream only (a full or read-only server heals the
-                # same way a lost one does); the folder and the work in hand go on.
-                if once:
-                    log.error("redis_unavailable_once", error=str(exc))
-                    return
-                await self._stream_lost(exc)
-                continue
-            self._stream_back()
-            for item in items:
-                if item.entry_id in self._stream_in_flight:
-                    continue  # already in hand here: never run one entry twice at once
-                self._stream_in_flight.add(item.entry_id)
-                await self._queue.put(item)
-            if once and not items:
-                await self._queue.join()
-                return
-
-    async def _stream_lost(self, exc: Exception) -> None:
-        """Pause the stream (not the folder) until Redis answers again; nothing is lost, since
-        unacknowledged entries stay pending in the group."""
-        if self._stream_up.is_set():
-            log.warning("redis_unavailable", error=str(exc))
-            self._stream_up.clear()
-            self.runtime.metrics.intake_up.labels("redis").set(0)
-        self._stream_backoff = min(
-            self.runtime.config.database.retry_max_backoff_s, self._stream_backoff * 2
-        )
-        await self._wait_or_stop(asyncio.sleep(self._stream_backoff * random.uniform(0.5, 1.5)))
-
-    def _stream_back(self) -> None:
-        if not self._stream_up.is_set():
-            log.info("redis_back")
-            self._stream_up.set()
-            self.runtime.metrics.intake_up.labels("redis").set(1)
-        self._stream_backoff = 0.05
 
     async def _worker(self) -> None:
         while True:
@@ -309,8 +251,8 @@ class Daemon(ScheduledJobs):
                 self._busy -= 1
                 if isinstance(entry, str):
                     self._queued.discard(entry)
-                elif isinstance(entry, StreamItem):
-                    self._stream_in_flight.discard(entry.entry_id)
+                elif isinstance(entry, StreamItem) and self._stream_feed is not None:
+                    self._stream_feed.in_flight.discard(entry.entry_id)
                 self._queue.task_done()
 
     async def _handle(self, entry: str | Claim | StreamItem) -> None:
@@ -332,39 +274,13 @@ class Daemon(ScheduledJobs):
             item = claimed
         submission = _submission(item)
         outcome = await self._process(submission)
-        await self._filing_slots.acquire()
-        filing = asyncio.create_task(self._file(item, outcome), name=f"file-{item.claim.claim_id}")
-        self._filing.add(filing)
-        filing.add_done_callback(self._filing.discard)
-
-    async def _file(self, item: DirectoryItem, outcome: Outcome) -> None:
-        """Write the committed outcome's result file and move the original; the worker that
-        decided it is already on its next file. Should this fail, the original stays in
-        work/ and the next start files it again from SQL."""
-        try:
-            await self.intake.complete(
-                item,
-                status=outcome.status,
-                reason=outcome.reason,
-                result_name=outcome.result_name,
-                result=outcome.result,
-            )
-        except Exception:
-            log.exception("filing_failed", ref=outcome.submission.ref)
-            return
-        finally:
-            self._filing_slots.release()
-        self._finished(outcome)
-
-    async def _filed(self) -> None:
-        """Wait until every committed outcome handed over so far is filed."""
-        while self._filing:
-            await asyncio.gather(*self._filing, return_exceptions=True)
+        await self._filing.hand_over(item, outcome)
 
     async def _handle_stream(self, item: StreamItem) -> None:
-        assert self.stream is not None
+        feed = self._stream_feed
+        assert feed is not None
         submission = Submission(
-            source=self.stream.source,
+            source=feed.stream.source,
             ref=item.entry_id,
             name="",
             raw=item.raw,
@@ -373,31 +289,8 @@ class Daemon(ScheduledJobs):
             resumed=item.resumed,
         )
         outcome = await self._process(submission)
-        # Acknowledged only now that the terminal state is committed. If Redis cannot take the
-        # acknowledgement, the worker does not wait for it: the feeder acknowledges it once
-        # Redis answers again (or, should this process stop first, whoever takes the entry over
-        # answers it from SQL; results are at least once).
-        try:
-            await self._complete(self.stream, item, outcome)
-        except (StreamUnavailable, RedisError) as exc:
-            log.warning("left_pending", ref=item.entry_id, error=str(exc))
-            self._left_pending[item.entry_id] = (item, outcome)
+        await feed.answer(item, outcome)
         self._finished(outcome)
-
-    @staticmethod
-    async def _complete(stream: StreamIntake, item: StreamItem, outcome: Outcome) -> None:
-        await stream.complete(
-            item,
-            status=outcome.status.value,
-            reason=outcome.reason.value if outcome.reason else None,
-            intent_id=outcome.intent_id,
-            result=outcome.result,
-        )
-
-    async def _acknowledge_left_pending(self, stream: StreamIntake) -> None:
-        for entry_id, (item, outcome) in list(self._left_pending.items()):
-            await self._complete(stream, item, outcome)  # an error here pauses the feeder again
-            del self._left_pending[entry_id]
 
     async def _process(self, submission: Submission) -> Outcome:
         """The pipeline, riding out database and cluster outages: the outcome is committed
@@ -425,7 +318,9 @@ class Daemon(ScheduledJobs):
                 in_doubt_delay = min(
                     self.runtime.config.database.retry_max_backoff_s, in_doubt_delay * 2
                 )
-                await self._wait_or_stop(asyncio.sleep(in_doubt_delay * random.uniform(0.5, 1.5)))
+                await wait_or_stop(
+                    self._stopping, asyncio.sleep(in_doubt_delay * random.uniform(0.5, 1.5))
+                )
                 if self._stopping.is_set():
                     raise  # the claim (or stream entry) stays for the next start
                 submission = replace(submission, resumed=True)
@@ -482,7 +377,7 @@ class Daemon(ScheduledJobs):
             problems.append("intake not running")
         elif not self.intake.layout.inbox.is_dir():
             problems.append(f"inbox {self.intake.layout.inbox} is missing")
-        if not self._stream_up.is_set():
+        if self._stream_feed is not None and not self._stream_feed.up.is_set():
             problems.append("redis unavailable")
         up = self.runtime.venues_up()
         if not up:

@@ -10,15 +10,18 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.exceptions import RedisError
 
+from agent.daemon_stream import StreamFeed
 from agent.intake.directory import DirectoryIntake
 from agent.intake.names import Claim
-from agent.intake.stream import StreamIntake, StreamItem, StreamUnavailable
+from agent.intake.stream import StreamIntake
+from agent.intake.stream_client import StreamUnavailable
+from agent.intake.stream_entries import StreamItem
 from agent.observations import utilisation
 from agent.pricing.oracle import PriceUnavailable
 from agent.runtime import Runtime
@@ -41,9 +44,7 @@ class ScheduledJobs:
     stats: RunStats
     _queue: asyncio.Queue[str | Claim | StreamItem]
     _store_up: asyncio.Event
-    _stream_up: asyncio.Event
-    _stream_in_flight: set[str]
-    _left_pending: dict[str, Any]
+    _stream_feed: StreamFeed | None
     _scheduler: AsyncIOScheduler | None
 
     def _start_jobs(self) -> None:
@@ -85,9 +86,10 @@ class ScheduledJobs:
             await self._queue.put(claim)
 
     async def _keep_stream_alive(self) -> None:
-        assert self.stream is not None
+        feed = self._stream_feed
+        assert feed is not None
         try:
-            await self.stream.keep_alive(self._stream_in_flight | set(self._left_pending))
+            await feed.stream.keep_alive(feed.in_flight | set(feed.left_pending))
         except (StreamUnavailable, RedisError) as exc:
             log.warning("stream_keep_alive_failed", error=str(exc))
 
@@ -145,9 +147,10 @@ class ScheduledJobs:
         pending, oldest = self.intake.backlog()
         metrics.inbox_pending.set(pending)
         metrics.inbox_oldest_age.set(oldest or 0)
-        if self.stream is not None and self._stream_up.is_set():
+        feed = self._stream_feed
+        if feed is not None and feed.up.is_set():
             try:
-                waiting, age = await self.stream.backlog()
+                waiting, age = await feed.stream.backlog()
             except StreamUnavailable:
                 pass  # the feeder notices and pauses the stream; the gauges keep their value
             else:

@@ -31,7 +31,8 @@ from agent.config import AgentConfig
 from agent.daemon import Daemon
 from agent.domain.policy import WalletPolicy
 from agent.domain.tokens import Token, TokenRegistry, to_base_units
-from agent.intake.stream import StreamUnavailable, submit
+from agent.intake.stream_client import StreamUnavailable
+from agent.intake.stream_submit import submit
 from agent.intent_builder import IntentDraft, new_nonce, sign_intent, tamper_signature, write_intent
 from agent.report import build_report, render_table
 from agent.runtime import build_runtime

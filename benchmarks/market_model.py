@@ -51,7 +51,7 @@ from agent.domain.otc_pricing import (
     quote_otc,
 )
 from agent.domain.tokens import MAX_AMOUNT, Token
-from agent.runtime import build_localdex_pools, build_otc_pools, build_tokens
+from agent.parts import build_localdex_pools, build_otc_pools, build_tokens
 from agent.venues.localdex import LocalDexPool
 from agent.venues.otc import OtcPool
 

@@ -13,7 +13,7 @@ from agent.config import AgentConfig
 from agent.domain.outcomes import IntentRejected
 from agent.domain.tokens import from_base_units, to_base_units
 from agent.intent_builder import IntentDraft, new_nonce, sign_intent, write_intent
-from agent.runtime import build_tokens
+from agent.parts import build_tokens
 from agent.verification import verify_submission
 from onchain.keys import load_keypair
 
@@ -86,7 +86,8 @@ def _intent_new(config: AgentConfig, args: argparse.Namespace) -> int:
 async def _enqueue(url: str, stream: str, envelope: bytes) -> str:
     import redis.asyncio as aioredis
 
-    from agent.intake.stream import StreamUnavailable, submit
+    from agent.intake.stream_client import StreamUnavailable
+    from agent.intake.stream_submit import submit
 
     client = aioredis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
     try:

@@ -11,7 +11,7 @@ from solders.pubkey import Pubkey
 from agent.cli.usage import UsageError
 from agent.config import AgentConfig
 from agent.domain.policy import WalletPolicy
-from agent.runtime import build_tokens
+from agent.parts import build_tokens
 from agent.store.database import Store
 from onchain.keys import load_keypair
 

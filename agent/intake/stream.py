@@ -14,28 +14,24 @@ before :meth:`~StreamIntake.complete` publishes the result again on redelivery, 
 that takes longer than ``claim_idle_ms`` is reclaimed while still being worked on. Consumers of
 the results stream must therefore deduplicate by ``entry_id``.
 
-Errors: :class:`StreamUnavailable` means Redis cannot be reached or timed out; pause and retry.
-Any other Redis error is a bug or a misconfiguration and propagates. Envelope bytes are never
-logged or put into an exception; entry ids are.
+Errors: an outage raises :class:`~agent.intake.stream_client.StreamUnavailable` (see there);
+any other Redis error propagates. Envelope bytes are never logged or put into an exception;
+entry ids are. Submitters add entries with :func:`~agent.intake.stream_submit.submit`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterator
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 import structlog
 from redis import exceptions as redis_errors
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
 
+from agent.intake.stream_client import check_client, connect, unavailable_on_outage
 from agent.intake.stream_entries import (
-    ENTRY_FIELD,
     DeadLetter,
     StreamItem,
     block_within,
@@ -50,17 +46,7 @@ from agent.intake.stream_entries import (
     text,
 )
 
-__all__ = [
-    "ENTRY_FIELD",
-    "SOURCE",
-    "SUBMIT_DEDUPE_S",
-    "StreamIntake",
-    "StreamItem",
-    "StreamSettings",
-    "StreamUnavailable",
-    "submit",
-    "submitted_key",
-]
+__all__ = ["SOURCE", "StreamIntake", "StreamSettings"]
 
 log = structlog.get_logger("agent.intake.stream")
 
@@ -68,31 +54,10 @@ SOURCE = "redis"
 
 T = TypeVar("T")
 
-# The client the intake builds for itself. Options in the URL's query string win over these.
-_CONNECT_TIMEOUT_S = 2.0
-# Longer than any block the daemon asks for; blocks are shortened to fit under it anyway.
-_SOCKET_TIMEOUT_S = 10.0
-# A PING before reusing a connection idle this long finds connections a firewall dropped.
-_HEALTH_CHECK_INTERVAL_S = 15
-# One quick retry, which redis-py applies to connecting and to the command alike (so up to
-# four attempts): enough for a stale connection; an outage is left to the caller's pauses.
-_RETRY = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=1)
 # redis-py's own default when a client was built without an explicit socket_timeout.
 _ASSUMED_SOCKET_TIMEOUT_S = 5.0
 # Bounds the rounds of XAUTOCLAIM in one call when every entry claimed was dead-lettered.
 _MAX_CLAIM_ROUNDS = 4
-
-
-class StreamUnavailable(Exception):
-    """Redis cannot be reached, is loading, or timed out: pause, then retry the call."""
-
-    def __init__(self, cause: BaseException, *, operation: str = "a call") -> None:
-        self.cause = cause
-        self.operation = operation
-        first_line = (str(cause).splitlines() or [""])[0]
-        super().__init__(
-            f"redis unavailable during {operation}: {type(cause).__name__}: {first_line}"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +92,8 @@ class StreamIntake:
     ) -> None:
         self.settings = settings
         self._owns_client = client is None
-        self._client = client if client is not None else _connect(settings.url)
-        _check_client(self._client)
+        self._client = client if client is not None else connect(settings.url)
+        check_client(self._client)
         self._clock = clock
         # Entries delivered to this consumer name before this instance started (a crash, a
         # restart) are taken back first, in one pass over its pending list.
@@ -140,7 +105,7 @@ class StreamIntake:
         """Create the group if missing; refuse streams whose names hold other kinds of keys."""
         settings = self.settings
         names = (settings.stream, settings.results_stream, settings.dead_letter_stream)
-        with _unavailable_on_outage("start"):
+        with unavailable_on_outage("start"):
             async with self._client.pipeline(transaction=False) as pipe:
                 for name in names:
                     pipe.type(name)
@@ -164,7 +129,7 @@ class StreamIntake:
         """
         if count < 1:
             return []
-        with _unavailable_on_outage("next_batch"):
+        with unavailable_on_outage("next_batch"):
             return await self._recreating_group(lambda: self._next_batch(count, block_ms))
 
     async def complete(
@@ -181,7 +146,7 @@ class StreamIntake:
         fields = result_fields(
             item.entry_id, status=status, reason=reason, intent_id=intent_id, result=result
         )
-        with _unavailable_on_outage("complete"):
+        with unavailable_on_outage("complete"):
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.xadd(
                     settings.results_stream,
@@ -203,7 +168,7 @@ class StreamIntake:
         if not entry_ids:
             return
         settings = self.settings
-        with _unavailable_on_outage("keep_alive"):
+        with unavailable_on_outage("keep_alive"):
             await self._client.xclaim(
                 settings.stream,
                 settings.group,
@@ -215,12 +180,12 @@ class StreamIntake:
 
     async def backlog(self) -> tuple[int, float | None]:
         """Entries not yet acknowledged (undelivered plus pending) and the oldest one's age."""
-        with _unavailable_on_outage("backlog"):
+        with unavailable_on_outage("backlog"):
             return await self._recreating_group(self._backlog)
 
     async def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
         """The newest ``count`` dead letters, newest first, as text."""
-        with _unavailable_on_outage("dead_letters"):
+        with unavailable_on_outage("dead_letters"):
             rows = await self._client.xrevrange(
                 self.settings.dead_letter_stream, "+", "-", count=count
             )
@@ -232,7 +197,7 @@ class StreamIntake:
         atomic script, since deleting a consumer drops its pending entries with it: an entry a
         consumer took meanwhile is never lost that way."""
         settings = self.settings
-        with _unavailable_on_outage("forget_idle_consumers"):
+        with unavailable_on_outage("forget_idle_consumers"):
             names = await self._client.eval(
                 _FORGET_IDLE_CONSUMERS,
                 1,
@@ -447,74 +412,3 @@ for _, reply in ipairs(consumers) do
 end
 return forgotten
 """
-
-
-_SUBMIT_ONCE = """
-local added = redis.call('GET', KEYS[2])
-if added then return added end
-added = redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[2])
-redis.call('SET', KEYS[2], added, 'EX', ARGV[3])
-return added
-"""
-
-# How long an envelope submitted again is taken for a retry of the same call. A client retries
-# a call whose reply it lost (redis-py does, on a timeout) within seconds.
-SUBMIT_DEDUPE_S = 60
-
-
-def submitted_key(stream: str, envelope: bytes) -> str:
-    """The key that remembers, for SUBMIT_DEDUPE_S, which entry an envelope was added as."""
-    return f"{stream}:submitted:{hashlib.sha256(envelope).hexdigest()}"
-
-
-async def submit(client: aioredis.Redis, stream: str, envelope: bytes) -> str:
-    """Append a signed envelope to the intents stream; returns its entry's id.
-
-    Idempotent for SUBMIT_DEDUPE_S: the same bytes again (a retried call whose reply was lost)
-    return the first entry's id instead of adding a second entry, which the daemon would
-    refuse as a replay under an id the caller never saw answered.
-    """
-    if not envelope:
-        raise ValueError("an empty envelope cannot be submitted")
-    with _unavailable_on_outage("submit"):
-        entry_id = await client.eval(
-            _SUBMIT_ONCE,
-            2,
-            stream,
-            submitted_key(stream, envelope),
-            ENTRY_FIELD,
-            envelope,
-            SUBMIT_DEDUPE_S,
-        )
-    return text(entry_id)
-
-
-def _connect(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
-        url,
-        socket_connect_timeout=_CONNECT_TIMEOUT_S,
-        socket_timeout=_SOCKET_TIMEOUT_S,
-        health_check_interval=_HEALTH_CHECK_INTERVAL_S,
-        retry=_RETRY,
-    )
-
-
-def _check_client(client: aioredis.Redis) -> None:
-    kwargs = client.get_connection_kwargs()
-    if kwargs.get("decode_responses"):
-        raise ValueError("the stream intake needs a client with decode_responses=False")
-    # The replies are parsed in their RESP2 shapes.
-    if kwargs.get("protocol") not in (None, 2, "2") or not kwargs.get("legacy_responses", True):
-        raise ValueError("the stream intake needs a RESP2 client with the legacy reply shapes")
-
-
-@contextlib.contextmanager
-def _unavailable_on_outage(operation: str) -> Iterator[None]:
-    try:
-        yield
-    except (redis_errors.AuthenticationError, redis_errors.AuthorizationError):
-        # Wrong credentials do not heal by waiting: the operator has to act.
-        raise
-    except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
-        # BusyLoadingError (a restarting server loading its data) is a ConnectionError.
-        raise StreamUnavailable(exc, operation=operation) from exc

@@ -1,10 +1,12 @@
-"""Fixtures of the intake's file-system tests: an intake root, and both ways to move a file."""
+"""Fixtures of the intake's tests: an intake root, both ways to move a file, a Redis client."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from agent.intake import renames
 from agent.intake.layout import IntakeLayout
@@ -25,3 +27,11 @@ def move_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     else:
         monkeypatch.setattr(renames, "_renameat2", None)
     return request.param
+
+
+@pytest.fixture(name="client")
+async def _client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client of the test Redis (OTC_AGENT_TEST_REDIS_URL)."""
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()

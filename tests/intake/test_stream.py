@@ -1,10 +1,8 @@
-"""The Redis stream intake against a real Redis (OTC_AGENT_TEST_REDIS_URL), plus its pure parsing."""
+"""The Redis stream intake against a real Redis (OTC_AGENT_TEST_REDIS_URL)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -15,24 +13,9 @@ import redis
 import redis.asyncio as aioredis
 
 from agent.domain.outcomes import Reason, Status
-from agent.intake.stream import (
-    ENTRY_FIELD,
-    SOURCE,
-    SUBMIT_DEDUPE_S,
-    StreamIntake,
-    StreamItem,
-    StreamSettings,
-    StreamUnavailable,
-    submit,
-    submitted_key,
-)
-from agent.intake.stream_entries import (
-    DeadLetter,
-    block_within,
-    entry_millis,
-    group_missing,
-    sort_entry,
-)
+from agent.intake.stream import SOURCE, StreamIntake, StreamSettings
+from agent.intake.stream_entries import ENTRY_FIELD, entry_millis
+from agent.intake.stream_submit import submit
 from tests.conftest import unique_key
 
 ENVELOPE = b'{"message": "{}", "signature": "x", "format": "solana-offchain-v1"}'
@@ -55,13 +38,6 @@ MakeIntake = Callable[..., Awaitable[StreamIntake]]
 async def add(client: aioredis.Redis, stream: str, envelope: bytes) -> str:
     """A plain XADD: the tests add identical envelopes as separate entries (submit would not)."""
     return (await client.xadd(stream, {ENTRY_FIELD: envelope})).decode()
-
-
-@pytest.fixture(name="client")
-async def _client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture(name="keys")
@@ -102,12 +78,6 @@ async def _pending(client: aioredis.Redis, keys: Keys) -> dict[str, tuple[str, i
         row["message_id"].decode(): (row["consumer"].decode(), row["times_delivered"])
         for row in rows
     }
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _with_query(url: str, query: str) -> str:
@@ -395,150 +365,6 @@ async def test_group_is_recreated_after_the_stream_is_deleted(
     assert [(i.entry_id, i.deliveries) for i in await blocked] == [(later, 1)]
 
 
-async def test_submit_is_idempotent_for_the_same_envelope(
-    client: aioredis.Redis, keys: Keys
-) -> None:
-    """The same bytes submitted twice are one entry (same id); other bytes are another entry."""
-    first = await submit(client, keys.stream, ENVELOPE)
-    again = await submit(client, keys.stream, ENVELOPE)
-    other = await submit(client, keys.stream, ENVELOPE + b" ")
-
-    assert again == first != other
-    assert await client.xlen(keys.stream) == 2
-    remembered = submitted_key(keys.stream, ENVELOPE)
-    assert 0 < await client.ttl(remembered) <= SUBMIT_DEDUPE_S
-    await client.delete(remembered, submitted_key(keys.stream, ENVELOPE + b" "))
-
-
-class _LoseFirstEvalReply:
-    """A loopback proxy to Redis that executes the first EVAL but drops the connection instead
-    of returning its reply, as a timeout after the server acted would."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.lost = 0
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def __aenter__(self) -> _LoseFirstEvalReply:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for writer in self._writers:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-        await self._server.wait_closed()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self._writers += [writer, up_writer]
-        eval_sent = asyncio.Event()
-
-        async def upstream() -> None:
-            while data := await reader.read(65_536):
-                if b"EVAL" in data:
-                    eval_sent.set()
-                up_writer.write(data)
-                await up_writer.drain()
-
-        async def downstream() -> None:
-            while data := await up_reader.read(65_536):
-                if eval_sent.is_set() and self.lost == 0:
-                    self.lost += 1  # the server has run the script: its reply never arrives
-                    writer.transport.abort()
-                    up_writer.transport.abort()
-                    return
-                writer.write(data)
-                await writer.drain()
-
-        for pipe in (upstream(), downstream()):
-            task = asyncio.create_task(pipe)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-
-async def test_a_retried_submit_whose_reply_was_lost_adds_one_entry(
-    client: aioredis.Redis, keys: Keys
-) -> None:
-    """redis-py retries a submit whose reply was lost after Redis ran it: still one entry, and
-    the id returned is that entry's."""
-    where = client.get_connection_kwargs()
-    async with _LoseFirstEvalReply((where["host"], where["port"])) as proxy:
-        # A default client: redis-py retries a call that lost its connection.
-        retrying = aioredis.Redis(host="127.0.0.1", port=proxy.port, db=where.get("db", 0))
-        try:
-            entry_id = await submit(retrying, keys.stream, ENVELOPE)
-        finally:
-            await retrying.aclose()
-
-    assert proxy.lost == 1
-    entries = await client.xrange(keys.stream)
-    assert [e[0].decode() for e in entries] == [entry_id]
-    await client.delete(submitted_key(keys.stream, ENVELOPE))
-
-
-async def test_unreachable_server_raises_stream_unavailable() -> None:
-    """A closed port gives StreamUnavailable from every call, with the cause and no envelope bytes."""
-    url = f"redis://127.0.0.1:{_closed_port()}/0?socket_connect_timeout=0.5&socket_timeout=0.5"
-    intake = StreamIntake(StreamSettings(url=url, consumer="c1"))
-    client = aioredis.Redis.from_url(url)
-    item = StreamItem("1-0", ENVELOPE, None, 1, 0.0)
-    try:
-        calls: list[Callable[[], Awaitable[object]]] = [
-            intake.start,
-            lambda: intake.next_batch(10, 100),
-            lambda: intake.complete(
-                item, status="filled", reason=None, intent_id=None, result="{}"
-            ),
-            intake.backlog,
-            intake.dead_letters,
-            lambda: submit(client, "s", b"do-not-leak-this-envelope"),
-        ]
-        for call in calls:
-            with pytest.raises(StreamUnavailable) as raised:
-                await call()
-            assert isinstance(raised.value.cause, redis.ConnectionError)
-            assert raised.value.__cause__ is raised.value.cause
-            assert "do-not-leak" not in str(raised.value)
-            assert "signature" not in str(raised.value)
-    finally:
-        await intake.aclose()
-        await client.aclose()
-
-
-async def test_server_that_never_answers_raises_stream_unavailable() -> None:
-    """A server that accepts but stays silent times out into StreamUnavailable."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    url = f"redis://127.0.0.1:{port}/0?socket_connect_timeout=0.3&socket_timeout=0.3"
-    intake = StreamIntake(StreamSettings(url=url, consumer="c1"))
-    try:
-        with pytest.raises(StreamUnavailable) as raised:
-            await intake.next_batch(10, 100)
-        assert isinstance(raised.value.cause, redis.TimeoutError | redis.ConnectionError)
-    finally:
-        await intake.aclose()
-        for writer in held:
-            writer.close()
-        server.close()
-        await server.wait_closed()
-
-
 async def test_backlog_counts_unacknowledged_entries_and_the_oldest_age(
     client: aioredis.Redis, keys: Keys, make_intake: MakeIntake
 ) -> None:
@@ -586,100 +412,6 @@ async def test_block_is_shortened_to_fit_under_the_socket_timeout(
         assert await client.ping()  # the injected client is the caller's to close
     finally:
         await client.aclose()
-
-
-async def test_client_that_decodes_responses_is_refused() -> None:
-    """Envelopes are bytes: a client built with decode_responses=True is a ValueError."""
-    url = "redis://127.0.0.1:6379/0"  # never connected to
-    client = aioredis.Redis.from_url(url, decode_responses=True)
-    try:
-        with pytest.raises(ValueError, match="decode_responses"):
-            StreamIntake(StreamSettings(url=url, consumer="c1"), client=client)
-    finally:
-        await client.aclose()
-
-
-@pytest.mark.parametrize(
-    ("fields", "deliveries", "expected"),
-    [
-        ({b"intent": b"abc"}, 1, StreamItem("1-0", b"abc", None, 1, 5.0)),
-        ({b"intent": b"abc", b"x": b"y"}, 3, StreamItem("1-0", b"abc", None, 3, 5.0)),
-        ({b"intent": b"abc"}, 4, "delivered 4 times without reaching a terminal state"),
-        ({b"x": b"y"}, 1, "malformed entry: no 'intent' field (1 other field)"),
-        ({b"intent": b""}, 9, "malformed entry: the 'intent' field is empty"),
-        ({b"intent": b"123456789"}, 1, Reason.TOO_LARGE),
-        ({}, 2, None),
-        (None, 2, None),
-    ],
-    ids=["ok", "extra-fields", "too-often", "no-intent", "empty", "too-large", "deleted", "nil"],
-)
-def test_sort_entry_table(
-    fields: dict[bytes, bytes] | None, deliveries: int, expected: object
-) -> None:
-    """Each kind of entry is sorted into an item, a dead letter with its reason, or nothing."""
-    sorted_entry = sort_entry(
-        "1-0", fields, deliveries=deliveries, received_at=5.0, max_deliveries=3, max_entry_bytes=8
-    )
-    if isinstance(expected, Reason):
-        assert isinstance(sorted_entry, StreamItem)
-        assert sorted_entry.raw is None
-        assert sorted_entry.unreadable is not None
-        assert sorted_entry.unreadable.reason is expected
-    elif isinstance(expected, str):
-        assert isinstance(sorted_entry, DeadLetter)
-        assert sorted_entry.reason == expected
-        assert sorted_entry.deliveries == deliveries
-    else:
-        assert sorted_entry == expected
-
-
-def test_dead_letter_keeps_every_original_field() -> None:
-    """Original fields named like the dead-letter metadata are kept under an original: prefix."""
-    letter = DeadLetter("1-0", "why", 2, {b"reason": b"r", b"original:reason": b"o", b"a": b"b"})
-
-    assert letter.fields() == {
-        b"entry_id": b"1-0",
-        b"reason": b"why",
-        b"deliveries": b"2",
-        b"original:reason": b"r",
-        b"original:original:reason": b"o",
-        b"a": b"b",
-    }
-
-
-@pytest.mark.parametrize(
-    ("block_ms", "socket_timeout_s", "expected"),
-    [
-        (0, 10.0, None),
-        (-5, 10.0, None),
-        (2000, 10.0, 2000),
-        (20_000, 10.0, 9000),
-        (5000, 1.0, 500),
-        (5000, None, 5000),
-        (5000, 0.001, 1),
-    ],
-)
-def test_block_within_table(
-    block_ms: int, socket_timeout_s: float | None, expected: int | None
-) -> None:
-    """A block never reaches the socket timeout, and 0 or less means no BLOCK at all."""
-    assert block_within(block_ms, socket_timeout_s) == expected
-
-
-@pytest.mark.parametrize(
-    ("message", "missing"),
-    [
-        ("NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option", True),
-        ("UNBLOCKED the stream key no longer exists", True),
-        ("UNBLOCKED the consumer group this client was blocked on no longer exists", True),
-        ("UNBLOCKED client unblocked via CLIENT UNBLOCK", False),
-        ("BUSYGROUP Consumer Group name already exists", False),
-        ("WRONGTYPE Operation against a key holding the wrong kind of value", False),
-    ],
-)
-def test_group_missing_table(message: str, missing: bool) -> None:
-    """Only NOGROUP and a block released by a deleted stream or group mean the group is gone."""
-    assert group_missing(message) is missing
 
 
 async def test_idle_consumers_with_nothing_pending_are_forgotten(

@@ -244,7 +244,7 @@ async def test_every_price_source_down_rejects_with_no_price_and_fills_once_one_
     """No static prices, every source refusing, failing or hanging: each intent is rejected
     no_price and nothing is quoted or filled; Kraken back: intents fill; Kraken down again:
     once its last price is too old, no_price again, and no fill ever used an older price."""
-    monkeypatch.setattr("agent.runtime.build_sources", _sources_at(price_servers))
+    monkeypatch.setattr("agent.parts.build_sources", _sources_at(price_servers))
     settings = {
         "execution__mode": "paper",
         "prices__sources": '["coingecko", "kraken", "binance"]',

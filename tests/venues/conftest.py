@@ -8,7 +8,7 @@ import pytest
 
 from agent.config import AgentConfig
 from agent.domain.tokens import TokenRegistry
-from agent.runtime import build_tokens
+from agent.parts import build_tokens
 from agent.store.database import Store
 
 

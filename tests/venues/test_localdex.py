@@ -13,7 +13,7 @@ from agent.domain.amm import constant_product_out, rebalance_towards, slippage_t
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.tokens import TokenRegistry
-from agent.runtime import build_localdex_pools
+from agent.parts import build_localdex_pools
 from agent.store import pools as books
 from agent.store.database import Store
 from agent.venues.base import LegFailed

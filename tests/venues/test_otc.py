@@ -16,7 +16,7 @@ from agent.domain.otc_pricing import OtcInventory, Side, quote_otc
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.tokens import TokenRegistry
-from agent.runtime import build_otc_pools
+from agent.parts import build_otc_pools
 from agent.store import pools as books
 from agent.store.database import Store
 from agent.venues.base import LegFailed
