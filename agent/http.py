@@ -1,7 +1,9 @@
 """A small asyncio HTTP server for /metrics, /healthz and /readyz, inside the daemon's loop.
 
 It speaks just enough HTTP/1.1 for Prometheus and probes: GET only, one request per
-connection, bounded request size and time. Bound to loopback by default.
+connection, bounded request size and time, a bounded number of connections at once (a
+connection over the limit is closed unanswered, so idle or unread ones cannot exhaust the
+daemon's file descriptors). Bound to loopback by default.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ __all__ = ["MetricsServer"]
 log = structlog.get_logger("agent.http")
 
 MAX_REQUEST_BYTES = 8192
+# Reading the request, and separately writing the answer (a client that stops reading).
 REQUEST_TIMEOUT_S = 5.0
+# Prometheus and a couple of probes need a handful.
+MAX_CONNECTIONS = 32
 
 
 class MetricsServer:
@@ -28,12 +33,17 @@ class MetricsServer:
         host: str,
         port: int,
         readiness: Callable[[], Awaitable[tuple[bool, str]]],
+        max_connections: int = MAX_CONNECTIONS,
+        timeout_s: float = REQUEST_TIMEOUT_S,
     ) -> None:
         self._registry = registry
         self._host = host
         self._port = port
         self._readiness = readiness
+        self._max_connections = max_connections
+        self._timeout_s = timeout_s
         self._server: asyncio.Server | None = None
+        self.open_connections = 0
 
     @property
     def port(self) -> int:
@@ -51,8 +61,18 @@ class MetricsServer:
             await self._server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.open_connections >= self._max_connections:
+            writer.transport.abort()
+            return
+        self.open_connections += 1
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT_S)
+            await self._answer(reader, writer)
+        finally:
+            self.open_connections -= 1
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self._timeout_s)
             if len(head) > MAX_REQUEST_BYTES:
                 raise ValueError("request too large")
             method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
@@ -72,7 +92,9 @@ class MetricsServer:
             + body
         )
         try:
-            await writer.drain()
+            await asyncio.wait_for(writer.drain(), self._timeout_s)
+        except (TimeoutError, ConnectionError):
+            writer.transport.abort()  # the client stopped reading (or left): drop what is unsent
         finally:
             writer.close()
 

@@ -191,3 +191,85 @@ async def test_oversized_and_silent_requests_are_cut_off(
     assert silent.startswith(b"HTTP/1.1 400")
     answer = await _exchange("127.0.0.1", port, b"GET /healthz HTTP/1.1\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200")
+
+
+async def _ready() -> tuple[bool, str]:
+    return True, "ready"
+
+
+class _LargeCollector:
+    """About 4 MB of exposition: more than a client's socket buffers hold unread."""
+
+    def collect(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        family = GaugeMetricFamily("otc_agent_test_padding", "padding", labels=["n"])
+        for n in range(60_000):
+            family.add_metric([f"{n:064d}"], n)
+        yield family
+
+
+@pytest.fixture(name="small_server")
+async def _small_server() -> AsyncIterator[agent.http.MetricsServer]:
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    registry.register(_LargeCollector())  # type: ignore[arg-type]
+    server = agent.http.MetricsServer(
+        registry,
+        host="127.0.0.1",
+        port=0,
+        readiness=_ready,
+        max_connections=2,
+        timeout_s=0.5,
+    )
+    await server.start()
+    yield server
+    await server.aclose()
+
+
+async def _wait_until(condition: Callable[[], bool], within_s: float) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_connections_over_the_limit_are_closed_unanswered(
+    small_server: agent.http.MetricsServer,
+) -> None:
+    """With the connection limit held by idle clients, another connection is closed at once
+    without an answer; once they are dropped, requests are answered again."""
+    idle = [await asyncio.open_connection("127.0.0.1", small_server.port) for _ in range(2)]
+    try:
+        await _wait_until(lambda: small_server.open_connections == 2, within_s=2)
+        reader, writer = await asyncio.open_connection("127.0.0.1", small_server.port)
+        try:
+            refused = await asyncio.wait_for(reader.read(), 0.4)  # well before the idle timeout
+        except ConnectionResetError:
+            refused = b""
+        finally:
+            writer.close()
+        assert refused == b""
+    finally:
+        for _, idle_writer in idle:
+            idle_writer.close()
+    await _wait_until(lambda: small_server.open_connections == 0, within_s=2)
+    answer = await _exchange("127.0.0.1", small_server.port, b"GET /healthz HTTP/1.1\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200")
+
+
+async def test_a_client_that_stops_reading_is_dropped(
+    small_server: agent.http.MetricsServer,
+) -> None:
+    """A scrape whose client never reads the (large) answer frees its connection after the
+    timeout instead of holding it for ever."""
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.connect(("127.0.0.1", small_server.port))
+    try:
+        client.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+        await _wait_until(lambda: small_server.open_connections == 1, within_s=2)
+        await _wait_until(lambda: small_server.open_connections == 0, within_s=5)
+    finally:
+        client.close()
