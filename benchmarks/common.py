@@ -51,6 +51,7 @@ __all__ = [
     "LongLivedMix",
     "Staging",
     "check",
+    "host_line",
     "machine_line",
     "percentile",
     "prepare_home",
@@ -71,6 +72,41 @@ BENCH_ENV = {
 def machine_line() -> str:
     return (
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+
+
+def host_line(directory: Path, *, fsyncs: int = 100) -> str:
+    """How fast this host is right now, beside the figures: the same code's figures move with
+    the interpreter's speed and with the disk's fsync latency from one day to the next, so a
+    result can only be compared with another measured under similar conditions."""
+    started = time.perf_counter()
+    total = 0
+    for step in range(10_000_000):
+        total += step
+    loop_s = time.perf_counter() - started
+    probe = Path(tempfile.mkdtemp(prefix=".fsync-probe-", dir=directory))
+    latencies_ms: list[float] = []
+    try:
+        folder = os.open(probe, os.O_RDONLY)
+        try:
+            for n in range(fsyncs):
+                # What the intake does per result: a small new file, then its folder.
+                handle = os.open(probe / f"{n}.json", os.O_CREAT | os.O_WRONLY, 0o600)
+                os.write(handle, b"x" * 512)
+                began = time.perf_counter()
+                os.fsync(handle)
+                os.fsync(folder)
+                latencies_ms.append((time.perf_counter() - began) * 1000)
+                os.close(handle)
+        finally:
+            os.close(folder)
+    finally:
+        shutil.rmtree(probe)
+    latencies_ms.sort()
+    return (
+        f"host now: a 10-million-step Python loop in {loop_s:.2f} s; file + folder fsync on "
+        f"{directory}: p50 {percentile(latencies_ms, 50):.2f} ms, "
+        f"p99 {percentile(latencies_ms, 99):.2f} ms"
     )
 
 

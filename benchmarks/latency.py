@@ -52,6 +52,7 @@ from benchmarks.common import (  # noqa: E402
     LongLivedMix,
     Staging,
     check,
+    host_line,
     machine_line,
     percentile,
     prepare_home,
@@ -177,6 +178,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
     count = warmup_count + round(args.rate * args.seconds)
     print(f"generating {count} signed intents in {staging.folder}", file=sys.stderr)
     names = generate(bench, staging, count, args.invalid_share, args.seed)
+    host = host_line(bench.path)
 
     daemon = AgentProcess(bench, "run", metrics=True)
     with daemon.running():
@@ -196,6 +198,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
 
     backend = (args.database_url or "sqlite").split(":")[0].split("+")[0]
     print(machine_line())
+    print(host)
     print(
         f"paper mode, local venues (otc + localdex), {backend}, {args.workers} workers; "
         f"{args.rate:g} intents/s offered for {args.seconds:g} s after a {args.warmup:g} s "

@@ -39,7 +39,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     from agent.logging import configure_logging
-    from benchmarks.common import machine_line
+    from benchmarks.common import host_line, machine_line
     from tests.support.agent_home import AgentHome
 
     # The daemon logs one JSON line per intent; keep that cost, drop the output.
@@ -60,6 +60,7 @@ async def main() -> None:
     IntakeLayout(home.root).ensure()
     home.feed(args.intents, invalid_share=args.invalid_share, seed=99)
 
+    host = host_line(home_dir)
     daemon = home.daemon()
     profiler = None
     if args.profile:
@@ -82,6 +83,7 @@ async def main() -> None:
         print(f"profile: {home_dir / 'profile.out'}")
     backend = (args.database_url or "sqlite").split(":")[0]
     print(machine_line())
+    print(host)
     print(
         "| backend | mode | intents | workers | seconds | intents/s | CPU ms/intent "
         "| filled | rejected | failed |"
