@@ -269,6 +269,38 @@ def test_run_once_then_report_json_counts_outcomes(cli, wallet_key) -> None:  # 
     assert code == 0 and "legs for 2 filled intents" in out
 
 
+def test_intent_result_prints_what_sql_recorded_for_an_intent(cli, wallet_key, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """intent result prints an intent's latest outcome, --all every submission of it (a replay
+    included), a claim id finds its own submission, and an unknown key exits 1."""
+    path, pubkey = wallet_key
+    cli("wallet", "add", pubkey)
+    args = ("intent", "new", "--keypair", str(path), "--sell", "SOL", "--buy", "USDC")
+    code, out, _ = cli(*args, "--amount", "2")
+    assert code == 0
+    written = Path(out.strip())
+    intent_id = written.stem
+    (written.parent / "again.json").write_bytes(written.read_bytes())  # the same intent twice
+    monkeypatch.setenv("OTC_AGENT__EXECUTION__HONOUR_EXECUTION_DELAY", "false")
+    assert cli("run", "--once")[0] == 0
+
+    code, out, _ = cli("intent", "result", intent_id)
+    latest = json.loads(out)
+    assert code == 0 and latest["intent_id"] == intent_id
+    code, out, _ = cli("intent", "result", intent_id, "--all")
+    every = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(every) == 2 and every[-1] == latest
+    assert sorted((d["status"], d["reason"]) for d in every) == [
+        ("filled", None),
+        ("rejected", "replayed_id"),
+    ]
+    replay = next(d for d in every if d["reason"] == "replayed_id")
+    code, out, _ = cli("intent", "result", replay["submission"]["ref"])
+    assert code == 0 and json.loads(out) == replay
+
+    code, out, _ = cli("intent", "result", "no-such-intent")
+    assert code == 1 and "no-such-intent" in out
+
+
 @pytest.mark.parametrize(
     ("config_flag", "cli_flag"),
     [("false", False), ("true", False), ("false", True)],

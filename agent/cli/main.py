@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
 
     intent = commands.add_parser(
-        "intent", help="create, verify and show intent files"
+        "intent", help="create, verify and show intent files, and look up their outcomes"
     ).add_subparsers(dest="intent_command", required=True)
     new = intent.add_parser("new", help="sign an intent and drop it into the inbox")
     new.add_argument("--keypair", type=Path, required=True)
@@ -124,6 +124,13 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("file", type=Path)
     show = intent.add_parser("show", help="pretty-print an intent file")
     show.add_argument("file", type=Path)
+    result = intent.add_parser(
+        "result", help="the recorded outcome of an intent id, claim id or stream entry id"
+    )
+    result.add_argument("key", help="intent id, claim id (folder) or entry id (stream)")
+    result.add_argument(
+        "--all", action="store_true", help="every submission of it, oldest first (JSON lines)"
+    )
 
     localnet = commands.add_parser(
         "localnet",
@@ -217,6 +224,8 @@ def _dispatch(args: argparse.Namespace, config: AgentConfig) -> int:
         return asyncio.run(store_commands.report(config, as_json=args.json))
     if command == "wallet":
         return asyncio.run(store_commands.wallet(config, args))
+    if command == "intent" and args.intent_command == "result":
+        return asyncio.run(store_commands.intent_result(config, args.key, every=args.all))
     if command == "intent":
         return intents.intent(config, args)
     if command == "localnet":

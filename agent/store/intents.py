@@ -32,6 +32,7 @@ __all__ = [
     "get_submission",
     "insert_rows",
     "slippage_bps",
+    "submissions_for",
 ]
 
 submissions = SubmissionRow.__table__
@@ -87,6 +88,20 @@ def get_submission(connection: Connection, source: str, ref: str) -> SubmissionR
     if row is None:
         return None
     return SubmissionRecord(row.source, row.ref, row.status, row.reason, row.intent_id, row.result)
+
+
+def submissions_for(connection: Connection, key: str) -> list[SubmissionRecord]:
+    """Every finished submission carrying this intent id, or with this ref (a claim id or a
+    stream entry id), oldest first."""
+    rows = connection.execute(
+        select(submissions)
+        .where((submissions.c.intent_id == key) | (submissions.c.ref == key))
+        .order_by(submissions.c.finished_at, submissions.c.id)
+    )
+    return [
+        SubmissionRecord(row.source, row.ref, row.status, row.reason, row.intent_id, row.result)
+        for row in rows
+    ]
 
 
 def recorded_submissions(
