@@ -40,11 +40,12 @@ async def report(config: AgentConfig, *, as_json: bool) -> int:
 async def intent_result(config: AgentConfig, key: str, *, every: bool) -> int:
     """Print the result document recorded for ``key`` (the latest, or all of them); exit 1
     when nothing finished under it."""
+    from agent.intake import directory, stream
     from agent.store.intents import submissions_for
 
     store = await with_store(config)
     try:
-        found = await store.read(submissions_for, key)
+        found = await store.read(submissions_for, key, (directory.SOURCE, stream.SOURCE))
     finally:
         await store.aclose()
     if not found:

@@ -90,12 +90,16 @@ def get_submission(connection: Connection, source: str, ref: str) -> SubmissionR
     return SubmissionRecord(row.source, row.ref, row.status, row.reason, row.intent_id, row.result)
 
 
-def submissions_for(connection: Connection, key: str) -> list[SubmissionRecord]:
+def submissions_for(
+    connection: Connection, key: str, sources: Iterable[str]
+) -> list[SubmissionRecord]:
     """Every finished submission carrying this intent id, or with this ref (a claim id or a
-    stream entry id), oldest first."""
+    stream entry id) from one of ``sources``, oldest first."""
+    # (source, ref) is the unique index: a bare ref would scan the table.
+    by_ref = (submissions.c.source.in_(sorted(set(sources)))) & (submissions.c.ref == key)
     rows = connection.execute(
         select(submissions)
-        .where((submissions.c.intent_id == key) | (submissions.c.ref == key))
+        .where((submissions.c.intent_id == key) | by_ref)
         .order_by(submissions.c.finished_at, submissions.c.id)
     )
     return [
