@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agent.config_catalogs import PoolsConfig, TokensConfig
-from agent.config_checks import ClusterName, check_bps, check_positive, check_pubkey
+from agent.config_checks import (
+    ClusterName,
+    check_bps,
+    check_http_url,
+    check_positive,
+    check_pubkey,
+)
 from agent.config_env import apply_env_overrides, blame_override
 from agent.settings_loader import ConfigError, InvalidValue, build
 
@@ -186,8 +192,7 @@ class PricesConfig:
         if not self.sources:
             raise InvalidValue("sources", "must name at least one source")
         for source, url in self.source_urls().items():
-            if not url.startswith(("https://", "http://")):
-                raise InvalidValue(f"{source}_url", f"must be an http(s) URL (got {url!r})")
+            check_http_url(f"{source}_url", url)
 
     def source_urls(self) -> dict[str, str]:
         """The base URLs set, by source name."""
@@ -230,8 +235,7 @@ class JupiterConfig:
     breaker_cooldown_s: float = 30.0
 
     def check(self) -> None:
-        if not self.base_url.startswith(("https://", "http://")):
-            raise InvalidValue("base_url", f"must be an http(s) URL (got {self.base_url!r})")
+        check_http_url("base_url", self.base_url)
         check_positive("rps", self.rps)
         check_positive("timeout_s", self.timeout_s)
         check_positive("quote_ttl_s", self.quote_ttl_s)

@@ -10,7 +10,14 @@ from solders.pubkey import Pubkey
 
 from agent.settings_loader import InvalidValue
 
-__all__ = ["CLUSTERS", "ClusterName", "check_bps", "check_positive", "check_pubkey"]
+__all__ = [
+    "CLUSTERS",
+    "ClusterName",
+    "check_bps",
+    "check_http_url",
+    "check_positive",
+    "check_pubkey",
+]
 
 ClusterName = Literal["local", "devnet", "mainnet-beta"]
 CLUSTERS: tuple[str, ...] = ("local", "devnet", "mainnet-beta")
@@ -31,3 +38,8 @@ def check_pubkey(name: str, value: str) -> None:
 def check_bps(name: str, value: int | Decimal, *, upper: int = 10_000) -> None:
     if not 0 <= value <= upper:
         raise InvalidValue(name, f"must be between 0 and {upper} basis points (got {value})")
+
+
+def check_http_url(name: str, value: str) -> None:
+    if not value.startswith(("https://", "http://")):
+        raise InvalidValue(name, f"must be an http(s) URL (got {value!r})")

@@ -1,4 +1,5 @@
-"""`otc-agent intent`: sign a new intent into the inbox or the Redis stream, verify one, show one."""
+"""`otc-agent intent`: sign a new intent into the inbox or the Redis stream, verify one, show one,
+and print the outcome SQL recorded for one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import time
 from typing import Any
 
+from agent.cli.store_commands import with_store
 from agent.cli.usage import UsageError
 from agent.config import AgentConfig
 from agent.domain.outcomes import IntentRejected
@@ -23,6 +25,8 @@ __all__ = ["intent"]
 def intent(config: AgentConfig, args: argparse.Namespace) -> int:
     if args.intent_command == "new":
         return _intent_new(config, args)
+    if args.intent_command == "result":
+        return asyncio.run(_intent_result(config, args.key, every=args.all))
     try:
         raw = args.file.read_bytes()
     except OSError as exc:
@@ -96,3 +100,25 @@ async def _enqueue(url: str, stream: str, envelope: bytes) -> str:
         raise UsageError(f"cannot add to {stream}: {exc}") from None
     finally:
         await client.aclose()
+
+
+async def _intent_result(config: AgentConfig, key: str, *, every: bool) -> int:
+    """Print the result document recorded for ``key`` (the latest, or all of them); exit 1
+    when nothing finished under it."""
+    from agent.intake import directory, stream
+    from agent.store.intents import submissions_for
+
+    store = await with_store(config)
+    try:
+        found = await store.read(submissions_for, key, (directory.SOURCE, stream.SOURCE))
+    finally:
+        await store.aclose()
+    if not found:
+        print(f"no finished submission has intent id, claim id or entry id {key!r}")
+        return 1
+    if every:
+        for record in found:
+            print(record.result.rstrip("\n"))
+    else:
+        print(json.dumps(json.loads(found[-1].result), indent=2))
+    return 0

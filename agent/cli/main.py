@@ -224,8 +224,6 @@ def _dispatch(args: argparse.Namespace, config: AgentConfig) -> int:
         return asyncio.run(store_commands.report(config, as_json=args.json))
     if command == "wallet":
         return asyncio.run(store_commands.wallet(config, args))
-    if command == "intent" and args.intent_command == "result":
-        return asyncio.run(store_commands.intent_result(config, args.key, every=args.all))
     if command == "intent":
         return intents.intent(config, args)
     if command == "localnet":

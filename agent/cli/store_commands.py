@@ -1,5 +1,4 @@
-"""Commands over the database: the report, one intent's outcome, the wallet registry and schema
-upgrades."""
+"""Commands over the database: the report, the wallet registry and schema upgrades."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from agent.parts import build_tokens
 from agent.store.database import Store
 from onchain.keys import load_keypair
 
-__all__ = ["db_upgrade", "intent_result", "report", "wallet", "with_store"]
+__all__ = ["db_upgrade", "report", "wallet", "with_store"]
 
 
 async def with_store(config: AgentConfig) -> Store:
@@ -34,28 +33,6 @@ async def report(config: AgentConfig, *, as_json: bool) -> int:
     finally:
         await store.aclose()
     print(json.dumps(report, indent=2) if as_json else render_table(report))
-    return 0
-
-
-async def intent_result(config: AgentConfig, key: str, *, every: bool) -> int:
-    """Print the result document recorded for ``key`` (the latest, or all of them); exit 1
-    when nothing finished under it."""
-    from agent.intake import directory, stream
-    from agent.store.intents import submissions_for
-
-    store = await with_store(config)
-    try:
-        found = await store.read(submissions_for, key, (directory.SOURCE, stream.SOURCE))
-    finally:
-        await store.aclose()
-    if not found:
-        print(f"no finished submission has intent id, claim id or entry id {key!r}")
-        return 1
-    if every:
-        for record in found:
-            print(record.result.rstrip("\n"))
-    else:
-        print(json.dumps(json.loads(found[-1].result), indent=2))
     return 0
 
 

@@ -79,15 +79,17 @@ class SubmissionRecord:
     result: str
 
 
+def _record(row: Any) -> SubmissionRecord:
+    return SubmissionRecord(row.source, row.ref, row.status, row.reason, row.intent_id, row.result)
+
+
 def get_submission(connection: Connection, source: str, ref: str) -> SubmissionRecord | None:
     row = (
         connection.execute(
             select(submissions).where(submissions.c.source == source, submissions.c.ref == ref)
         )
     ).first()
-    if row is None:
-        return None
-    return SubmissionRecord(row.source, row.ref, row.status, row.reason, row.intent_id, row.result)
+    return None if row is None else _record(row)
 
 
 def submissions_for(
@@ -102,10 +104,7 @@ def submissions_for(
         .where((submissions.c.intent_id == key) | by_ref)
         .order_by(submissions.c.finished_at, submissions.c.id)
     )
-    return [
-        SubmissionRecord(row.source, row.ref, row.status, row.reason, row.intent_id, row.result)
-        for row in rows
-    ]
+    return [_record(row) for row in rows]
 
 
 def recorded_submissions(
@@ -119,9 +118,7 @@ def recorded_submissions(
     for source, refs in sorted(by_source.items()):
         rows = connection.execute(_RECORDED, {"source": source, "refs": sorted(refs)})
         for row in rows:
-            found[(row.source, row.ref)] = SubmissionRecord(
-                row.source, row.ref, row.status, row.reason, row.intent_id, row.result
-            )
+            found[(row.source, row.ref)] = _record(row)
     return found
 
 

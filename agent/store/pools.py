@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agent.domain.otc_pricing import OtcInventory
+from agent.store.dialects import upsert_insert
 from agent.store.models import LocalDexPoolRow, OtcPoolRow
 
 __all__ = [
@@ -48,15 +47,11 @@ class AmmReserves:
     version: int
 
 
-def _insert(connection: Connection):  # type: ignore[no-untyped-def]
-    return pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-
-
 def seed_otc_pool(
     connection: Connection, pool_id: str, base_mint: str, quote_mint: str, start: OtcInventory
 ) -> None:
     """Create the pool's book on first start; a restart keeps the inventory it had."""
-    statement = _insert(connection)(otc).values(
+    statement = upsert_insert(connection)(otc).values(
         id=pool_id,
         base_mint=base_mint,
         quote_mint=quote_mint,
@@ -95,7 +90,7 @@ def seed_localdex_pool(
     quote_reserve: int,
     fee_bps: int,
 ) -> None:
-    statement = _insert(connection)(amm).values(
+    statement = upsert_insert(connection)(amm).values(
         id=pool_id,
         base_mint=base_mint,
         quote_mint=quote_mint,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agent.domain.policy import WalletPolicy
+from agent.store.dialects import UPSERT_INSERTS, upsert_insert
 from agent.store.models import WalletRow, WalletUsageRow
 
 __all__ = ["ensure_usage_rows", "list_wallets", "lock_usage", "save_usage", "upsert_wallet"]
@@ -19,22 +19,22 @@ wallets = WalletRow.__table__
 usage = WalletUsageRow.__table__
 
 
-def _insert(connection: Connection):  # type: ignore[no-untyped-def]
-    return pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-
-
 # Built once per dialect: the group commit runs these for every batch.
 _ENSURE_USAGE = {
     dialect: insert(usage).on_conflict_do_nothing(index_elements=["wallet", "day"])
-    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+    for dialect, insert in UPSERT_INSERTS.items()
 }
-_SAVE_USAGE = {
-    dialect: statement.on_conflict_do_update(
+
+
+def _saving_usage(insert: Any) -> Any:
+    statement = insert(usage)
+    return statement.on_conflict_do_update(
         index_elements=["wallet", "day"],
         set_={"used_usd_micros": statement.excluded.used_usd_micros},
     )
-    for dialect, statement in (("postgresql", pg_insert(usage)), ("sqlite", sqlite_insert(usage)))
-}
+
+
+_SAVE_USAGE = {dialect: _saving_usage(insert) for dialect, insert in UPSERT_INSERTS.items()}
 _LOCK_USAGE = (
     select(usage.c.wallet, usage.c.day, usage.c.used_usd_micros)
     .where(
@@ -57,7 +57,7 @@ def upsert_wallet(connection: Connection, policy: WalletPolicy, source: str) -> 
         "source": source,
         "updated_at": now,
     }
-    statement = _insert(connection)(wallets).values(created_at=now, **values)
+    statement = upsert_insert(connection)(wallets).values(created_at=now, **values)
     statement = statement.on_conflict_do_update(index_elements=["pubkey"], set_=values)
     connection.execute(statement)
 

@@ -3,8 +3,6 @@ per envelope, even when a reply was lost and the call retried."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,6 +10,7 @@ import redis.asyncio as aioredis
 
 from agent.intake.stream_submit import SUBMIT_DEDUPE_S, submit, submitted_key
 from tests.conftest import unique_key
+from tests.support.tcp_proxy import TcpProxy
 
 ENVELOPE = b'{"message": "{}", "signature": "x", "format": "solana-offchain-v1"}'
 
@@ -38,61 +37,23 @@ async def test_submit_is_idempotent_for_the_same_envelope(
     await client.delete(remembered, submitted_key(stream, ENVELOPE + b" "))
 
 
-class _LoseFirstEvalReply:
-    """A loopback proxy to Redis that executes the first EVAL but drops the connection instead
+class _LoseFirstEvalReply(TcpProxy):
+    """A loopback proxy to Redis that passes the first EVAL on but drops the connection instead
     of returning its reply, as a timeout after the server acted would."""
 
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host, port)
         self.lost = 0
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: list[asyncio.StreamWriter] = []
+        self._eval_sent = False
 
-    async def __aenter__(self) -> _LoseFirstEvalReply:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for writer in self._writers:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-        await self._server.wait_closed()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self._writers += [writer, up_writer]
-        eval_sent = asyncio.Event()
-
-        async def upstream() -> None:
-            while data := await reader.read(65_536):
-                if b"EVAL" in data:
-                    eval_sent.set()
-                up_writer.write(data)
-                await up_writer.drain()
-
-        async def downstream() -> None:
-            while data := await up_reader.read(65_536):
-                if eval_sent.is_set() and self.lost == 0:
-                    self.lost += 1  # the server has run the script: its reply never arrives
-                    writer.transport.abort()
-                    up_writer.transport.abort()
-                    return
-                writer.write(data)
-                await writer.drain()
-
-        for pipe in (upstream(), downstream()):
-            task = asyncio.create_task(pipe)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+    def passes(self, data: bytes, *, to_server: bool) -> bool:
+        if to_server:
+            self._eval_sent = self._eval_sent or b"EVAL" in data
+            return True
+        if self._eval_sent and self.lost == 0:
+            self.lost += 1  # the server has run the script: its reply never arrives
+            return False
+        return True
 
 
 async def test_a_retried_submit_whose_reply_was_lost_adds_one_entry(
@@ -101,13 +62,15 @@ async def test_a_retried_submit_whose_reply_was_lost_adds_one_entry(
     """redis-py retries a submit whose reply was lost after Redis ran it: still one entry, and
     the id returned is that entry's."""
     where = client.get_connection_kwargs()
-    async with _LoseFirstEvalReply((where["host"], where["port"])) as proxy:
-        # A default client: redis-py retries a call that lost its connection.
-        retrying = aioredis.Redis(host="127.0.0.1", port=proxy.port, db=where.get("db", 0))
-        try:
-            entry_id = await submit(retrying, stream, ENVELOPE)
-        finally:
-            await retrying.aclose()
+    proxy = _LoseFirstEvalReply(where["host"], where["port"])
+    await proxy.start()
+    # A default client: redis-py retries a call that lost its connection.
+    retrying = aioredis.Redis(host="127.0.0.1", port=proxy.port, db=where.get("db", 0))
+    try:
+        entry_id = await submit(retrying, stream, ENVELOPE)
+    finally:
+        await retrying.aclose()
+        await proxy.cut()
 
     assert proxy.lost == 1
     entries = await client.xrange(stream)

@@ -18,6 +18,7 @@ import agent.http
 from agent.config import AgentConfig, MetricsConfig, load_config
 from agent.daemon import Daemon
 from tests.security.conftest import Bench, make_bench
+from tests.support.processes import wait_for
 
 
 def _host(listen: str) -> str:
@@ -228,13 +229,6 @@ async def _small_server() -> AsyncIterator[agent.http.MetricsServer]:
     await server.aclose()
 
 
-async def _wait_until(condition: Callable[[], bool], within_s: float) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
 async def test_connections_over_the_limit_are_closed_unanswered(
     small_server: agent.http.MetricsServer,
 ) -> None:
@@ -242,7 +236,7 @@ async def test_connections_over_the_limit_are_closed_unanswered(
     without an answer; once they are dropped, requests are answered again."""
     idle = [await asyncio.open_connection("127.0.0.1", small_server.port) for _ in range(2)]
     try:
-        await _wait_until(lambda: small_server.open_connections == 2, within_s=2)
+        await wait_for(lambda: small_server.open_connections == 2, "2 open", within_s=2)
         reader, writer = await asyncio.open_connection("127.0.0.1", small_server.port)
         try:
             refused = await asyncio.wait_for(reader.read(), 0.4)  # well before the idle timeout
@@ -254,7 +248,7 @@ async def test_connections_over_the_limit_are_closed_unanswered(
     finally:
         for _, idle_writer in idle:
             idle_writer.close()
-    await _wait_until(lambda: small_server.open_connections == 0, within_s=2)
+    await wait_for(lambda: small_server.open_connections == 0, "none open", within_s=2)
     answer = await _exchange("127.0.0.1", small_server.port, b"GET /healthz HTTP/1.1\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200")
 
@@ -269,7 +263,7 @@ async def test_a_client_that_stops_reading_is_dropped(
     client.connect(("127.0.0.1", small_server.port))
     try:
         client.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
-        await _wait_until(lambda: small_server.open_connections == 1, within_s=2)
-        await _wait_until(lambda: small_server.open_connections == 0, within_s=5)
+        await wait_for(lambda: small_server.open_connections == 1, "1 open", within_s=2)
+        await wait_for(lambda: small_server.open_connections == 0, "dropped", within_s=5)
     finally:
         client.close()

@@ -40,14 +40,24 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers.update((writer, upstream_writer))
-        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
+        pipes = ((reader, upstream_writer, True), (upstream_reader, writer, False))
+        for source, sink, to_server in pipes:
+            task = asyncio.create_task(self._pipe(source, sink, to_server=to_server))
             self._pipes.add(task)
             task.add_done_callback(self._pipes.discard)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def passes(self, data: bytes, *, to_server: bool) -> bool:
+        """Whether a chunk goes through; a fault-injecting subclass answers False to drop it,
+        and the connection with it."""
+        return True
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, to_server: bool
+    ) -> None:
         try:
             while data := await reader.read(65_536):
+                if not self.passes(data, to_server=to_server):
+                    return  # the finally below drops the connection, unsent data and all
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
