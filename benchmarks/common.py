@@ -35,10 +35,10 @@ from typing import TypeVar
 
 from solders.keypair import Keypair
 
-from agent.config import load_config
-from agent.demo import IntentMix
-from agent.intake.layout import IntakeLayout, is_ignored, list_claims
-from agent.intent_builder import IntentDraft
+from agent.cli.demo import IntentMix
+from agent.cli.intent_builder import IntentDraft
+from agent.config.schema import load_config
+from agent.intake.folder.layout import IntakeLayout, is_ignored, list_claims
 from tests.support.agent_home import AgentHome
 from tests.support.ports import free_port
 
@@ -135,7 +135,7 @@ def check(ok: bool, line: str, *, enforce: bool) -> bool:
 def quiet_logging() -> None:
     """An in-process daemon still renders its JSON log line per intent (that cost is part of
     the work), into /dev/null instead of the terminal."""
-    from agent.logging import configure_logging
+    from agent.app.logs import configure_logging
 
     configure_logging(level="info", stream=Path(os.devnull).open("w"), json=True)  # noqa: SIM115
 

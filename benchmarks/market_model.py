@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from agent.config import load_config
+from agent.app.parts import build_localdex_pools, build_otc_pools, build_tokens
+from agent.config.schema import load_config
 from agent.domain.allocation import Curve
 from agent.domain.amm import constant_product_out, slippage_threshold
 from agent.domain.costs import LAMPORTS_PER_SIGNATURE, lamports_in_token_units
@@ -51,7 +52,6 @@ from agent.domain.otc_pricing import (
     quote_otc,
 )
 from agent.domain.tokens import MAX_AMOUNT, Token
-from agent.parts import build_localdex_pools, build_otc_pools, build_tokens
 from agent.venues.localdex import LocalDexPool
 from agent.venues.otc import OtcPool
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from solders.keypair import Keypair
 
-from agent.config import load_config
-from agent.intake.layout import IntakeLayout
+from agent.config.schema import load_config
+from agent.intake.folder.layout import IntakeLayout
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -38,7 +38,7 @@ async def main() -> None:
     parser.add_argument("--mode", default="paper", choices=["paper", "dry-run", "send"])
     args = parser.parse_args()
 
-    from agent.logging import configure_logging
+    from agent.app.logs import configure_logging
     from benchmarks.common import host_line, machine_line
     from tests.support.agent_home import AgentHome
 

@@ -23,7 +23,7 @@ with atheris.instrument_imports(include=["agent", "onchain"]):
     from agent.domain.intent import FORMAT_V1
     from agent.domain.outcomes import IntentRejected
     from agent.domain.tokens import MAX_AMOUNT
-    from agent.verification import verify_submission
+    from agent.pipeline.verification import verify_submission
     from onchain.offchain_message import sign_v1
 
 from solders.keypair import Keypair

@@ -9,14 +9,14 @@ import json
 import time
 from typing import Any
 
+from agent.app.parts import build_tokens
+from agent.cli.intent_builder import IntentDraft, new_nonce, sign_intent, write_intent
 from agent.cli.store_commands import with_store
 from agent.cli.usage import UsageError
-from agent.config import AgentConfig
+from agent.config.schema import AgentConfig
 from agent.domain.outcomes import IntentRejected
 from agent.domain.tokens import from_base_units, to_base_units
-from agent.intent_builder import IntentDraft, new_nonce, sign_intent, write_intent
-from agent.parts import build_tokens
-from agent.verification import verify_submission
+from agent.pipeline.verification import verify_submission
 from onchain.keys import load_keypair
 
 __all__ = ["intent"]
@@ -90,8 +90,8 @@ def _intent_new(config: AgentConfig, args: argparse.Namespace) -> int:
 async def _enqueue(url: str, stream: str, envelope: bytes) -> str:
     import redis.asyncio as aioredis
 
-    from agent.intake.stream_client import StreamUnavailable
-    from agent.intake.stream_submit import submit
+    from agent.intake.stream.client import StreamUnavailable
+    from agent.intake.stream.submit import submit
 
     client = aioredis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
     try:
@@ -105,7 +105,8 @@ async def _enqueue(url: str, stream: str, envelope: bytes) -> str:
 async def _intent_result(config: AgentConfig, key: str, *, every: bool) -> int:
     """Print the result document recorded for ``key`` (the latest, or all of them); exit 1
     when nothing finished under it."""
-    from agent.intake import directory, stream
+    from agent.intake.folder import intake as directory
+    from agent.intake.stream import intake as stream
     from agent.store.intents import submissions_for
 
     store = await with_store(config)

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from agent.app.assembly import build_runtime
+from agent.app.logs import configure_logging
+from agent.app.malloc_arenas import limit_malloc_arenas
 from agent.cli import intents, market, store_commands
 from agent.cli.usage import UsageError, non_negative_decimal
-from agent.config import AgentConfig, ConfigError, load_config
-from agent.logging import configure_logging
-from agent.malloc_arenas import limit_malloc_arenas
-from agent.runtime import build_runtime
-from agent.settling import SettlementInDoubt
+from agent.config.schema import AgentConfig, ConfigError, load_config
+from agent.settlement.settler import SettlementInDoubt
 from agent.store.database import StoreUnavailable
 from onchain.cluster import ClusterUnavailable
 from onchain.keys import KeyFileError, generate_keypair_file
@@ -200,7 +200,7 @@ def _dispatch(args: argparse.Namespace, config: AgentConfig) -> int:
     if command == "run":
         return asyncio.run(_run(config, once=args.once, allow_mainnet_send=args.allow_mainnet_send))
     if command == "demo":
-        from agent.demo import run_demo
+        from agent.cli.demo import run_demo
 
         if args.to == "stream" and not config.intake.redis.enabled:
             raise UsageError("--to stream needs [intake.redis] enabled = true")
@@ -233,7 +233,7 @@ def _dispatch(args: argparse.Namespace, config: AgentConfig) -> int:
     if command == "tokens":
         return market.tokens(config, as_json=args.json)
     if command == "quote":
-        from agent.quote_view import QuoteRefused, quote_trade
+        from agent.cli.quote_view import QuoteRefused, quote_trade
 
         try:
             return asyncio.run(
@@ -276,7 +276,7 @@ def _check_mode(config: AgentConfig, *, allow_mainnet_send: bool) -> None:
 
 
 async def _run(config: AgentConfig, *, once: bool, allow_mainnet_send: bool = False) -> int:
-    from agent.daemon import Daemon
+    from agent.app.daemon import Daemon
 
     _check_mode(config, allow_mainnet_send=allow_mainnet_send)
     limit_malloc_arenas()  # before any worker thread exists

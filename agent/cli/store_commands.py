@@ -8,10 +8,10 @@ from pathlib import Path
 
 from solders.pubkey import Pubkey
 
+from agent.app.parts import build_tokens
 from agent.cli.usage import UsageError
-from agent.config import AgentConfig
+from agent.config.schema import AgentConfig
 from agent.domain.policy import WalletPolicy
-from agent.parts import build_tokens
 from agent.store.database import Store
 from onchain.keys import load_keypair
 
@@ -25,7 +25,7 @@ async def with_store(config: AgentConfig) -> Store:
 
 
 async def report(config: AgentConfig, *, as_json: bool) -> int:
-    from agent.report import build_report, render_table
+    from agent.cli.report import build_report, render_table
 
     store = await with_store(config)
     try:

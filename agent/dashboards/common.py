@@ -17,7 +17,7 @@ from agent.dashboards.promql import (
     quantile,
     rate,
 )
-from agent.observations import SIZE_LABELS
+from agent.metrics.observations import SIZE_LABELS
 
 # Label values fixed by the catalogue; bars are written one target per value so they keep this
 # order (Prometheus returns series in no particular order, and "100k+" sorts before "1k-10k").

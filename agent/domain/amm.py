@@ -202,3 +202,11 @@ def rebalance_towards(
         base_after += 1
     base_after = max(base_after, 1)
     return base_after, _ceil_div(k, base_after)
+
+
+@dataclass(frozen=True, slots=True)
+class AmmReserves:
+    pool_id: str
+    base: int
+    quote: int
+    version: int

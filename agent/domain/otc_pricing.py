@@ -373,3 +373,12 @@ class OtcPricer:
             skew_component_bps=skew_component,
             inventory_after=inventory_after,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class OtcBook:
+    pool_id: str
+    inventory: OtcInventory
+    target: OtcInventory
+    fills: int
+    last_look_rejects: int

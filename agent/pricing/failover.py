@@ -26,10 +26,10 @@ from decimal import Decimal
 
 import structlog
 
+from agent.domain.prices import PriceUnavailable
 from agent.domain.tokens import Token
 from agent.pricing.errors import PriceSourceError, SourceUnavailable
-from agent.pricing.health import BreakerSettings, RetrySettings, SourceHealth
-from agent.pricing.oracle import PriceUnavailable
+from agent.pricing.health import BreakerSettings, SourceBackoff, SourceHealth
 from agent.pricing.parsers import Observation, convert_usdt
 from agent.pricing.snapshot import (
     CachedPrice,
@@ -78,7 +78,7 @@ class FailoverSettings:
 
 
 class FailoverOracle:
-    """A :class:`~agent.pricing.oracle.PriceOracle` over several sources with failover.
+    """A :class:`~agent.domain.prices.PriceOracle` over several sources with failover.
 
     ``sources`` is the configured order (see :func:`agent.pricing.sources.build_sources`).
     The static source is the last resort wherever it is listed, and is added when missing.
@@ -90,13 +90,13 @@ class FailoverOracle:
         tokens: Iterable[Token] = (),
         *,
         settings: FailoverSettings | None = None,
-        retry: RetrySettings | None = None,
+        retry: SourceBackoff | None = None,
         breaker: BreakerSettings | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings or FailoverSettings()
-        self.retry = retry or RetrySettings()
+        self.retry = retry or SourceBackoff()
         self.breaker = breaker or BreakerSettings()
         self._clock = clock
         self._rng = rng or random.Random()

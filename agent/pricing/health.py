@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 from agent.pricing.errors import PriceSourceError, RateLimited, SourceDisabled
 
-__all__ = ["BreakerSettings", "RetrySettings", "SourceHealth"]
+__all__ = ["BreakerSettings", "SourceBackoff", "SourceHealth"]
 
 
 @dataclass(frozen=True, slots=True)
-class RetrySettings:
+class SourceBackoff:
     """Backoff after a failed fetch; a source's Retry-After replaces the computed delay."""
 
     initial_delay_s: float = 30.0
@@ -101,7 +101,7 @@ class SourceHealth:
         self,
         error: PriceSourceError,
         now: float,
-        retry: RetrySettings,
+        retry: SourceBackoff,
         breaker: BreakerSettings,
         rng: random.Random,
     ) -> float:

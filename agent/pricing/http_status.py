@@ -8,11 +8,10 @@ header (delta-seconds or an HTTP date) says how long a throttled or banned sourc
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 
+from agent.net import parse_retry_after
 from agent.pricing.errors import (
     BadPayload,
     RateLimited,
@@ -21,27 +20,7 @@ from agent.pricing.errors import (
     UnknownInstrument,
 )
 
-__all__ = ["check_status", "parse_retry_after"]
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None if absent/bad."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # RFC 9110 dates are GMT; an undecorated one means the same
-            return None
-        return max(0.0, when.timestamp() - now)
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
+__all__ = ["check_status"]
 
 
 # Binance states the ban end in its 418 body; used only when the Retry-After header is missing.

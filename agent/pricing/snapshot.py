@@ -1,6 +1,6 @@
 """The failover oracle's values: the prices it serves, its cache entries and its snapshot.
 
-An :class:`OraclePrice` is the :class:`~agent.pricing.oracle.PricePoint` the oracle answers
+An :class:`OraclePrice` is the :class:`~agent.domain.prices.PricePoint` the oracle answers
 with, carrying its flags; a :class:`Disagreement` records two sources too far apart. An
 :class:`OracleSnapshot` is the read-only state metrics and the CLI show: per token the active
 source and age (:class:`TokenState`), per source its health (:class:`SourceState`).
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from agent.pricing.oracle import PricePoint
+from agent.domain.prices import PricePoint
 
 __all__ = [
     "CachedPrice",

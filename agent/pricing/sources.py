@@ -18,6 +18,7 @@ import httpx
 import structlog
 
 from agent.domain.tokens import Token
+from agent.net import BudgetExhausted, TokenBucket
 from agent.pricing.errors import BadPayload, RateLimited, SourceUnavailable, UnknownInstrument
 from agent.pricing.http_status import check_status
 from agent.pricing.parsers import (
@@ -28,7 +29,6 @@ from agent.pricing.parsers import (
     parse_kraken,
     parse_pyth,
 )
-from agent.venues.jupiter.rate_limit import BudgetExhausted, TokenBucket
 
 __all__ = [
     "DEFAULT_TIMEOUT",

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from agent.domain.otc_pricing import OtcInventory
+from agent.domain.amm import AmmReserves
+from agent.domain.otc_pricing import OtcBook, OtcInventory
+from agent.store.database import Store
 from agent.store.dialects import upsert_insert
 from agent.store.models import LocalDexPoolRow, OtcPoolRow
 
 __all__ = [
     "AmmReserves",
     "OtcBook",
+    "PoolBookKeeper",
+    "SqlPoolBooks",
     "count_otc_rejects",
     "load_localdex_pools",
     "load_otc_pools",
@@ -28,23 +32,6 @@ __all__ = [
 
 otc = OtcPoolRow.__table__
 amm = LocalDexPoolRow.__table__
-
-
-@dataclass(frozen=True, slots=True)
-class OtcBook:
-    pool_id: str
-    inventory: OtcInventory
-    target: OtcInventory
-    fills: int
-    last_look_rejects: int
-
-
-@dataclass(frozen=True, slots=True)
-class AmmReserves:
-    pool_id: str
-    base: int
-    quote: int
-    version: int
 
 
 def seed_otc_pool(
@@ -215,3 +202,68 @@ def save_localdex_pools(
     ]
     if rows:
         connection.execute(_SAVE_AMM, rows)
+
+
+T = TypeVar("T")
+
+
+class SqlPoolBooks:
+    """The venues' books (agent.venues.PoolBooks) inside one open transaction of the store."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def seed_otc_pool(
+        self, pool_id: str, base_mint: str, quote_mint: str, start: OtcInventory
+    ) -> None:
+        seed_otc_pool(self._connection, pool_id, base_mint, quote_mint, start)
+
+    def load_otc_pools(self) -> dict[str, OtcBook]:
+        return load_otc_pools(self._connection)
+
+    def lock_otc_books(self, pool_ids: Iterable[str]) -> dict[str, OtcInventory]:
+        return lock_otc_books(self._connection, pool_ids)
+
+    def save_otc_books(self, after: Mapping[str, OtcInventory], fills: Mapping[str, int]) -> None:
+        save_otc_books(self._connection, after, fills)
+
+    def count_otc_rejects(self, rejects: Mapping[str, int]) -> None:
+        count_otc_rejects(self._connection, rejects)
+
+    def seed_localdex_pool(
+        self, pool_id: str, base_mint: str, quote_mint: str, base: int, quote: int, fee_bps: int
+    ) -> None:
+        seed_localdex_pool(self._connection, pool_id, base_mint, quote_mint, base, quote, fee_bps)
+
+    def load_localdex_pools(self) -> dict[str, AmmReserves]:
+        return load_localdex_pools(self._connection)
+
+    def lock_localdex_pools(self, pool_ids: Iterable[str]) -> dict[str, AmmReserves]:
+        return lock_localdex_pools(self._connection, pool_ids)
+
+    def save_localdex_pools(
+        self, before: Mapping[str, AmmReserves], after: Mapping[str, AmmReserves]
+    ) -> None:
+        save_localdex_pools(self._connection, before, after)
+
+
+class PoolBookKeeper:
+    """The venues' books in SQL (agent.venues.BookKeeper): each call is one transaction of the
+    store, run on its thread."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def write(self, work: Callable[..., T], *args: Any) -> T:
+        return await self._store.write(_on_books, work, *args)
+
+    async def read(self, work: Callable[..., T], *args: Any) -> T:
+        return await self._store.read(_on_books, work, *args)
+
+
+def _on_books(connection: Connection, work: Callable[..., T], *args: Any) -> T:
+    return work(SqlPoolBooks(connection), *args)

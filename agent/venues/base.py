@@ -2,10 +2,11 @@
 
 A fill happens in two steps. ``prepare`` runs outside any database transaction (an RFQ
 maker's execution delay and last look happen here). The recorder then moves the books inside
-the transaction that records the outcome: ``lock`` reads the pools' books (locked until
-commit where the database can), ``apply`` is the pure step from one book and one quote to
-the next book and the realised output, and ``save`` writes the books back. A fill is
-therefore committed exactly when its records are; ``committed`` refreshes the venue's cache.
+the transaction that records the outcome, through the :class:`~agent.venues.books.PoolBooks`
+it hands over: ``lock`` reads the pools' books (locked until commit where the database can),
+``apply`` is the pure step from one book and one quote to the next book and the realised
+output, and ``save`` writes the books back. A fill is therefore committed exactly when its
+records are; ``committed`` refreshes the venue's cache.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Connection
-
 from agent.domain.allocation import Curve
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
+from agent.venues.books import PoolBooks
 
 __all__ = ["LegFailed", "Venue"]
 
@@ -49,7 +49,7 @@ class Venue(Protocol):
 
     async def prepare(self, quote: Quote) -> None: ...
 
-    def lock(self, connection: Connection, pool_ids: Iterable[str]) -> dict[str, Any]: ...
+    def lock(self, books: PoolBooks, pool_ids: Iterable[str]) -> dict[str, Any]: ...
 
     def apply(self, book: Any, quote: Quote) -> tuple[Any, int]: ...
 
@@ -57,7 +57,7 @@ class Venue(Protocol):
 
     def save(
         self,
-        connection: Connection,
+        books: PoolBooks,
         before: Mapping[str, Any],
         after: Mapping[str, Any],
         fills: Mapping[str, int],

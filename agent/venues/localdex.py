@@ -13,22 +13,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Connection
-
 from agent.domain.allocation import Curve
 from agent.domain.amm import (
+    AmmReserves,
     constant_product_amounts,
     constant_product_out,
     rebalance_towards,
     slippage_threshold,
 )
 from agent.domain.outcomes import Reason
+from agent.domain.prices import PriceOracle, PriceUnavailable
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.tokens import Token
-from agent.pricing.oracle import PriceOracle, PriceUnavailable
-from agent.store import pools as books
-from agent.store.database import Store
 from agent.venues.base import LegFailed
+from agent.venues.books import BookKeeper, PoolBooks
 
 __all__ = ["LocalDexPool", "LocalDexVenue"]
 
@@ -53,20 +51,19 @@ class LocalDexVenue:
     def __init__(self, pools: Sequence[LocalDexPool], oracle: PriceOracle) -> None:
         self.pools = {pool.id: pool for pool in pools}
         self._oracle = oracle
-        self._reserves: dict[str, books.AmmReserves] = {}
+        self._reserves: dict[str, AmmReserves] = {}
 
     @property
-    def reserves(self) -> dict[str, books.AmmReserves]:
+    def reserves(self) -> dict[str, AmmReserves]:
         return dict(self._reserves)
 
-    async def start(self, store: Store) -> None:
-        await store.write(self._seed)
-        await self.refresh(store)
+    async def start(self, keeper: BookKeeper) -> None:
+        await keeper.write(self._seed)
+        await self.refresh(keeper)
 
-    def _seed(self, connection: Connection) -> None:
+    def _seed(self, books: PoolBooks) -> None:
         for pool in self.pools.values():
             books.seed_localdex_pool(
-                connection,
                 pool.id,
                 pool.base.mint,
                 pool.quote.mint,
@@ -75,13 +72,11 @@ class LocalDexVenue:
                 pool.fee_bps,
             )
 
-    async def refresh(self, store: Store) -> None:
-        loaded = await store.read(books.load_localdex_pools)
+    async def refresh(self, keeper: BookKeeper) -> None:
+        loaded = await keeper.read(_load_localdex)
         self._reserves = {k: v for k, v in loaded.items() if k in self.pools}
 
-    def _orient(
-        self, pool: LocalDexPool, reserves: books.AmmReserves, sell_mint: str
-    ) -> tuple[int, int]:
+    def _orient(self, pool: LocalDexPool, reserves: AmmReserves, sell_mint: str) -> tuple[int, int]:
         """(reserve_in, reserve_out) for a trade selling `sell_mint` into the pool."""
         if sell_mint == pool.base.mint:
             return reserves.base, reserves.quote
@@ -149,10 +144,10 @@ class LocalDexVenue:
     async def prepare(self, quote: Quote) -> None:
         return None
 
-    def lock(self, connection: Connection, pool_ids: Iterable[str]) -> dict[str, books.AmmReserves]:
-        return books.lock_localdex_pools(connection, pool_ids)
+    def lock(self, books: PoolBooks, pool_ids: Iterable[str]) -> dict[str, AmmReserves]:
+        return books.lock_localdex_pools(pool_ids)
 
-    def apply(self, book: books.AmmReserves, quote: Quote) -> tuple[books.AmmReserves, int]:
+    def apply(self, book: AmmReserves, quote: Quote) -> tuple[AmmReserves, int]:
         """Swap against the reserves as they are now; below the quote's threshold it fails."""
         pool = self.pools[quote.source]
         sell_mint = quote.details["sell_mint"]
@@ -165,37 +160,37 @@ class LocalDexVenue:
             )
         new_in, new_out = swap.reserves_after
         if sell_mint == pool.base.mint:
-            return books.AmmReserves(pool.id, new_in, new_out, book.version), swap.expected_out
-        return books.AmmReserves(pool.id, new_out, new_in, book.version), swap.expected_out
+            return AmmReserves(pool.id, new_in, new_out, book.version), swap.expected_out
+        return AmmReserves(pool.id, new_out, new_in, book.version), swap.expected_out
 
-    def revert(self, book: books.AmmReserves, quote: Quote, realised_out: int) -> books.AmmReserves:
+    def revert(self, book: AmmReserves, quote: Quote, realised_out: int) -> AmmReserves:
         """Undo a reserved swap whose transaction did not land (token amounts, exactly)."""
         pool = self.pools[quote.source]
         if quote.details["sell_mint"] == pool.base.mint:
-            return books.AmmReserves(
+            return AmmReserves(
                 pool.id, book.base - quote.amount_in, book.quote + realised_out, book.version
             )
-        return books.AmmReserves(
+        return AmmReserves(
             pool.id, book.base + realised_out, book.quote - quote.amount_in, book.version
         )
 
     def save(
         self,
-        connection: Connection,
-        before: Mapping[str, books.AmmReserves],
-        after: Mapping[str, books.AmmReserves],
+        books: PoolBooks,
+        before: Mapping[str, AmmReserves],
+        after: Mapping[str, AmmReserves],
         fills: Mapping[str, int],
         declines: Mapping[str, int],
     ) -> None:
-        books.save_localdex_pools(connection, before, after)
+        books.save_localdex_pools(before, after)
 
-    def committed(self, after: Mapping[str, books.AmmReserves]) -> None:
+    def committed(self, after: Mapping[str, AmmReserves]) -> None:
         for pool_id, state in after.items():
-            self._reserves[pool_id] = books.AmmReserves(
+            self._reserves[pool_id] = AmmReserves(
                 pool_id, state.base, state.quote, state.version + 1
             )
 
-    async def rebalance(self, store: Store) -> None:
+    async def rebalance(self, keeper: BookKeeper) -> None:
         """Arbitrageurs pull each pool part of the way back to the oracle price."""
         targets = {}
         for pool in self.pools.values():
@@ -207,11 +202,11 @@ class LocalDexVenue:
             targets[pool.id] = (base_usd / quote_usd).scaleb(
                 pool.quote.decimals - pool.base.decimals
             )
-        await store.write(self._rebalance, targets)
-        await self.refresh(store)
+        await keeper.write(self._rebalance, targets)
+        await self.refresh(keeper)
 
-    def _rebalance(self, connection: Connection, targets: Mapping[str, Decimal]) -> None:
-        before = books.lock_localdex_pools(connection, targets)
+    def _rebalance(self, books: PoolBooks, targets: Mapping[str, Decimal]) -> None:
+        before = books.lock_localdex_pools(targets)
         after = {}
         for pool_id, reserves in before.items():
             base, quote_reserve = rebalance_towards(
@@ -221,8 +216,8 @@ class LocalDexVenue:
                 self.pools[pool_id].rebalance_fraction,
             )
             if (base, quote_reserve) != (reserves.base, reserves.quote):
-                after[pool_id] = books.AmmReserves(pool_id, base, quote_reserve, reserves.version)
-        books.save_localdex_pools(connection, before, after)
+                after[pool_id] = AmmReserves(pool_id, base, quote_reserve, reserves.version)
+        books.save_localdex_pools(before, after)
 
 
 def _pool_curve(
@@ -235,3 +230,7 @@ def _pool_curve(
         return (out, out) if out > 0 else None
 
     return Curve("localdex", pool_id, 1, request.amount, outputs)
+
+
+def _load_localdex(books: PoolBooks) -> dict[str, AmmReserves]:
+    return books.load_localdex_pools()

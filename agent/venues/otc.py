@@ -15,10 +15,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
-from sqlalchemy import Connection
-
 from agent.domain.allocation import Curve
 from agent.domain.otc_pricing import (
+    OtcBook,
     OtcInventory,
     OtcPoolParams,
     OtcPricer,
@@ -27,12 +26,11 @@ from agent.domain.otc_pricing import (
     quote_otc,
 )
 from agent.domain.outcomes import Reason
+from agent.domain.prices import PriceOracle, PriceUnavailable
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.tokens import Token
-from agent.pricing.oracle import PriceOracle, PriceUnavailable
-from agent.store import pools as books
-from agent.store.database import Store
 from agent.venues.base import LegFailed
+from agent.venues.books import BookKeeper, PoolBooks
 
 __all__ = ["OtcPool", "OtcVenue"]
 
@@ -70,23 +68,23 @@ class OtcVenue:
         self._rng = rng or random.Random()
         self._sleep = sleep
         self._honour_delay = honour_execution_delay
-        self._books: dict[str, books.OtcBook] = {}
+        self._books: dict[str, OtcBook] = {}
 
     @property
-    def books(self) -> dict[str, books.OtcBook]:
+    def books(self) -> dict[str, OtcBook]:
         return dict(self._books)
 
-    async def start(self, store: Store) -> None:
+    async def start(self, keeper: BookKeeper) -> None:
         """Create missing books from configuration, then load what SQL holds."""
-        await store.write(self._seed)
-        await self.refresh(store)
+        await keeper.write(self._seed)
+        await self.refresh(keeper)
 
-    def _seed(self, connection: Connection) -> None:
+    def _seed(self, books: PoolBooks) -> None:
         for pool in self.pools.values():
-            books.seed_otc_pool(connection, pool.id, pool.base.mint, pool.quote.mint, pool.start)
+            books.seed_otc_pool(pool.id, pool.base.mint, pool.quote.mint, pool.start)
 
-    async def refresh(self, store: Store) -> None:
-        loaded = await store.read(books.load_otc_pools)
+    async def refresh(self, keeper: BookKeeper) -> None:
+        loaded = await keeper.read(_load_otc)
         self._books = {pool_id: book for pool_id, book in loaded.items() if pool_id in self.pools}
 
     def _pools_for(self, sell_mint: str, buy_mint: str) -> list[tuple[OtcPool, Side]]:
@@ -169,8 +167,8 @@ class OtcVenue:
         if self._rng.randrange(1_000_000) < threshold:
             raise LegFailed(Reason.LAST_LOOK_REJECTED, f"{pool.id} declined on last look")
 
-    def lock(self, connection: Connection, pool_ids: Iterable[str]) -> dict[str, OtcInventory]:
-        return books.lock_otc_books(connection, pool_ids)
+    def lock(self, books: PoolBooks, pool_ids: Iterable[str]) -> dict[str, OtcInventory]:
+        return books.lock_otc_books(pool_ids)
 
     def apply(self, book: OtcInventory, quote: Quote) -> tuple[OtcInventory, int]:
         """A firm quote fills at its price if the paying side still holds enough."""
@@ -195,20 +193,20 @@ class OtcVenue:
 
     def save(
         self,
-        connection: Connection,
+        books: PoolBooks,
         before: Mapping[str, OtcInventory],
         after: Mapping[str, OtcInventory],
         fills: Mapping[str, int],
         declines: Mapping[str, int],
     ) -> None:
-        books.save_otc_books(connection, after, fills)
-        books.count_otc_rejects(connection, declines)
+        books.save_otc_books(after, fills)
+        books.count_otc_rejects(declines)
 
     def committed(self, after: Mapping[str, OtcInventory]) -> None:
         for pool_id, inventory in after.items():
             book = self._books.get(pool_id)
             if book is not None:
-                self._books[pool_id] = books.OtcBook(
+                self._books[pool_id] = OtcBook(
                     pool_id=pool_id,
                     inventory=inventory,
                     target=book.target,
@@ -216,16 +214,14 @@ class OtcVenue:
                     last_look_rejects=book.last_look_rejects,
                 )
 
-    async def replenish(self, store: Store) -> None:
+    async def replenish(self, keeper: BookKeeper) -> None:
         """The maker hedges elsewhere: close part of the gap back to the starting inventory."""
-        await store.write(self._replenish)
-        await self.refresh(store)
+        await keeper.write(self._replenish)
+        await self.refresh(keeper)
 
-    def _replenish(self, connection: Connection) -> None:
-        targets = {
-            pool_id: book.target for pool_id, book in books.load_otc_pools(connection).items()
-        }
-        current = books.lock_otc_books(connection, [p for p in self.pools if p in targets])
+    def _replenish(self, books: PoolBooks) -> None:
+        targets = {pool_id: book.target for pool_id, book in books.load_otc_pools().items()}
+        current = books.lock_otc_books([p for p in self.pools if p in targets])
         moved = {}
         for pool_id, inventory in current.items():
             fraction, target = self.pools[pool_id].replenish_fraction, targets[pool_id]
@@ -235,7 +231,7 @@ class OtcVenue:
             )
             if new != inventory:
                 moved[pool_id] = new
-        books.save_otc_books(connection, moved, {})
+        books.save_otc_books(moved, {})
 
 
 def _pool_curve(
@@ -271,3 +267,7 @@ def _step(current: int, target: int, fraction: Decimal) -> int:
     gap = Decimal(target - current) * fraction
     # Round toward the current value so a step never overshoots the target.
     return current + int(gap)
+
+
+def _load_otc(books: PoolBooks) -> dict[str, OtcBook]:
+    return books.load_otc_pools()

@@ -22,11 +22,11 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
+from agent.cli.intent_builder import IntentDraft
 from agent.domain.intent import CLUSTER_NAMES, FORMAT_V0, FORMAT_V1, VENUE_NAMES, IntentMessage
 from agent.domain.outcomes import IntentRejected, Reason
 from agent.domain.tokens import MAX_AMOUNT
-from agent.intent_builder import IntentDraft
-from agent.verification import verify_submission
+from agent.pipeline.verification import verify_submission
 from onchain.offchain_message import (
     SIGNING_DOMAIN,
     OffchainMessage,
@@ -37,7 +37,7 @@ from onchain.offchain_message import (
     sign_v1,
     verify,
 )
-from tests.fuzz.mutations import byte_mutations, fuzzing, mutated
+from tests.support.mutations import byte_mutations, fuzzing, mutated
 
 WALLET = Keypair.from_seed(bytes([7]) * 32)
 OTHER = Keypair.from_seed(bytes([8]) * 32)

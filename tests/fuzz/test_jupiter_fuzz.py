@@ -22,7 +22,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
 
-from agent.venues.jupiter import BadPayload, parse_build, parse_quote, parse_swap_instructions
+from agent.net import MAX_RETRY_AFTER_S, BadPayload, TokenBucket
+from agent.venues.jupiter import parse_build, parse_quote, parse_swap_instructions
 from agent.venues.jupiter.errors import (
     ERROR_KINDS,
     JupiterError,
@@ -37,7 +38,7 @@ from agent.venues.jupiter.models import (
     QuoteResponse,
     SwapInstructions,
 )
-from tests.fuzz.mutations import byte_mutations, fuzzing, hostile_values, json_documents, mutated
+from tests.support.mutations import byte_mutations, fuzzing, hostile_values, json_documents, mutated
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jupiter"
 QUOTE = json.loads((FIXTURES / "quote_example.json").read_text())
@@ -262,4 +263,8 @@ def test_infinite_waits_are_ignored(headers: dict[str, str]) -> None:
 def test_a_retry_after_beyond_an_hour_is_held_to_an_hour(value: str) -> None:
     """A huge finite Retry-After pauses Jupiter for an hour at most (the breaker does the rest)."""
     error = classify_response(429, {"retry-after": value}, b"", 1_760_000_000.0)
-    assert isinstance(error, RateLimited) and error.retry_after_s == 3600.0
+    assert isinstance(error, RateLimited)
+    assert error.retry_after_s == min(float(value), MAX_RETRY_AFTER_S)
+    budget = TokenBucket(0.5, burst=1, clock=lambda: 100.0)
+    budget.penalise(error.retry_after_s)
+    assert 3599.0 < budget.next_slot_in() <= 3600.0 + 2.0

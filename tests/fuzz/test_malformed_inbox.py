@@ -18,12 +18,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from solders.keypair import Keypair
 
-from agent.config import AgentConfig
+from agent.config.schema import AgentConfig
 from agent.domain.outcomes import Reason
-from agent.intake.layout import IntakeLayout
-from agent.intake.names import parse_claim_name
-from tests.fuzz.malformed import KINDS, Forge, Forged
+from agent.intake.folder.layout import IntakeLayout
+from agent.intake.folder.names import parse_claim_name
 from tests.support.agent_home import AgentHome
+from tests.support.malformed import KINDS, Forge, Forged
 from tests.support.ports import free_port
 from tests.support.processes import spawn_agent
 

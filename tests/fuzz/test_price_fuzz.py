@@ -18,8 +18,9 @@ import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
+from agent.net import parse_retry_after
 from agent.pricing.errors import BadPayload, PriceSourceError, RateLimited, SourceDisabled
-from agent.pricing.http_status import check_status, parse_retry_after
+from agent.pricing.http_status import check_status
 from agent.pricing.parsers import (
     Observation,
     convert_usdt,
@@ -29,8 +30,8 @@ from agent.pricing.parsers import (
     parse_kraken,
     parse_pyth,
 )
-from tests.fuzz.mutations import byte_mutations, fuzzing, hostile_values, json_documents, mutated
 from tests.pricing import FIXTURES
+from tests.support.mutations import byte_mutations, fuzzing, hostile_values, json_documents, mutated
 
 USDT_USD = Decimal("1.0002")
 PYTH_IDS = {

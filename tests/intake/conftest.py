@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from agent.intake import renames
-from agent.intake.layout import IntakeLayout
+from agent.intake.folder import renames
+from agent.intake.folder.layout import IntakeLayout
 
 
 @pytest.fixture

@@ -9,15 +9,15 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from agent.domain.prices import PricePoint, PriceUnavailable
 from agent.domain.tokens import Token
 from agent.pricing.errors import SourceUnavailable
 from agent.pricing.failover import MAX_CLOCK_AHEAD_S, FailoverOracle, FailoverSettings
-from agent.pricing.health import BreakerSettings, RetrySettings
-from agent.pricing.oracle import PricePoint, PriceUnavailable
+from agent.pricing.health import BreakerSettings, SourceBackoff
 from agent.pricing.snapshot import OraclePrice
 from agent.pricing.sources import build_sources
 from tests.pricing import RAY, SOL, USDC, USDT, FakeClock
-from tests.pricing.scripted import NO_JITTER, PRICES, SINGLE, ScriptedSource
+from tests.support.scripted_sources import NO_JITTER, PRICES, SINGLE, ScriptedSource
 
 D = Decimal
 
@@ -364,10 +364,10 @@ async def test_snapshot_reports_tokens_and_sources() -> None:
 @pytest.mark.parametrize(
     ("factory", "match"),
     [
-        (lambda: RetrySettings(initial_delay_s=0), "initial_delay_s"),
-        (lambda: RetrySettings(jitter=1.5), "jitter"),
-        (lambda: RetrySettings(multiplier=0.5), "multiplier"),
-        (lambda: RetrySettings(disabled_recheck_s=0), "disabled_recheck_s"),
+        (lambda: SourceBackoff(initial_delay_s=0), "initial_delay_s"),
+        (lambda: SourceBackoff(jitter=1.5), "jitter"),
+        (lambda: SourceBackoff(multiplier=0.5), "multiplier"),
+        (lambda: SourceBackoff(disabled_recheck_s=0), "disabled_recheck_s"),
         (lambda: BreakerSettings(failure_threshold=0), "failure_threshold"),
         (lambda: BreakerSettings(open_s=0), "open_s"),
         (lambda: FailoverSettings(cache_ttl_s=0), "cache_ttl_s"),

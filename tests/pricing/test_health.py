@@ -14,9 +14,9 @@ from agent.pricing.errors import (
     SourceUnavailable,
 )
 from agent.pricing.failover import FailoverOracle
-from agent.pricing.health import BreakerSettings, RetrySettings
+from agent.pricing.health import BreakerSettings, SourceBackoff
 from tests.pricing import SOL, FakeClock
-from tests.pricing.scripted import NO_JITTER, PRICES, SINGLE, ScriptedSource
+from tests.support.scripted_sources import NO_JITTER, PRICES, SINGLE, ScriptedSource
 
 # (error, expected status, expected wait in seconds)
 WAITS = [
@@ -57,10 +57,10 @@ async def test_backoff_after_failure(error: PriceSourceError, status: str, wait:
 
 async def test_backoff_grows_exponentially_and_is_capped() -> None:
     """Consecutive failures double the delay up to max_delay_s; jitter stays within bounds."""
-    retry = RetrySettings(initial_delay_s=10, max_delay_s=100, multiplier=2, jitter=0)
+    retry = SourceBackoff(initial_delay_s=10, max_delay_s=100, multiplier=2, jitter=0)
     rng = random.Random(1)
     assert [retry.delay(n, None, rng) for n in (1, 2, 3, 4, 5, 5000)] == [10, 20, 40, 80, 100, 100]
-    jittery = RetrySettings(initial_delay_s=10, max_delay_s=100, jitter=0.5)
+    jittery = SourceBackoff(initial_delay_s=10, max_delay_s=100, jitter=0.5)
     delays = [jittery.delay(1, None, rng) for _ in range(200)]
     assert min(delays) >= 5 and max(delays) <= 15 and len(set(delays)) > 1
 
@@ -69,7 +69,7 @@ async def test_breaker_opens_and_closes() -> None:
     """After failure_threshold failures the breaker opens; one successful probe closes it."""
     clock = FakeClock()
     source = ScriptedSource("kraken", PRICES, error=SourceUnavailable("kraken", "503"))
-    retry = RetrySettings(initial_delay_s=10, max_delay_s=40, jitter=0)
+    retry = SourceBackoff(initial_delay_s=10, max_delay_s=40, jitter=0)
     breaker = BreakerSettings(failure_threshold=3, open_s=600)
     oracle = FailoverOracle(
         [source], [SOL], settings=SINGLE, retry=retry, breaker=breaker, clock=clock

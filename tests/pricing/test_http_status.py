@@ -12,7 +12,7 @@ from agent.pricing.errors import (
     SourceUnavailable,
     UnknownInstrument,
 )
-from agent.pricing.http_status import check_status, parse_retry_after
+from agent.pricing.http_status import check_status
 from tests.pricing import NOW, fixture
 
 # (status, headers, body, error, retry_after)
@@ -62,22 +62,3 @@ def test_check_status(
     assert type(caught.value) is error
     assert caught.value.source == "src"
     assert getattr(caught.value, "retry_after", None) == retry_after
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, None),
-        ("", None),
-        ("120", 120.0),
-        ("1.5", 1.5),
-        ("-3", 0.0),
-        ("nan", None),
-        ("soon", None),
-        ("Thu, 09 Oct 2025 08:56:00 GMT", 1_760_000_160.0 - NOW),
-        ("Thu, 09 Oct 2025 08:50:00 GMT", 0.0),
-    ],
-)
-def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    """Retry-After is read as delta-seconds or an HTTP date relative to now; junk is None."""
-    assert parse_retry_after(value, NOW) == expected

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from agent.domain.tokens import Token
+from agent.net import TokenBucket
 from agent.pricing.errors import (
     BadPayload,
     PriceSourceError,
@@ -28,7 +29,6 @@ from agent.pricing.sources import (
     StaticSource,
     build_sources,
 )
-from agent.venues.jupiter import TokenBucket
 from tests.pricing import NOW, RAY, SOL, TOKENS, USDC, USDT, FakeClock, fixture
 
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from solders.keypair import Keypair
 
-from agent.config import AgentConfig
-from agent.intake.layout import IntakeLayout
+from agent.config.schema import AgentConfig
+from agent.intake.folder.layout import IntakeLayout
 from tests.support.agent_home import AgentHome
 from tests.support.ports import free_port
 from tests.support.private_postgres import PrivatePostgres, server_binaries

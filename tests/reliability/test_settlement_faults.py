@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import pytest
 from solders.keypair import Keypair
 
-from agent.config import AgentConfig
-from agent.intake.layout import IntakeLayout
-from agent.records import Outcome, Plan
-from agent.runtime import build_runtime
+from agent.app.assembly import build_runtime
+from agent.config.schema import AgentConfig
+from agent.intake.folder.layout import IntakeLayout
+from agent.ledger.plans import Outcome, Plan
 from agent.store.models import SubmissionRow
 from onchain.localnet import LocalnetServer
 from tests.reliability.conftest import BOOKS_ONLY_BY_FILLS_CONFIG

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from solders.keypair import Keypair
 
-from agent.daemon import Daemon
+from agent.app.daemon import Daemon
 from agent.store.models import SubmissionRow
 from tests.security.conftest import Bench, Signed
 

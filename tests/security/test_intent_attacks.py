@@ -14,8 +14,8 @@ import pytest
 from solders.keypair import Keypair
 from solders.signature import Signature
 
+from agent.cli.intent_builder import IntentDraft
 from agent.domain.intent import FORMAT_V0, FORMAT_V1
-from agent.intent_builder import IntentDraft
 from onchain.offchain_message import encode_v0, sign_v1
 from tests.security.conftest import DESK, STRANGER, TREASURY, Bench, Ending, Signed
 

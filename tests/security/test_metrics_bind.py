@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-import agent.http
-from agent.config import AgentConfig, MetricsConfig, load_config
-from agent.daemon import Daemon
+import agent.app.health_server
+from agent.app.daemon import Daemon
+from agent.config.schema import AgentConfig, MetricsConfig, load_config
 from tests.security.conftest import Bench, make_bench
 from tests.support.processes import wait_for
 
@@ -119,7 +119,7 @@ async def _served(
         requested.append((host, port))
         return await real_start_server(callback, host, 0, **kwargs)
 
-    monkeypatch.setattr(agent.http.asyncio, "start_server", start_server)
+    monkeypatch.setattr(agent.app.health_server.asyncio, "start_server", start_server)
     daemon = Daemon(bench.home.runtime(), serve_metrics=True)
     task = asyncio.create_task(daemon.run())
     try:
@@ -186,7 +186,9 @@ async def test_oversized_and_silent_requests_are_cut_off(
     assert with_huge.startswith(b"HTTP/1.1 400")
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        silent = await asyncio.wait_for(reader.read(), agent.http.REQUEST_TIMEOUT_S + 5)
+        silent = await asyncio.wait_for(
+            reader.read(), agent.app.health_server.REQUEST_TIMEOUT_S + 5
+        )
     finally:
         writer.close()
     assert silent.startswith(b"HTTP/1.1 400")
@@ -211,12 +213,12 @@ class _LargeCollector:
 
 
 @pytest.fixture(name="small_server")
-async def _small_server() -> AsyncIterator[agent.http.MetricsServer]:
+async def _small_server() -> AsyncIterator[agent.app.health_server.MetricsServer]:
     from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry()
     registry.register(_LargeCollector())  # type: ignore[arg-type]
-    server = agent.http.MetricsServer(
+    server = agent.app.health_server.MetricsServer(
         registry,
         host="127.0.0.1",
         port=0,
@@ -230,7 +232,7 @@ async def _small_server() -> AsyncIterator[agent.http.MetricsServer]:
 
 
 async def test_connections_over_the_limit_are_closed_unanswered(
-    small_server: agent.http.MetricsServer,
+    small_server: agent.app.health_server.MetricsServer,
 ) -> None:
     """With the connection limit held by idle clients, another connection is closed at once
     without an answer; once they are dropped, requests are answered again."""
@@ -254,7 +256,7 @@ async def test_connections_over_the_limit_are_closed_unanswered(
 
 
 async def test_a_client_that_stops_reading_is_dropped(
-    small_server: agent.http.MetricsServer,
+    small_server: agent.app.health_server.MetricsServer,
 ) -> None:
     """A scrape whose client never reads the (large) answer frees its connection after the
     timeout instead of holding it for ever."""

@@ -19,8 +19,8 @@ from agent.domain.policy import TradeTerms, WalletPolicy
 from agent.domain.quotes import Quote, QuoteMiss
 from agent.domain.routing import Candidate, Decision, Verdict
 from agent.domain.tokens import Token
-from agent.records import Final, LegOutcome, LegStatus, Plan, PlanKind, Submission
-from agent.rendering import render
+from agent.ledger.plans import Final, LegOutcome, LegStatus, Plan, PlanKind, Submission
+from agent.ledger.rendering import render
 from agent.store import intents as records
 from agent.store import pools as books
 from agent.store import wallets as wallet_rows

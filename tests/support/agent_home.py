@@ -15,12 +15,12 @@ from prometheus_client import CollectorRegistry
 from solders.keypair import Keypair
 from sqlalchemy import select
 
-from agent.config import AgentConfig
-from agent.daemon import Daemon
-from agent.demo import IntentMix
+from agent.app.assembly import Runtime, build_runtime
+from agent.app.daemon import Daemon
+from agent.cli.demo import IntentMix
+from agent.cli.intent_builder import write_intent
+from agent.config.schema import AgentConfig
 from agent.domain.policy import WalletPolicy
-from agent.intent_builder import write_intent
-from agent.runtime import Runtime, build_runtime
 from agent.store import wallets as wallet_rows
 from onchain.keys import write_keypair
 

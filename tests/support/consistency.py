@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from agent.intake.names import parse_claim_name
+from agent.intake.folder.names import parse_claim_name
 from agent.store.models import IntentRow, SubmissionRow
 from tests.support.agent_home import AgentHome
 

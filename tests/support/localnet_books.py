@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from solders.pubkey import Pubkey
 
-from agent.chain import pool_authority
+from agent.settlement.chain import pool_authority
 from agent.store.models import LocalDexPoolRow, OtcPoolRow, RouteLegRow, TradeRow
 from onchain import spl
 from onchain.rpc_cluster import RpcCluster

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from agent.config import AgentConfig
+from agent.app.parts import build_tokens
+from agent.config.schema import AgentConfig
 from agent.domain.tokens import TokenRegistry
-from agent.parts import build_tokens
 from agent.store.database import Store
 
 

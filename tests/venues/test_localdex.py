@@ -8,14 +8,15 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Connection
 
-from agent.config import AgentConfig
+from agent.app.parts import build_localdex_pools
+from agent.config.schema import AgentConfig
 from agent.domain.amm import constant_product_out, rebalance_towards, slippage_threshold
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.tokens import TokenRegistry
-from agent.parts import build_localdex_pools
 from agent.store import pools as books
 from agent.store.database import Store
+from agent.store.pools import PoolBookKeeper, SqlPoolBooks
 from agent.venues.base import LegFailed
 from agent.venues.localdex import QUOTE_TTL_S, LocalDexVenue
 from tests.support.venues import quote_request, static_oracle
@@ -35,7 +36,7 @@ def make_venue(config: AgentConfig, tokens: TokenRegistry) -> LocalDexVenue:
 
 async def started(config: AgentConfig, tokens: TokenRegistry, store: Store) -> LocalDexVenue:
     venue = make_venue(config, tokens)
-    await venue.start(store)
+    await venue.start(PoolBookKeeper(store))
     return venue
 
 
@@ -54,9 +55,9 @@ def fill_in(
     connection: Connection, venue: LocalDexVenue, quote: Quote
 ) -> tuple[books.AmmReserves, int]:
     """What the recorder does for one fill: lock the pool, apply the quote, save the reserves."""
-    before = venue.lock(connection, [quote.source])
+    before = venue.lock(SqlPoolBooks(connection), [quote.source])
     after, realised = venue.apply(before[quote.source], quote)
-    venue.save(connection, before, {quote.source: after}, {quote.source: 1}, {})
+    venue.save(SqlPoolBooks(connection), before, {quote.source: after}, {quote.source: 1}, {})
     return after, realised
 
 
@@ -114,7 +115,7 @@ async def test_quotes_miss_when_not_loaded_or_worthless(
     venue = make_venue(config, tokens)
     asked = quote_request(tokens, "SOL", "USDC", 10 * SOL)
     assert await venue.quote(asked, NOW) == [QuoteMiss("localdex", POOL, "not_loaded")]
-    await venue.start(store)
+    await venue.start(PoolBookKeeper(store))
     assert await venue.quote(quote_request(tokens, "SOL", "USDC", 1), NOW) == [
         QuoteMiss("localdex", POOL, "zero_output")
     ]
@@ -247,7 +248,7 @@ async def test_rebalance_pulls_the_price_toward_the_oracle(
     venue.committed({POOL: (await fill(store, venue, quote))[0]})
     displaced = await sql_reserves(store)
     oracle = Decimal("0.15")  # 150 USDC per SOL in micro-USDC per lamport
-    await venue.rebalance(store)
+    await venue.rebalance(PoolBookKeeper(store))
     rebalanced = await sql_reserves(store)
 
     assert (rebalanced.base, rebalanced.quote) == rebalance_towards(
@@ -285,7 +286,7 @@ async def test_a_drained_pool_is_a_miss_and_has_no_curve(
 ) -> None:
     """A pool with an empty side quotes `drained` and offers no curve (nothing raises)."""
     venue = make_venue(config, tokens)
-    await venue.start(store)
+    await venue.start(PoolBookKeeper(store))
     venue.committed({POOL: books.AmmReserves(POOL, RESERVES[0], 0, 0)})
     asked = quote_request(tokens, "SOL", "USDC", 10 * SOL)
     assert await venue.quote(asked, NOW) == [QuoteMiss("localdex", POOL, "drained")]

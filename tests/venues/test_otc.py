@@ -11,14 +11,15 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Connection
 
-from agent.config import AgentConfig
+from agent.app.parts import build_otc_pools
+from agent.config.schema import AgentConfig
 from agent.domain.otc_pricing import OtcInventory, Side, quote_otc
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.domain.tokens import TokenRegistry
-from agent.parts import build_otc_pools
 from agent.store import pools as books
 from agent.store.database import Store
+from agent.store.pools import PoolBookKeeper, SqlPoolBooks
 from agent.venues.base import LegFailed
 from agent.venues.otc import OtcVenue
 from tests.support.venues import quote_request, static_oracle
@@ -60,7 +61,7 @@ async def started(
     config: AgentConfig, tokens: TokenRegistry, store: Store, **kwargs: object
 ) -> OtcVenue:
     venue = make_venue(config, tokens, **kwargs)  # type: ignore[arg-type]
-    await venue.start(store)
+    await venue.start(PoolBookKeeper(store))
     return venue
 
 
@@ -77,9 +78,9 @@ async def sql_book(store: Store, pool_id: str = POOL) -> books.OtcBook:
 
 def fill_in(connection: Connection, venue: OtcVenue, quote: Quote) -> tuple[OtcInventory, int]:
     """What the recorder does for one fill: lock the pool, apply the quote, save the book."""
-    before = venue.lock(connection, [quote.source])
+    before = venue.lock(SqlPoolBooks(connection), [quote.source])
     after, realised = venue.apply(before[quote.source], quote)
-    venue.save(connection, before, {quote.source: after}, {quote.source: 1}, {})
+    venue.save(SqlPoolBooks(connection), before, {quote.source: after}, {quote.source: 1}, {})
     return after, realised
 
 
@@ -163,11 +164,11 @@ async def test_quotes_miss_when_the_books_are_short_or_not_loaded(
     venue = make_venue(config, tokens)
     asked = quote_request(tokens, "SOL", "USDC", 10 * SOL)
     assert await venue.quote(asked, NOW) == [QuoteMiss("otc", POOL, "not_loaded")]
-    await venue.start(store)
+    await venue.start(PoolBookKeeper(store))
     assert await venue.quote(quote_request(tokens, "SOL", "RAY", 10 * SOL), NOW) == []
     start = venue.pools[POOL].start
     await set_inventory(store, OtcInventory(start.base, USDC))
-    await venue.refresh(store)
+    await venue.refresh(PoolBookKeeper(store))
     [miss] = await venue.quote(asked, NOW)
     assert isinstance(miss, QuoteMiss)
     assert miss.reason == "insufficient_inventory"
@@ -316,8 +317,8 @@ async def test_two_daemons_never_sell_the_same_inventory(
     start = first.pools[POOL].start
     # Leave the pool just enough USDC for one 2000 SOL sale.
     await set_inventory(store, OtcInventory(start.base, 400_000 * USDC))
-    await first.refresh(store)
-    await second.refresh(store)
+    await first.refresh(PoolBookKeeper(store))
+    await second.refresh(PoolBookKeeper(store))
     asked = quote_request(tokens, "SOL", "USDC", 2_000 * SOL)
     quotes = [await only_quote(first, asked), await only_quote(second, asked)]
     after, _ = await fill(store, first, quotes[0])
@@ -341,7 +342,7 @@ async def test_one_book_refuses_a_second_fill_of_the_same_inventory(
     venue = await started(config, tokens, store)
     start = venue.pools[POOL].start
     await set_inventory(store, OtcInventory(start.base, 400_000 * USDC))
-    await venue.refresh(store)
+    await venue.refresh(PoolBookKeeper(store))
     asked = quote_request(tokens, "SOL", "USDC", 2_000 * SOL)
     first, second = await only_quote(venue, asked), await only_quote(venue, asked)
     assert first == second
@@ -390,8 +391,8 @@ async def test_save_counts_last_look_declines(
     """Declines handed to save() are counted on their pool; inventory and fills stay put."""
     venue = await started(config, tokens, store)
     start = venue.pools[POOL].start
-    await store.write(venue.save, {}, {}, {}, {POOL: 2})
-    await store.write(venue.save, {}, {}, {}, {POOL: 0, "otc-usdc-usdt": 1})
+    await PoolBookKeeper(store).write(venue.save, {}, {}, {}, {POOL: 2})
+    await PoolBookKeeper(store).write(venue.save, {}, {}, {}, {POOL: 0, "otc-usdc-usdt": 1})
     book = await sql_book(store)
     assert (book.last_look_rejects, book.fills, book.inventory) == (2, 0, start)
     assert (await sql_book(store, "otc-usdc-usdt")).last_look_rejects == 1
@@ -408,7 +409,7 @@ async def test_replenish_moves_inventory_part_way_back_to_target(
     base, quote_side = pool.start.base + 1_000 * SOL, pool.start.quote - quote.expected_out
     assert pool.replenish_fraction == Decimal("0.1")
     for _ in range(3):
-        await venue.replenish(store)
+        await venue.replenish(PoolBookKeeper(store))
         base -= (base - pool.start.base) // 10
         quote_side += (pool.start.quote - quote_side) // 10
         assert (await sql_book(store)).inventory == OtcInventory(base, quote_side)

@@ -1,6 +1,7 @@
-"""Jupiter venue: the HTTP client, its parsed responses, errors, rate limiter and breaker.
+"""Jupiter venue: the HTTP client, its parsed responses and errors; the venue the router asks.
 
-Typical wiring (one limiter for the whole process; Jupiter counts requests per account)::
+The request budget and the circuit breaker come from :mod:`agent.net`. Typical wiring (one
+limiter for the whole process; Jupiter counts requests per account)::
 
     limiter = TokenBucket(rate_per_s=config.rps, burst=1)
     client = JupiterClient(config.base_url, http=http, api_key=config.api_key,
@@ -8,13 +9,10 @@ Typical wiring (one limiter for the whole process; Jupiter counts requests per a
     quote = await client.quote(SOL, USDC, 100_000_000, 50, max_wait_s=2.0)
 """
 
-from agent.venues.jupiter.breaker import BreakerState, CircuitBreaker
-from agent.venues.jupiter.client import DEFAULT_BASE_URL, JupiterClient, RetrySettings, SwapPlan
+from agent.venues.jupiter.client import DEFAULT_BASE_URL, JupiterClient, RequestRetries, SwapPlan
 from agent.venues.jupiter.errors import (
     NO_ROUTE_CODES,
-    BadPayload,
-    BudgetExhausted,
-    CircuitOpen,
+    VENUE_ERRORS,
     JupiterError,
     NoRoute,
     RateLimited,
@@ -22,6 +20,7 @@ from agent.venues.jupiter.errors import (
     Unauthorised,
     Unavailable,
     classify_response,
+    error_kind,
 )
 from agent.venues.jupiter.models import (
     AccountMeta,
@@ -36,18 +35,13 @@ from agent.venues.jupiter.models import (
     parse_quote,
     parse_swap_instructions,
 )
-from agent.venues.jupiter.rate_limit import TokenBucket
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "NO_ROUTE_CODES",
+    "VENUE_ERRORS",
     "AccountMeta",
-    "BadPayload",
-    "BreakerState",
-    "BudgetExhausted",
     "BuildResponse",
-    "CircuitBreaker",
-    "CircuitOpen",
     "Instruction",
     "JupiterClient",
     "JupiterError",
@@ -56,15 +50,15 @@ __all__ = [
     "QuoteResponse",
     "RateLimited",
     "Rejected",
-    "RetrySettings",
+    "RequestRetries",
     "RoutePlanStep",
     "SwapInfo",
     "SwapInstructions",
     "SwapPlan",
-    "TokenBucket",
     "Unauthorised",
     "Unavailable",
     "classify_response",
+    "error_kind",
     "parse_build",
     "parse_quote",
     "parse_swap_instructions",

@@ -20,9 +20,8 @@ from typing import Any, Literal, TypeVar
 import httpx
 import structlog
 
-from agent.venues.jupiter.breaker import CircuitBreaker
+from agent.net import BudgetExhausted, CircuitBreaker, TokenBucket
 from agent.venues.jupiter.errors import (
-    BudgetExhausted,
     RateLimited,
     Unavailable,
     classify_response,
@@ -35,9 +34,8 @@ from agent.venues.jupiter.models import (
     parse_quote,
     parse_swap_instructions,
 )
-from agent.venues.jupiter.rate_limit import TokenBucket
 
-__all__ = ["DEFAULT_BASE_URL", "JupiterClient", "RetrySettings", "SwapPlan"]
+__all__ = ["DEFAULT_BASE_URL", "JupiterClient", "RequestRetries", "SwapPlan"]
 
 log = structlog.get_logger("agent.venues.jupiter")
 
@@ -46,7 +44,7 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class RetrySettings:
+class RequestRetries:
     """Retries of Unavailable answers: ``attempts`` in total, full-jitter exponential backoff
     from ``base_delay_s`` capped at ``max_delay_s``. A Retry-After longer than
     ``max_delay_s`` is not waited for: the error is raised."""
@@ -93,7 +91,7 @@ class JupiterClient:
         api_key: str = "",
         limiter: TokenBucket,
         breaker: CircuitBreaker,
-        retry: RetrySettings = RetrySettings(),
+        retry: RequestRetries = RequestRetries(),
         api: Literal["v1", "v2"] = "v1",
         build_url: str | None = None,
         timeout_s: float | None = None,

@@ -6,11 +6,13 @@
      ├── NoRoute(code)            venue out for this intent (400 + a routing errorCode)
      ├── Rejected(status, code)   our request was refused (other 4xx / composing codes): alert
      ├── RateLimited(retry_after_s, reset_at)   429: wait for the reset or route elsewhere
-     ├── BudgetExhausted(wait_s)  our own limiter has no budget within the caller's deadline
      ├── Unavailable(reason)      5xx, timeouts, transport errors: retry with backoff
-     │    └── CircuitOpen(retry_in_s)   the breaker is open: do not even try
-     ├── BadPayload(reason)       the body violates the documented schema: alert
      └── Unauthorised(status)     401/403: disable the venue and alert
+
+The client also raises the shared plumbing's errors (:mod:`agent.net`): ``BudgetExhausted``
+(our own request budget has no slot within the caller's deadline), ``CircuitOpen`` (the
+breaker is open: nothing was sent) and ``BadPayload`` (the body violates the documented
+schema: alert). :data:`VENUE_ERRORS` is every error a Jupiter call may raise.
 
 Classification uses the HTTP status and the documented ``errorCode`` values only, never the
 message text. Messages never contain the API key (nothing here ever sees it).
@@ -18,17 +20,16 @@ message text. Messages never contain the API key (nothing here ever sees it).
 
 from __future__ import annotations
 
-import email.utils
 import json
 import math
 from collections.abc import Mapping
 
+from agent.net import BadPayload, BudgetExhausted, CircuitOpen, NetError, parse_retry_after
+
 __all__ = [
     "ERROR_KINDS",
     "NO_ROUTE_CODES",
-    "BadPayload",
-    "BudgetExhausted",
-    "CircuitOpen",
+    "VENUE_ERRORS",
     "JupiterError",
     "NoRoute",
     "RateLimited",
@@ -37,7 +38,6 @@ __all__ = [
     "Unavailable",
     "classify_response",
     "error_kind",
-    "parse_retry_after",
 ]
 
 # swap/v1/common-errors: the pair or size cannot be routed now.
@@ -87,18 +87,6 @@ class RateLimited(JupiterError):
         super().__init__(f"jupiter rate limit hit: {hint}")
 
 
-class BudgetExhausted(JupiterError):
-    """The process-wide limiter cannot grant a request within the caller's deadline: the
-    venue is budget-limited now; route elsewhere or come back after ``wait_s``."""
-
-    def __init__(self, wait_s: float, max_wait_s: float) -> None:
-        self.wait_s = wait_s
-        self.max_wait_s = max_wait_s
-        super().__init__(
-            f"jupiter request budget exhausted: next slot in {wait_s:.3f}s > {max_wait_s:.3f}s"
-        )
-
-
 class Unavailable(JupiterError):
     """Jupiter is down or slow (5xx, timeout, transport error): transient, retry with backoff."""
 
@@ -112,50 +100,12 @@ class Unavailable(JupiterError):
         super().__init__(f"jupiter unavailable ({where}): {reason}")
 
 
-class CircuitOpen(Unavailable):
-    """The circuit breaker is open after repeated failures; no request was sent."""
-
-    def __init__(self, retry_in_s: float) -> None:
-        self.retry_in_s = retry_in_s
-        super().__init__(f"circuit open, next probe in {retry_in_s:.3f}s", retry_after_s=retry_in_s)
-
-
-class BadPayload(JupiterError):
-    """The response does not follow the documented schema: a bug or an API change; alert."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(f"jupiter response violates the schema: {reason}")
-
-
 class Unauthorised(JupiterError):
     """401 (unknown or invalid key) or 403 (no access, firewall): disable the venue, alert."""
 
     def __init__(self, status: int) -> None:
         self.status = status
         super().__init__(f"jupiter refused our credentials: HTTP {status}")
-
-
-# A server asking for a longer pause is held to this; the breaker covers a venue that stays away.
-MAX_RETRY_AFTER_S = 3600.0
-
-
-def parse_retry_after(value: str | None, now_wall: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return min(MAX_RETRY_AFTER_S, max(0.0, seconds)) if math.isfinite(seconds) else None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return min(MAX_RETRY_AFTER_S, max(0.0, when.timestamp() - now_wall))
 
 
 def _reset_at(headers: Mapping[str, str]) -> float | None:
@@ -205,8 +155,10 @@ def classify_response(
     return Rejected(status, code)
 
 
-# Most specific first: CircuitOpen is an Unavailable, and is named for itself.
-_KINDS: tuple[tuple[type[JupiterError], str], ...] = (
+# Everything a Jupiter call raises, for callers that turn any of it into a miss.
+VENUE_ERRORS: tuple[type[Exception], ...] = (JupiterError, NetError)
+
+_KINDS: tuple[tuple[type[Exception], str], ...] = (
     (NoRoute, "no_route"),
     (BudgetExhausted, "budget_exhausted"),
     (RateLimited, "rate_limited"),
@@ -219,7 +171,7 @@ _KINDS: tuple[tuple[type[JupiterError], str], ...] = (
 ERROR_KINDS: tuple[str, ...] = (*(kind for _, kind in _KINDS), "error")
 
 
-def error_kind(error: JupiterError) -> str:
+def error_kind(error: Exception) -> str:
     """The stable name of an error's kind: quote misses, logs and metric labels use it."""
     for cls, kind in _KINDS:
         if isinstance(error, cls):

@@ -22,8 +22,8 @@ from solders.instruction import AccountMeta as SoldersAccountMeta
 from solders.instruction import Instruction as SoldersInstruction
 from solders.pubkey import Pubkey
 
-from agent.venues.jupiter.errors import BadPayload
-from agent.venues.jupiter.fields import (
+from agent.net import BadPayload
+from agent.net.json_fields import (
     EMPTY,
     as_amount,
     as_bool,

@@ -26,9 +26,10 @@ from solders.transaction import VersionedTransaction
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote
 from agent.domain.tokens import MAX_AMOUNT
+from agent.net import BadPayload
 from agent.venues.base import LegFailed
 from agent.venues.jupiter.client import JupiterClient, SwapPlan
-from agent.venues.jupiter.errors import BadPayload, JupiterError, NoRoute, error_kind
+from agent.venues.jupiter.errors import VENUE_ERRORS, NoRoute, error_kind
 from agent.venues.jupiter.models import QuoteResponse, parse_quote
 from onchain.cluster import Blockhash, Cluster, ClusterError
 from onchain.jupiter_program import UndecodableSwap, with_slippage
@@ -144,7 +145,7 @@ class SwapBuilder:
                 if plan is None:
                     plan = await self._instructions_for(quote, order, slippage, max_accounts)
                 built = await self._compile(plan, quote, order, fallback)
-            except JupiterError as error:
+            except VENUE_ERRORS as error:
                 self._on_error(error_kind(error))
                 reason = Reason.NO_ROUTE if isinstance(error, NoRoute) else Reason.VENUE_UNAVAILABLE
                 raise LegFailed(reason, str(error)) from None

@@ -20,15 +20,15 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection
 
 from agent.domain.allocation import Curve
 from agent.domain.impact import ImpactModel, Observation, VirtualPool
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
+from agent.net import BadPayload
+from agent.venues.books import PoolBooks
 from agent.venues.jupiter.client import JupiterClient, SwapPlan
 from agent.venues.jupiter.errors import (
-    BadPayload,
-    JupiterError,
+    VENUE_ERRORS,
     NoRoute,
     Rejected,
     Unauthorised,
@@ -136,7 +136,7 @@ class JupiterVenue:
         except NoRoute as error:
             self._remember_unroutable(sell, buy, _unroutable_from(error, request.amount), now)
             return [self._miss(error)]
-        except JupiterError as error:
+        except VENUE_ERRORS as error:
             return [self._miss(error)]
         self._no_route.pop((sell, buy), None)  # routable again: forget what was learned
         quote = self._to_quote(response, now, request.min_out)
@@ -183,7 +183,7 @@ class JupiterVenue:
         assert sell is not None and buy is not None, "quoted, so both mints map"
         return replace(order, sell_mint=sell, buy_mint=buy)
 
-    def _miss(self, error: JupiterError) -> QuoteMiss:
+    def _miss(self, error: Exception) -> QuoteMiss:
         kind = error_kind(error)
         self._on_error(kind)
         if isinstance(error, Unauthorised):
@@ -249,7 +249,7 @@ class JupiterVenue:
     async def prepare(self, quote: Quote) -> None:
         return None
 
-    def lock(self, connection: Connection, pool_ids: Iterable[str]) -> dict[str, Any]:
+    def lock(self, books: PoolBooks, pool_ids: Iterable[str]) -> dict[str, Any]:
         return dict.fromkeys(pool_ids, ())
 
     def apply(self, book: Any, quote: Quote) -> tuple[Any, int]:
@@ -261,7 +261,7 @@ class JupiterVenue:
 
     def save(
         self,
-        connection: Connection,
+        books: PoolBooks,
         before: Mapping[str, Any],
         after: Mapping[str, Any],
         fills: Mapping[str, int],

@@ -13,21 +13,17 @@ import pytest
 import structlog
 from solders.instruction import Instruction as SoldersInstruction
 
+from agent.net import BadPayload, BudgetExhausted, CircuitBreaker, CircuitOpen, TokenBucket
 from agent.venues.jupiter import (
-    BadPayload,
-    BudgetExhausted,
-    CircuitBreaker,
-    CircuitOpen,
     JupiterClient,
     NoRoute,
     RateLimited,
-    RetrySettings,
-    TokenBucket,
+    RequestRetries,
     Unauthorised,
     Unavailable,
 )
 from tests.support.fake_jupiter import SOL, USDC, FakeJupiter, Fault, swap_instructions_doc
-from tests.venues.jupiter.conftest import FakeClock
+from tests.support.jupiter_client import FakeClock
 
 USER = "jdocuPgEAjMfihABsPgKEvYtsmMzjUHeq9LX4Hvs7f3"
 UNKNOWN = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
@@ -189,7 +185,7 @@ async def test_429_waited_within_deadline(
 async def test_hang_times_out(make_client: MakeClient, fake: FakeJupiter) -> None:
     """A server that never answers is Unavailable after the request timeout."""
     fake.plan("hang", "hang")
-    client = make_client(timeout_s=0.2, retry=RetrySettings(attempts=2, base_delay_s=0.0))
+    client = make_client(timeout_s=0.2, retry=RequestRetries(attempts=2, base_delay_s=0.0))
     with pytest.raises(Unavailable, match="timeout"):
         await client.quote(SOL, USDC, 10**8, 50)
     assert len(fake.requests) == 2
@@ -200,7 +196,7 @@ async def test_breaker_opens_and_closes(
 ) -> None:
     """Three unavailable calls open the breaker; after the cooldown one probe closes it."""
     breaker = CircuitBreaker(failure_threshold=3, cooldown_s=10.0, clock=clock)
-    client = make_client(breaker=breaker, retry=RetrySettings(attempts=1))
+    client = make_client(breaker=breaker, retry=RequestRetries(attempts=1))
     fake.plan("500", "503", "html")
     for _ in range(3):
         with pytest.raises(Unavailable):
@@ -249,7 +245,7 @@ async def test_swap_plan_by_api(
 
 def test_retry_delay_full_jitter() -> None:
     """Backoff is full jitter under base × 2^(n-1) capped at max; Retry-After wins."""
-    retry, rng = RetrySettings(attempts=5, base_delay_s=0.5, max_delay_s=2.0), random.Random(1)
+    retry, rng = RequestRetries(attempts=5, base_delay_s=0.5, max_delay_s=2.0), random.Random(1)
     for attempt in range(1, 6):
         cap = min(2.0, 0.5 * 2 ** (attempt - 1))
         assert all(0 <= retry.delay(attempt, rng, None) <= cap for _ in range(50))

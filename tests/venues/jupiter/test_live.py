@@ -12,7 +12,8 @@ from solders.hash import Hash
 from solders.keypair import Keypair
 
 from agent.domain.quotes import Quote, QuoteRequest
-from agent.venues.jupiter import DEFAULT_BASE_URL, CircuitBreaker, JupiterClient, TokenBucket
+from agent.net import CircuitBreaker, TokenBucket
+from agent.venues.jupiter import DEFAULT_BASE_URL, JupiterClient
 from agent.venues.jupiter.venue import JupiterVenue, SwapOrder, SwapSettings
 from onchain.cluster import Blockhash
 from onchain.rpc_cluster import RpcCluster

@@ -12,7 +12,8 @@ import pytest
 from solders.instruction import Instruction as SoldersInstruction
 from solders.pubkey import Pubkey
 
-from agent.venues.jupiter import BadPayload, parse_build, parse_quote, parse_swap_instructions
+from agent.net import BadPayload
+from agent.venues.jupiter import parse_build, parse_quote, parse_swap_instructions
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "jupiter"
 

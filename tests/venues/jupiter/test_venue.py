@@ -13,14 +13,15 @@ from solders.transaction import VersionedTransaction
 
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
+from agent.net import TokenBucket
 from agent.venues.base import LegFailed
-from agent.venues.jupiter import JupiterClient, TokenBucket
+from agent.venues.jupiter import JupiterClient
 from agent.venues.jupiter.venue import JupiterVenue, SwapOrder, SwapSettings, swap_slippage_bps
 from onchain.cluster import Blockhash
 from onchain.transactions import MAX_TRANSACTION_SIZE
 from tests.support import jupiter_tamper as tamper
 from tests.support.fake_jupiter import SOL, USDC, FakeJupiter, Fault
-from tests.venues.jupiter.conftest import FakeClock
+from tests.support.jupiter_client import FakeClock
 
 MakeClient = Callable[..., JupiterClient]
 WALLET = str(Keypair.from_seed(bytes(range(32))).pubkey())
