@@ -10,7 +10,7 @@ pools beside it (the venues of configs/devnet.toml and mainnet-dryrun.toml; --lo
 the local DEX). The request budget is raised to 1,000/s so that no quote is skipped for want
 of budget: what is counted is what the agent asks for, not what a plan allows. ``--pairs all``
 lets the fake route every pair of the demo (SOL, USDC, USDT, RAY, as the real Jupiter does);
-``sol-usdc`` only the pair tests/test_jupiter_daemon.py uses, so the rest get 400
+``sol-usdc`` only the pair tests/e2e/test_jupiter_daemon.py uses, so the rest get 400
 NO_ROUTES_FOUND. The daemon (in this process) runs `run --once` over the demo's mix.
 
 The fake logs every request it reads; counts are by endpoint and status from that log.
@@ -56,7 +56,7 @@ from benchmarks.common import (  # noqa: E402
 from tests.support.fake_jupiter import FakeJupiter  # noqa: E402
 
 TARGET_PER_ROUTED = Decimal("1.5")
-DEPTH_USD = Decimal(60_000_000)  # each side of each pair, as in tests/test_jupiter_daemon.py
+DEPTH_USD = Decimal(60_000_000)  # each side of each pair, as in tests/e2e/test_jupiter_daemon.py
 FEE_BPS = 1
 
 

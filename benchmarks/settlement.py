@@ -5,7 +5,7 @@
 
 For each mode: a fresh home on configs/local.toml with ``cluster.url`` set to a free loopback
 port; `otc-agent localnet` on that port as its own process (seeded from the home's books and
-wallets, like the README's step-by-step); the demo's mix of signed intents in the inbox; then
+wallets, like the step-by-step in docs/execution.md); the demo's mix of signed intents in the inbox; then
 the daemon, in this process, timed from `run --once`'s start to its return, as
 benchmarks/throughput.py times it on the in-process SVM. Every OTC and local-DEX fill is one
 settlement transaction: in dry-run the daemon builds and signs it and asks the localnet to

@@ -1,11 +1,17 @@
 """The agent's parts assembled from a validated configuration into a Runtime: store, oracle,
-venues, pipeline; started (books, then the chain) and closed in order."""
+venues, router; started in order (books, then the chain), when the pipeline, the group commit
+and the settler are built with everything they use; closed in the reverse order.
+
+This module is where parts meet: each is built here and handed its collaborators through its
+constructor, and nothing attaches one part to another afterwards.
+"""
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from prometheus_client import CollectorRegistry
@@ -22,8 +28,11 @@ from agent.config.schema import AgentConfig, ConfigError
 from agent.domain.risk import CoolDownPolicy
 from agent.domain.router import MakerProfile, Router, RouterSettings
 from agent.domain.tokens import TokenRegistry
+from agent.ledger.group_commit import Recorder
 from agent.metrics.catalog import Metrics
 from agent.net import TokenBucket
+from agent.pipeline.deadlines import DeadlineWaiter
+from agent.pipeline.legs import LegPlanner
 from agent.pipeline.pipeline import Pipeline, PipelineSettings
 from agent.pricing.failover import FailoverOracle
 from agent.settlement.chain import (
@@ -34,6 +43,8 @@ from agent.settlement.chain import (
     pool_authority,
 )
 from agent.settlement.executor import ChainExecutor
+from agent.settlement.settler import Settler
+from agent.settlement.signing import LegSigner
 from agent.store import wallets as wallet_rows
 from agent.store.database import Store
 from agent.store.pools import PoolBookKeeper
@@ -58,10 +69,22 @@ class Runtime:
     wallets: WalletRegistry
     otc: OtcVenue | None
     localdex: LocalDexVenue | None
-    pipeline: Pipeline
     http: httpx.AsyncClient
     books: PoolBookKeeper
+    router: Router
+    waiter: DeadlineWaiter
+    settings: PipelineSettings
     jupiter: JupiterVenue | None = None
+    # The wall clock the pipeline decides by (deadlines, quote ages, usage days).
+    clock: Callable[[], float] = time.time
+    _pipeline: Pipeline | None = field(default=None, init=False, repr=False)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The pipeline :meth:`start` built (for the chain it started, in dry-run and send)."""
+        if self._pipeline is None:
+            raise RuntimeError("the runtime is not started: start() builds the pipeline")
+        return self._pipeline
 
     @property
     def venues(self) -> list[Venue]:
@@ -71,12 +94,54 @@ class Runtime:
         """Venues that may be asked now: the local ones always, Jupiter while its breaker allows."""
         return [v.name for v in self.venues if v is not self.jupiter or self.jupiter.up]
 
-    async def start(self, *, ours: Callable[[str | None], bool] = lambda _replica: True) -> None:
-        """Migrate, load wallets and books, then the chain for dry-run and send; settle what
-        a crash left executing, for the replicas ``ours`` accepts."""
+    def build_pipeline(self, executor: ChainExecutor | None, *, replica_id: str = "") -> Pipeline:
+        """A pipeline over these parts, with its own group commit and settler; ``executor``
+        (dry-run and send) signs each fill as it is reserved and settles it."""
+        recorder = Recorder(
+            self.store,
+            {venue.name: venue for venue in self.venues},
+            preparer=LegSigner(executor) if executor is not None else None,
+        )
+        settler = Settler(
+            recorder=recorder,
+            store=self.store,
+            tokens=self.tokens,
+            metrics=self.metrics,
+            mode=self.settings.mode,
+            executor=executor,
+        )
+        venues = {venue.name: venue for venue in self.venues}
+        return Pipeline(
+            settings=self.settings,
+            store=self.store,
+            tokens=self.tokens,
+            wallets=self.wallets,
+            oracle=self.oracle,
+            venues=self.venues,
+            metrics=self.metrics,
+            router=self.router,
+            waiter=self.waiter,
+            planner=LegPlanner(venues, self.router, self.waiter),
+            recorder=recorder,
+            settler=settler,
+            executor=executor,
+            replica_id=replica_id,
+            clock=self.clock,
+        )
+
+    async def start(
+        self,
+        *,
+        replica_id: str = "",
+        ours: Callable[[str | None], bool] = lambda _replica: True,
+    ) -> None:
+        """Migrate, load wallets and books, then the chain for dry-run and send, and build the
+        pipeline on it; settle what a crash left executing, for the replicas ``ours`` accepts.
+        ``replica_id`` names this replica on every fill it reserves."""
         await self.start_books()
         mode = self.config.execution.mode
         if mode == "paper":
+            self._pipeline = self.build_pipeline(None, replica_id=replica_id)
             return
         if mode == "send":
             for index, wallet in enumerate(self.config.wallets):
@@ -90,9 +155,13 @@ class Runtime:
         if mode == "send" and in_process:
             # The in-process chain did not survive the restart: transactions in flight are lost.
             # Give their reservations back before the new chain is seeded from the books.
-            await self.pipeline.settle_leftovers(abandon=True, ours=ours)
-        self.pipeline.attach_executor(await self._chain_executor())
-        await self.pipeline.settle_leftovers(abandon=False, ours=ours)
+            abandoning = self.build_pipeline(None, replica_id=replica_id)
+            try:
+                await abandoning.settle_leftovers(abandon=True, ours=ours)
+            finally:
+                await abandoning.aclose()
+        self._pipeline = self.build_pipeline(await self._chain_executor(), replica_id=replica_id)
+        await self._pipeline.settle_leftovers(abandon=False, ours=ours)
 
     async def start_books(self) -> None:
         """Migrate, register configured wallets, load the books. Raises StoreUnavailable."""
@@ -167,14 +236,15 @@ class Runtime:
 
     async def aclose(self) -> None:
         # Venue calls given up on at an intent's deadline first, while their clients are open.
-        await self.pipeline.waiter.aclose()
+        await self.waiter.aclose()
         await self.oracle.aclose()
         await self.http.aclose()
         if self.jupiter is not None and self.jupiter.lookup_cluster is not None:
             await self.jupiter.lookup_cluster.aclose()
-        await self.pipeline.aclose()
-        if self.pipeline.executor is not None:
-            await self.pipeline.executor.chain.cluster.aclose()
+        if self._pipeline is not None:
+            await self._pipeline.aclose()
+            if self._pipeline.executor is not None:
+                await self._pipeline.executor.chain.cluster.aclose()
         await self.store.aclose()
 
 
@@ -245,24 +315,15 @@ def build_runtime(
         pools=tuple(otc.pools) if otc else (),
         jupiter=jupiter is not None,
     )
-    pipeline = Pipeline(
-        settings=PipelineSettings(
-            cluster=config.cluster.name,
-            mode=config.execution.mode,
-            max_ttl_s=config.intake.max_ttl_s,
-            default_slippage_bps=config.intake.default_slippage_bps,
-            max_slippage_bps=config.intake.max_slippage_bps,
-            enabled_venues=enabled,
-            compute_unit_limit=config.execution.compute_unit_limit,
-            compute_unit_price_micro_lamports=config.execution.compute_unit_price_micro_lamports,
-        ),
-        store=store,
-        tokens=tokens,
-        wallets=wallets,
-        oracle=oracle,
-        venues=venues,
-        metrics=metrics,
-        router=router,
+    settings = PipelineSettings(
+        cluster=config.cluster.name,
+        mode=config.execution.mode,
+        max_ttl_s=config.intake.max_ttl_s,
+        default_slippage_bps=config.intake.default_slippage_bps,
+        max_slippage_bps=config.intake.max_slippage_bps,
+        enabled_venues=enabled,
+        compute_unit_limit=config.execution.compute_unit_limit,
+        compute_unit_price_micro_lamports=config.execution.compute_unit_price_micro_lamports,
     )
     return Runtime(
         config,
@@ -273,8 +334,10 @@ def build_runtime(
         wallets,
         otc,
         localdex,
-        pipeline,
         http,
         PoolBookKeeper(store),
+        router,
+        DeadlineWaiter(time.time),
+        settings,
         jupiter,
     )

@@ -115,8 +115,9 @@ class Daemon:
         )
         # The intake first: its owner identity names this replica on the fills it reserves.
         await self.intake.start(watch=not once)
-        self.runtime.pipeline.replica_id = f"{self._replica_prefix}/{self.intake.owner.id}"
-        await self.runtime.start(ours=self._ours)
+        await self.runtime.start(
+            replica_id=f"{self._replica_prefix}/{self.intake.owner.id}", ours=self._ours
+        )
         if not once:
             self.jobs.start()
         if self._serve_metrics:

@@ -62,7 +62,8 @@ async def quote_trade(
         slippage = (
             config.intake.default_slippage_bps if max_slippage_bps is None else max_slippage_bps
         )
-        pipeline = runtime.pipeline
+        # Nothing is recorded or settled: a paper pipeline over the loaded books decides.
+        pipeline = runtime.build_pipeline(None)
         try:
             sell_usd = (await runtime.oracle.price(sell_token)).usd
             buy_usd = (await runtime.oracle.price(buy_token)).usd

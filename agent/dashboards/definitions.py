@@ -1,4 +1,4 @@
-"""The five otc-agent dashboards, written against the metric catalogue in README.md "Metrics".
+"""The five otc-agent dashboards, written against the metric catalogue in docs/metrics-and-dashboards.md "Metrics".
 
 They replace the old web UI's dashboard and analytics pages: its KPI cards are the routing
 summary stats, its route doughnuts the venue pies, its slippage-vs-size scatter and 1 % line the

@@ -20,7 +20,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import Connection
@@ -42,9 +42,31 @@ from agent.store.database import Store, StoreUnavailable
 from agent.store.pools import SqlPoolBooks
 from agent.venues.base import LegFailed, Venue
 
-__all__ = ["Recorder"]
+__all__ = ["LegPreparer", "PreparedTransaction", "Recorder"]
 
 log = structlog.get_logger("agent.recorder")
+
+
+class PreparedTransaction(Protocol):
+    """A leg's signed transaction, as the reservation stores it."""
+
+    @property
+    def transaction(self) -> str: ...
+    @property
+    def signature(self) -> str: ...
+    @property
+    def last_valid_block_height(self) -> int: ...
+    @property
+    def fee_lamports(self) -> int: ...
+    @property
+    def buy_account(self) -> str: ...
+
+
+class LegPreparer(Protocol):
+    """Dry-run and send: signs fill ``index`` of ``plan`` once its venue's book took it at
+    ``realised_out``, inside the recorder's transaction; raises LegFailed to refuse it."""
+
+    def prepare(self, plan: Plan, index: int, realised_out: int) -> PreparedTransaction: ...
 
 
 @dataclass(slots=True)
@@ -61,12 +83,12 @@ class Recorder:
         *,
         max_batch: int = 256,
         clock: Callable[[], float] = time.time,
-        prepare: Callable[[Plan, int, int], Any] | None = None,
+        preparer: LegPreparer | None = None,
     ) -> None:
         self._store = store
-        # Dry-run and send: builds and signs each leg's transaction once the books took it:
-        # (plan, fill index, planned output) -> the prepared leg.
-        self._prepare = prepare
+        # Dry-run and send: signs each leg's transaction once the books took it; in paper
+        # mode there is none, and a fill is filled when it commits.
+        self._preparer = preparer
         self._venues = dict(venues)
         self._max_batch = max_batch
         self._clock = clock
@@ -168,17 +190,14 @@ class Recorder:
         intent_rows.insert_rows(connection, rows)
         return results, afters
 
-    def attach_preparer(self, prepare: Callable[[Plan, int, int], Any]) -> None:
-        self._prepare = prepare
-
     def _filled(self, plan: Plan, realised: list[int]) -> Final:
-        if self._prepare is None:
+        if self._preparer is None:
             legs = tuple(LegOutcome(LegStatus.FILLED, out) for out in realised)
             return Final(Status.FILLED, None, "", writes_intent=True, legs=legs)
         legs = []
         for index, out in enumerate(realised):
             try:
-                prepared = self._prepare(plan, index, out)
+                prepared = self._preparer.prepare(plan, index, out)
             except LegFailed as refused:
                 # Name the leg, so the pipeline leaves out the right venue when it re-plans.
                 quote = plan.fills[index].quote
@@ -381,7 +400,7 @@ class Recorder:
         return {name: moved_books for name, moved_books in afters.items() if moved_books}
 
 
-def _chain_fields(prepared: Any) -> dict[str, Any]:
+def _chain_fields(prepared: PreparedTransaction) -> dict[str, Any]:
     return {
         "transaction": prepared.transaction,
         "signature": prepared.signature,

@@ -24,7 +24,7 @@ from agent.domain.outcomes import IntentRejected, Reason, Status
 from agent.domain.policy import check_trade, micros, resolve_tokens
 from agent.domain.prices import PriceOracle, PriceUnavailable
 from agent.domain.quotes import Quote, QuoteRequest
-from agent.domain.router import Router, RouterSettings
+from agent.domain.router import Router
 from agent.domain.routing import Candidate, Decision, decide_single_venue
 from agent.domain.tokens import Token, TokenRegistry
 from agent.ledger.group_commit import Recorder
@@ -73,6 +73,10 @@ class PipelineSettings:
 
 
 class Pipeline:
+    """Decides each submission and hands its plan to ``recorder``; dry-run and send fills are
+    then settled by ``settler`` on the cluster ``executor`` reaches (paper mode has neither).
+    Every collaborator is built by :mod:`agent.app` and handed over here."""
+
     def __init__(
         self,
         *,
@@ -83,9 +87,14 @@ class Pipeline:
         oracle: PriceOracle,
         venues: Sequence[Venue],
         metrics: Metrics,
-        clock: Callable[[], float] = time.time,
+        router: Router,
+        waiter: DeadlineWaiter,
+        planner: LegPlanner,
+        recorder: Recorder,
+        settler: Settler,
         executor: ChainExecutor | None = None,
-        router: Router | None = None,
+        replica_id: str = "",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.executor = executor
@@ -94,27 +103,17 @@ class Pipeline:
         self.wallets = wallets
         self.oracle = oracle
         self.venues = {venue.name: venue for venue in venues}
-        self.router = router or Router(RouterSettings(), {})
+        self.router = router
         # Venues are waited on no longer than an intent has left (agent.pipeline.deadlines).
-        self.waiter = DeadlineWaiter(lambda: self.clock())
-        self.planner = LegPlanner(self.venues, self.router, self.waiter)
+        self.waiter = waiter
+        self.planner = planner
         self.metrics = metrics
         self.clock = clock
-        # Set by the daemon once its intake owns an identity: recorded on every fill it reserves.
-        self.replica_id = ""
-        self.recorder = Recorder(store, self.venues, clock=clock)
-        self.settler = Settler(
-            recorder=self.recorder, store=store, tokens=tokens, metrics=metrics, mode=settings.mode
-        )
-        if executor is not None:
-            self.attach_executor(executor)
+        # "<host>/<owner>" of this replica: recorded on every fill it reserves.
+        self.replica_id = replica_id
+        self.recorder = recorder
+        self.settler = settler
         self._sol = tokens.by_symbol("SOL")
-
-    def attach_executor(self, executor: ChainExecutor) -> None:
-        """Dry-run and send: fills are reserved with their signed settlement, then settled."""
-        self.executor = executor
-        self.settler.executor = executor
-        self.recorder.attach_preparer(self.settler.prepare)
 
     async def settle_leftovers(
         self, *, abandon: bool, ours: Callable[[str | None], bool] = lambda _replica: True

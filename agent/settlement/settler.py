@@ -26,7 +26,8 @@ from agent.ledger.group_commit import Recorder
 from agent.ledger.leg_reports import BUILT_DETAIL, CHAIN_COLUMNS
 from agent.ledger.plans import Final, LegOutcome, LegStatus, Outcome, Plan, PlanKind, Submission
 from agent.metrics.catalog import Metrics
-from agent.settlement.executor import EXTERNAL_VENUES, ChainExecutor, ExecutionReport, PreparedLeg
+from agent.settlement.executor import EXTERNAL_VENUES, ChainExecutor, ExecutionReport
+from agent.settlement.signing import LegSigner
 from agent.store import intents as intent_rows
 from agent.store.database import Store
 from agent.venues.base import LegFailed
@@ -53,6 +54,10 @@ class SettlementInDoubt(ClusterError):
 
 
 class Settler:
+    """Settles reserved fills on the cluster ``executor`` reaches, and records what happened
+    through ``recorder``. Without an executor (paper mode, or giving back what a rebuilt
+    in-process chain lost) only :meth:`settle_leftovers` with ``abandon`` may be called."""
+
     def __init__(
         self,
         *,
@@ -61,27 +66,15 @@ class Settler:
         tokens: TokenRegistry,
         metrics: Metrics,
         mode: str,
+        executor: ChainExecutor | None = None,
     ) -> None:
         self.recorder = recorder
         self.store = store
         self.tokens = tokens
         self.metrics = metrics
         self.mode = mode
-        self.executor: ChainExecutor | None = None
-
-    def prepare(self, plan: Plan, index: int, realised_out: int) -> PreparedLeg:
-        """Runs in the recorder's transaction: sign the transaction of fill ``index``."""
-        assert self.executor is not None and plan.intent is not None
-        return self.executor.prepare(
-            intent_id=plan.intent.id,
-            wallet=plan.intent.wallet,
-            quote=plan.fills[index].quote,
-            realised_out=realised_out,
-            sell_mint=plan.intent.sell_mint,
-            buy_mint=plan.intent.buy_mint,
-            blockhash=plan.blockhash,
-            swap=plan.swaps.get(index),
-        )
+        self.executor = executor
+        self._signer = LegSigner(executor) if executor is not None else None
 
     async def settle(self, plan: Plan, executing: Outcome) -> Outcome:
         """Simulate or send each reserved leg's transaction, then record what happened."""
@@ -307,7 +300,8 @@ class Settler:
                 # blockhash anyway, so the stored transaction is run as it is.
                 prepared = self.executor.reload(chain, wallet, candidate, plan.terms)
             else:
-                prepared = self.prepare(plan, index, out)
+                assert self._signer is not None
+                prepared = self._signer.prepare(plan, index, out)
                 chain = {
                     **chain,
                     "transaction": prepared.transaction,

@@ -19,6 +19,7 @@ from agent.domain.outcomes import Reason, Status
 from agent.domain.policy import TradeTerms, micros
 from agent.domain.quotes import Quote, QuoteRequest
 from agent.domain.routing import decide_single_venue
+from agent.ledger.group_commit import Recorder
 from agent.ledger.plans import Outcome, Plan, PlanKind, Submission
 from agent.store.models import IntentRow, OtcPoolRow, SubmissionRow, TradeRow
 from agent.venues.base import LegFailed
@@ -33,6 +34,15 @@ async def _runtime(make_config: Callable[..., AgentConfig], database_url: str): 
     await runtime.start()
     yield runtime
     await runtime.aclose()
+
+
+@pytest.fixture(name="recorder")
+async def _recorder(runtime: Runtime):  # type: ignore[no-untyped-def]
+    """A group commit built from plain parts: the store and the started venues."""
+    venues = {venue.name: venue for venue in runtime.venues}
+    recorder = Recorder(runtime.store, venues)
+    yield recorder
+    await recorder.aclose()
 
 
 async def _plan(
@@ -74,47 +84,51 @@ async def _plan(
     )  # fmt: skip
 
 
-async def _submit_together(runtime: Runtime, plans: list[Plan]) -> list[Outcome | LegFailed]:
+async def _submit_together(recorder: Recorder, plans: list[Plan]) -> list[Outcome | LegFailed]:
     """Submit concurrently so that the recorder takes them as one batch."""
-    return list(await asyncio.gather(*(runtime.pipeline.recorder.submit(p) for p in plans)))
+    return list(await asyncio.gather(*(recorder.submit(p) for p in plans)))
 
 
 async def _count(runtime: Runtime, table) -> int:  # type: ignore[no-untyped-def]
     return await runtime.store.read(lambda c: len(list(c.execute(select(table)))))
 
 
-async def test_a_copy_of_an_id_in_the_same_batch_is_a_replay(runtime: Runtime) -> None:
+async def test_a_copy_of_an_id_in_the_same_batch_is_a_replay(
+    runtime: Runtime, recorder: Recorder
+) -> None:
     """Two plans with one intent id in one batch: the first fills, the second is replayed_id."""
     shared = str(uuid.uuid4())
     plans = [await _plan(runtime, amount_sol=Decimal(5), nonce=n, intent_id=shared) for n in (1, 2)]
-    first, second = await _submit_together(runtime, plans)
+    first, second = await _submit_together(recorder, plans)
     assert isinstance(first, Outcome) and first.status is Status.FILLED
     assert isinstance(second, Outcome) and second.reason is Reason.REPLAYED_ID
     assert second.result_name == plans[1].submission.ref
     assert await _count(runtime, TradeRow.__table__) == 1
-    assert runtime.pipeline.recorder.batches == 1
+    assert recorder.batches == 1
 
 
-async def test_a_reused_nonce_is_refused_even_with_a_new_id(runtime: Runtime) -> None:
+async def test_a_reused_nonce_is_refused_even_with_a_new_id(
+    runtime: Runtime, recorder: Recorder
+) -> None:
     """A wallet's nonce is consumed once: a later plan with it is replayed_nonce, batch or not."""
     (first,) = await _submit_together(
-        runtime, [await _plan(runtime, amount_sol=Decimal(5), nonce=9)]
+        recorder, [await _plan(runtime, amount_sol=Decimal(5), nonce=9)]
     )
     assert isinstance(first, Outcome) and first.status is Status.FILLED
     (again,) = await _submit_together(
-        runtime, [await _plan(runtime, amount_sol=Decimal(5), nonce=9)]
+        recorder, [await _plan(runtime, amount_sol=Decimal(5), nonce=9)]
     )
     assert isinstance(again, Outcome) and again.reason is Reason.REPLAYED_NONCE
     assert await _count(runtime, IntentRow.__table__) == 1
 
 
-async def test_daily_limit_holds_across_a_batch(runtime: Runtime) -> None:
+async def test_daily_limit_holds_across_a_batch(runtime: Runtime, recorder: Recorder) -> None:
     """Three $450 fills against a $1,000 day: two fill, the third is daily_limit and consumes nothing."""
     plans = [
         await _plan(runtime, amount_sol=Decimal(3), nonce=n, daily_limit_usd=Decimal(1000))
         for n in (1, 2, 3)
     ]
-    outcomes = await _submit_together(runtime, plans)
+    outcomes = await _submit_together(recorder, plans)
     statuses = [o.reason.value if o.reason else o.status.value for o in outcomes]  # type: ignore[union-attr]
     assert statuses == ["filled", "filled", "daily_limit"]
     assert await _count(runtime, IntentRow.__table__) == 2
@@ -124,11 +138,13 @@ async def test_daily_limit_holds_across_a_batch(runtime: Runtime) -> None:
     assert sorted(used) == ["filled", "filled", "rejected"]
 
 
-async def test_a_fill_the_book_refuses_comes_back_and_writes_nothing(runtime: Runtime) -> None:
+async def test_a_fill_the_book_refuses_comes_back_and_writes_nothing(
+    runtime: Runtime, recorder: Recorder
+) -> None:
     """When the pool's inventory covers only the first of two fills, the second is handed back."""
     big = Decimal(2400)  # ~360k USDC each against 750k USDC of inventory: two fit, a third does not
     plans = [await _plan(runtime, amount_sol=big, nonce=n) for n in (1, 2, 3)]
-    outcomes = await _submit_together(runtime, plans)
+    outcomes = await _submit_together(recorder, plans)
     assert [type(o).__name__ for o in outcomes] == ["Outcome", "Outcome", "LegFailed"]
     assert outcomes[2].reason is Reason.INVENTORY_EXHAUSTED  # type: ignore[union-attr]
     assert await _count(runtime, SubmissionRow.__table__) == 2
@@ -140,14 +156,16 @@ async def test_a_fill_the_book_refuses_comes_back_and_writes_nothing(runtime: Ru
     assert pool.quote_inventory >= 0 and pool.fills == 2
 
 
-async def test_last_look_declines_are_counted_with_the_outcome(runtime: Runtime) -> None:
+async def test_last_look_declines_are_counted_with_the_outcome(
+    runtime: Runtime, recorder: Recorder
+) -> None:
     """A routed plan that lists a last-look decline increments that pool's counter when written."""
     plan = await _plan(runtime, amount_sol=Decimal(5), nonce=1)
     assert plan.fills
     plan.failures.append((plan.fills[0], LegFailed(Reason.LAST_LOOK_REJECTED, "declined")))
     plan.kind, plan.fills = PlanKind.ROUTED, []
     plan.reason, plan.detail = Reason.LAST_LOOK_REJECTED, "declined"
-    (outcome,) = await _submit_together(runtime, [plan])
+    (outcome,) = await _submit_together(recorder, [plan])
     assert isinstance(outcome, Outcome) and outcome.status is Status.FAILED
     rejects = await runtime.store.read(
         lambda c: c.execute(
@@ -159,10 +177,12 @@ async def test_last_look_declines_are_counted_with_the_outcome(runtime: Runtime)
     assert rejects == 1
 
 
-async def test_one_bad_plan_does_not_hold_up_the_batch(runtime: Runtime) -> None:
+async def test_one_bad_plan_does_not_hold_up_the_batch(
+    runtime: Runtime, recorder: Recorder
+) -> None:
     """A plan that breaks a constraint fails alone; the rest of its batch commits."""
     (first,) = await _submit_together(
-        runtime, [await _plan(runtime, amount_sol=Decimal(1), nonce=1, ref="same")]
+        recorder, [await _plan(runtime, amount_sol=Decimal(1), nonce=1, ref="same")]
     )
     assert isinstance(first, Outcome)
     bad = await _plan(runtime, amount_sol=Decimal(2), nonce=3)
@@ -174,21 +194,21 @@ async def test_one_bad_plan_does_not_hold_up_the_batch(runtime: Runtime) -> None
         bad,
         await _plan(runtime, amount_sol=Decimal(2), nonce=4),
     ]
-    results = await asyncio.gather(
-        *(runtime.pipeline.recorder.submit(p) for p in plans), return_exceptions=True
-    )
+    results = await asyncio.gather(*(recorder.submit(p) for p in plans), return_exceptions=True)
     assert isinstance(results[0], Outcome) and isinstance(results[2], Outcome)
     assert isinstance(results[1], IntegrityError)
     assert await _count(runtime, TradeRow.__table__) == 3
 
 
-async def test_a_submission_already_recorded_gets_its_outcome_back(runtime: Runtime) -> None:
+async def test_a_submission_already_recorded_gets_its_outcome_back(
+    runtime: Runtime, recorder: Recorder
+) -> None:
     """A plan for a (source, ref) that already ended returns that outcome and writes nothing."""
     (first,) = await _submit_together(
-        runtime, [await _plan(runtime, amount_sol=Decimal(1), nonce=1, ref="same")]
+        recorder, [await _plan(runtime, amount_sol=Decimal(1), nonce=1, ref="same")]
     )
     again = await _plan(runtime, amount_sol=Decimal(2), nonce=2, ref="same")
-    (second,) = await _submit_together(runtime, [again])
+    (second,) = await _submit_together(recorder, [again])
     assert isinstance(first, Outcome) and isinstance(second, Outcome)
     assert (second.status, second.intent_id, second.result) == (
         first.status,

@@ -16,6 +16,7 @@ from agent.app.assembly import build_runtime
 from agent.config.schema import AgentConfig
 from agent.intake.folder.layout import IntakeLayout
 from agent.ledger.plans import Outcome, Plan
+from agent.settlement.settler import Settler
 from agent.store.models import SubmissionRow
 from onchain.localnet import LocalnetServer
 from tests.reliability.conftest import BOOKS_ONLY_BY_FILLS_CONFIG
@@ -130,7 +131,7 @@ class _Bug(Exception):
 
 
 async def test_a_bug_after_the_reservation_settles_the_fill_instead_of_ending_it(
-    chain: Chain,
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug interrupts each settlement after the fill was reserved and signed: the intent is
     not closed as internal_error with its books still reserved; it is settled from SQL by its
@@ -139,15 +140,17 @@ async def test_a_bug_after_the_reservation_settles_the_fill_instead_of_ending_it
     home.feed(8, invalid_share=0.0, seed=72)
     daemon = home.daemon()
 
-    async def broken(plan: Plan, executing: Outcome) -> Outcome:
+    async def broken(_settler: Settler, plan: Plan, executing: Outcome) -> Outcome:
         raise _Bug
 
-    daemon.runtime.pipeline.settler.settle = broken  # type: ignore[method-assign]
+    # The settler is built when the daemon starts; every one of this run's settlements breaks.
+    monkeypatch.setattr(Settler, "settle", broken)
     stats = await daemon.run(once=True)
     assert stats.processed == 8
     submissions = await every_file_ended_once(home, 8)
     assert not [s for s in submissions if s.reason == "internal_error"]
     assert [s.status for s in submissions].count("filled") >= 4
+    monkeypatch.undo()  # the restarted daemon's settler works
     restarted = home.daemon()
     await restarted.run(once=True)
     assert len(await home.rows(SubmissionRow.__table__)) == 8

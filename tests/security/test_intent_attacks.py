@@ -319,8 +319,8 @@ async def test_an_expired_replay_leaves_the_filled_result_alone(bench: Bench) ->
     assert (await bench.run_once()).filled == 1
     bench.drop("replay", original.data)
     daemon = bench.daemon()
-    wall_clock = daemon.runtime.pipeline.clock
-    daemon.runtime.pipeline.clock = lambda: wall_clock() + 300  # the replay comes after not_after
+    wall_clock = daemon.runtime.clock
+    daemon.runtime.clock = lambda: wall_clock() + 300  # the replay comes after not_after
     assert (await daemon.run(once=True)).rejected == 1
     assert (await bench.endings())["replay.json"].reason == "replayed_id"
     assert _result(bench, original.intent_id)["status"] == "filled"
