@@ -28,15 +28,17 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	./scripts/ensure-prometheus
 	$(BIN)/ruff check agent onchain tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check agent onchain tests benchmarks
 	$(BIN)/ruff format --check agent onchain tests benchmarks
+	$(BIN)/mypy
 
 # The Grafana dashboards are generated from agent/dashboards; a test fails when they drift.
 dashboards: $(VENV)/.installed
 	$(BIN)/python -m agent.dashboards grafana/dashboards
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

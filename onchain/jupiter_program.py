@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from anchorpy import InstructionCoder
 from anchorpy.program.namespace.types import _build_types
-from anchorpy_core.idl import Idl
+from anchorpy_core.idl import Idl, IdlAccount, IdlAccountItem
 from construct import ConstructError
 from pyheck import snake
 from solders.instruction import AccountMeta, Instruction
@@ -86,6 +86,12 @@ class _Program:
     types: Mapping[str, Any]
 
 
+def _flat_account(item: IdlAccountItem) -> _IdlAccount:
+    # The shipped IDL lists every instruction's accounts flat, with no nested account groups.
+    assert isinstance(item, IdlAccount), f"nested account group {item.name} in the Jupiter IDL"
+    return _IdlAccount(snake(item.name), item.is_mut, item.is_signer, bool(item.is_optional))
+
+
 @lru_cache(maxsize=1)
 def _program() -> _Program:
     text = (resources.files("onchain") / "idl" / "jupiter_v6.json").read_text(encoding="utf-8")
@@ -111,10 +117,7 @@ def _program() -> _Program:
         names=MappingProxyType(dict(coder.sighash_to_name)),
         accounts=MappingProxyType(
             {
-                snake(ix.name): tuple(
-                    _IdlAccount(snake(a.name), a.is_mut, a.is_signer, bool(a.is_optional))
-                    for a in ix.accounts
-                )
+                snake(ix.name): tuple(_flat_account(a) for a in ix.accounts)
                 for ix in idl.instructions
             }
         ),

@@ -16,6 +16,7 @@ from solders.signature import Signature
 from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.token.state import Mint, TokenAccount, TokenAccountState
 from solders.transaction import VersionedTransaction
+from solders.transaction_metadata import FailedTransactionMetadata
 from solders.transaction_status import TransactionErrorFieldless
 
 from onchain import spl
@@ -96,7 +97,7 @@ class LocalCluster:
 
     def airdrop(self, pubkey: Pubkey, lamports: int) -> None:
         result = self.svm.airdrop(pubkey, lamports)
-        if hasattr(result, "err"):
+        if isinstance(result, FailedTransactionMetadata):
             raise ClusterRejected(str(result.err()))
 
     def token_balance(self, owner: Pubkey, mint: Pubkey) -> int | None:
@@ -133,7 +134,7 @@ class LocalCluster:
         finally:
             if not sig_verify:
                 self.svm.with_sigverify(True)
-        if hasattr(result, "err"):
+        if isinstance(result, FailedTransactionMetadata):
             meta = result.meta()
             return Simulation(
                 str(result.err()),
@@ -150,7 +151,7 @@ class LocalCluster:
         signature = transaction.signatures[0]
         slot = int(self.svm.get_clock().slot)
         result = self.svm.send_transaction(transaction)
-        if hasattr(result, "err"):
+        if isinstance(result, FailedTransactionMetadata):
             if (
                 result.err() == TransactionErrorFieldless.AlreadyProcessed
                 and signature in self._results

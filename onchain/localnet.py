@@ -29,7 +29,7 @@ from solders.signature import Signature
 from solders.token.state import Mint, TokenAccount
 from solders.transaction import SanitizeError, VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata, TransactionMetadata
-from solders.transaction_status import TransactionErrorType
+from solders.transaction_status import TransactionErrorType, TransactionReturnData
 
 from onchain import spl
 from onchain.local_cluster import LocalCluster
@@ -693,8 +693,9 @@ class LocalnetServer:
 
 
 def _return_data(meta: TransactionMetadata) -> dict[str, Any] | None:
-    # The RPC leaves returnData out (null) when the program set none.
-    data = meta.return_data()
+    # The RPC leaves returnData out (null) when the program set none. solders' stub calls this
+    # method transaction_return_data and never None; at run time it is return_data, None if unset.
+    data: TransactionReturnData | None = meta.return_data()  # type: ignore[attr-defined]
     if data is None or not bytes(data.data):
         return None
     return {

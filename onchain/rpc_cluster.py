@@ -482,11 +482,10 @@ class RpcCluster:
                     raise _Shape(f"{len(value)} accounts for {size} keys")
                 return [_account(item, "value[]") for item in value]
 
-            accounts += await self._read(
-                "getMultipleAccounts",
-                lambda i, keys=chunk: GetMultipleAccounts(keys, config, id=i),
-                parse,
-            )
+            def build(i: int, keys: list[Pubkey] = chunk) -> Body:
+                return GetMultipleAccounts(keys, config, id=i)
+
+            accounts += await self._read("getMultipleAccounts", build, parse)
         return accounts
 
     async def token_balances(self, accounts: Sequence[Pubkey]) -> list[int | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from decimal import Decimal
 
 import httpx
@@ -208,9 +209,7 @@ def build_jupiter(
     )
     metrics.venue_up.labels("jupiter").set_function(lambda: 1.0 if venue.up else 0.0)
     for state in ("closed", "open", "half_open"):
-        metrics.venue_breaker.labels("jupiter", state).set_function(
-            lambda state=state: 1.0 if client.breaker_state == state else 0.0
-        )
+        metrics.venue_breaker.labels("jupiter", state).set_function(_in_state(client, state))
     return venue
 
 
@@ -261,3 +260,8 @@ def build_stream_intake(config: AgentConfig) -> StreamIntake | None:
             forget_idle_ms=int(redis.forget_consumers_after_s * 1000),
         )
     )
+
+
+def _in_state(client: JupiterClient, state: str) -> Callable[[], float]:
+    """1 while the client's breaker is in ``state``, else 0 (read at scrape time)."""
+    return lambda: 1.0 if client.breaker_state == state else 0.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable
 
 import structlog
 from redis.exceptions import AuthenticationError, AuthorizationError, RedisError
@@ -25,10 +26,10 @@ __all__ = ["StreamFeed", "wait_or_stop"]
 log = structlog.get_logger("agent.daemon")
 
 
-async def wait_or_stop(stopping: asyncio.Event, waiting: object) -> None:
+async def wait_or_stop(stopping: asyncio.Event, waiting: Awaitable[object]) -> None:
     """Wait for ``waiting`` or for ``stopping``, whichever comes first."""
     stop = asyncio.ensure_future(stopping.wait())
-    other = asyncio.ensure_future(waiting)  # type: ignore[arg-type]
+    other = asyncio.ensure_future(waiting)
     await asyncio.wait({stop, other}, return_when=asyncio.FIRST_COMPLETED)
     for task in (stop, other):
         task.cancel()

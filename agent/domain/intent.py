@@ -12,7 +12,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from agent.domain.outcomes import IntentRejected, Reason
 from agent.domain.tokens import MAX_AMOUNT
@@ -68,7 +68,7 @@ class IntentMessage:
     venues: tuple[str, ...] | None
 
 
-def _reject_constant(name: str) -> Any:
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 

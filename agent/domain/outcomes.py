@@ -2,7 +2,7 @@
 
 Every file or stream entry the agent receives ends in exactly one of these states, with a
 reason code from :class:`Reason` when it did not fill. Reason codes are stable: result
-files, SQL rows, metrics labels and the README all use them.
+files, SQL rows, metrics labels and the manual (docs/protocol.md) all use them.
 """
 
 from __future__ import annotations

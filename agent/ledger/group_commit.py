@@ -164,13 +164,13 @@ class Recorder:
                 self._commit_in_thread(connection, fresh, now) if fresh else ([], {})
             )
             done = iter(fresh_results)
-            results = [
+            merged: list[Outcome | LegFailed] = [
                 recorded_outcome(p.submission, record)
                 if (record := recorded.get((p.submission.source, p.submission.ref)))
                 else next(done)
                 for p in plans
             ]
-            return results, afters
+            return merged, afters
         finals = self._screen(connection, plans)
         usage_before, used = self._limit_daily_usage(connection, plans, finals)
         afters = self._fill(connection, plans, finals, used)
@@ -183,6 +183,8 @@ class Recorder:
             if isinstance(final, LegFailed):
                 results.append(final)
                 continue
+            # Every plan has its final word once the books moved: a refusal, or what to record.
+            assert final is not None
             rendered = render(plan, final, now)
             for table, table_rows in rendered.rows.items():
                 rows[table].extend(table_rows)
@@ -194,7 +196,7 @@ class Recorder:
         if self._preparer is None:
             legs = tuple(LegOutcome(LegStatus.FILLED, out) for out in realised)
             return Final(Status.FILLED, None, "", writes_intent=True, legs=legs)
-        legs = []
+        executing: list[LegOutcome] = []
         for index, out in enumerate(realised):
             try:
                 prepared = self._preparer.prepare(plan, index, out)
@@ -202,8 +204,8 @@ class Recorder:
                 # Name the leg, so the pipeline leaves out the right venue when it re-plans.
                 quote = plan.fills[index].quote
                 raise LegFailed(refused.reason, refused.detail, quote) from None
-            legs.append(LegOutcome(LegStatus.EXECUTING, out, _chain_fields(prepared)))
-        return Final(Status.EXECUTING, None, "", writes_intent=True, legs=tuple(legs))
+            executing.append(LegOutcome(LegStatus.EXECUTING, out, _chain_fields(prepared)))
+        return Final(Status.EXECUTING, None, "", writes_intent=True, legs=tuple(executing))
 
     async def finish(self, plan: Plan, final: Final, planned: list[int]) -> Outcome:
         """Record what became of an EXECUTING plan's legs: the books and usage of legs that did
@@ -384,8 +386,8 @@ class Recorder:
                 fills[candidate.quote.venue][candidate.quote.source] += 1
             finals[index] = final
         declines: dict[str, Counter[str]] = defaultdict(Counter)
-        for plan, final in zip(plans, finals, strict=True):
-            if isinstance(final, Final) and final.writes_intent:
+        for plan, word in zip(plans, finals, strict=True):
+            if isinstance(word, Final) and word.writes_intent:
                 for candidate, failed in plan.failures:
                     if failed.reason is Reason.LAST_LOOK_REJECTED:
                         declines[candidate.quote.venue][candidate.quote.source] += 1

@@ -259,7 +259,7 @@ def _route_row(plan: Plan, decision: Decision, at: datetime) -> dict[str, Any]:
 
 
 def _quote_rows(intent_id: str, decision: Decision) -> list[dict[str, Any]]:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "intent_id": intent_id,
             "venue": c.quote.venue,

@@ -131,7 +131,7 @@ class _HttpSource:
     async def _get(
         self,
         path: str,
-        params: Mapping[str, str] | Sequence[tuple[str, str]],
+        params: Mapping[str, str] | tuple[tuple[str, str], ...],
         headers: Mapping[str, str] | None = None,
     ) -> bytes:
         url = f"{self._base_url}/{path.lstrip('/')}" if path else self._base_url
@@ -284,9 +284,12 @@ class PythSource(_HttpSource):
 
     async def _fetch(self, tokens: Sequence[Token]) -> dict[str, Observation]:
         feeds = {t.symbol: t.pyth_feed_id for t in tokens}
-        params = [("ids[]", feed) for feed in sorted(set(feeds.values()))]
-        # An invalid id would otherwise fail the whole request; dropped, it just goes missing.
-        params += [("parsed", "true"), ("ignore_invalid_price_ids", "true")]
+        params = (
+            *(("ids[]", feed) for feed in sorted(set(feeds.values()))),
+            # An invalid id would otherwise fail the whole request; dropped, it just goes missing.
+            ("parsed", "true"),
+            ("ignore_invalid_price_ids", "true"),
+        )
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
         return parse_pyth(await self._get("v2/updates/price/latest", params, headers), feeds)
 

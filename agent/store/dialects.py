@@ -3,18 +3,23 @@ each dialect's own ``insert()`` constructs."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
-from sqlalchemy import Connection
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["UPSERT_INSERTS", "upsert_insert"]
+__all__ = ["UPSERT_INSERTS", "UpsertInsert", "upsert_insert"]
+
+# An ``insert()`` whose statements take ``on_conflict_*``.
+UpsertInsert = Callable[[Table], postgresql.Insert | sqlite.Insert]
 
 # The two databases the store runs on.
-UPSERT_INSERTS: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+UPSERT_INSERTS: dict[str, UpsertInsert] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
 
 
-def upsert_insert(connection: Connection) -> Any:
+def upsert_insert(connection: Connection) -> UpsertInsert:
     """The connection's dialect's ``insert()``, whose statements take ``on_conflict_*``."""
     return UPSERT_INSERTS[connection.dialect.name]

@@ -5,13 +5,13 @@ Writes take lists of rows so that one statement records a whole batch of outcome
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from agent.store.models import (
     IntentEventRow,
@@ -79,7 +79,7 @@ class SubmissionRecord:
     result: str
 
 
-def _record(row: Any) -> SubmissionRecord:
+def _record(row: Row[Any]) -> SubmissionRecord:
     return SubmissionRecord(row.source, row.ref, row.status, row.reason, row.intent_id, row.result)
 
 
@@ -146,7 +146,7 @@ def existing_intents(
     return taken_ids, taken_pairs
 
 
-def insert_rows(connection: Connection, rows: dict[str, Sequence[dict[str, Any]]]) -> None:
+def insert_rows(connection: Connection, rows: Mapping[str, Sequence[Mapping[str, object]]]) -> None:
     """Insert each table's rows with one statement, parents before children."""
     for name, statement in _INSERTS.items():
         batch = rows.get(name)
@@ -165,9 +165,9 @@ def finish_execution(
     connection: Connection,
     intent_id: str,
     *,
-    intent: dict[str, Any],
-    leg_rows: Sequence[dict[str, Any]],
-    rows: dict[str, Sequence[dict[str, Any]]],
+    intent: Mapping[str, object],
+    leg_rows: Sequence[Mapping[str, object]],
+    rows: Mapping[str, Sequence[Mapping[str, object]]],
 ) -> None:
     """Close an EXECUTING intent: its row, its executed legs, and the terminal rows."""
     now = datetime.now(UTC)
@@ -191,8 +191,8 @@ def finish_execution(
 class ExecutingIntent:
     """An intent whose fill was reserved but whose transaction's fate was never recorded."""
 
-    intent: Any
-    legs: list[Any]
+    intent: Row[Any]
+    legs: list[Row[Any]]
 
 
 def executing_intents(

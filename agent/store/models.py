@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -101,7 +102,10 @@ def _tidy(value: Decimal) -> Decimal:
     """Drop NUMERIC's trailing zeros without turning 10 into 1E+1."""
     # The default context (28 digits) would round a 38-digit value here.
     normal = value.normalize(_CTX)
-    if normal.as_tuple().exponent > 0:  # type: ignore[operator]
+    exponent = normal.as_tuple().exponent
+    if not isinstance(exponent, int):  # NaN or an infinity, which _fit never writes
+        raise TypeError(f"{value} is not a finite decimal")
+    if exponent > 0:
         return normal.quantize(Decimal(1), context=_CTX)
     return normal
 
@@ -136,6 +140,10 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+    if TYPE_CHECKING:
+        # SQLAlchemy types this as any FromClause; every model here maps a plain Table.
+        __table__: ClassVar[Table]
 
 
 def _now() -> datetime:

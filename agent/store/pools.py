@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from agent.domain.amm import AmmReserves
 from agent.domain.otc_pricing import OtcBook, OtcInventory
@@ -91,12 +91,9 @@ def seed_localdex_pool(
     connection.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
 
 
-def _reserves(row: object) -> AmmReserves:
+def _reserves(row: Row[Any]) -> AmmReserves:
     return AmmReserves(
-        pool_id=row.id,  # type: ignore[attr-defined]
-        base=row.base_reserve,  # type: ignore[attr-defined]
-        quote=row.quote_reserve,  # type: ignore[attr-defined]
-        version=row.version,  # type: ignore[attr-defined]
+        pool_id=row.id, base=row.base_reserve, quote=row.quote_reserve, version=row.version
     )
 
 

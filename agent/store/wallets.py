@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from agent.domain.policy import WalletPolicy
-from agent.store.dialects import UPSERT_INSERTS, upsert_insert
+from agent.store.dialects import UPSERT_INSERTS, UpsertInsert, upsert_insert
 from agent.store.models import WalletRow, WalletUsageRow
 
 __all__ = ["ensure_usage_rows", "list_wallets", "lock_usage", "save_usage", "upsert_wallet"]
@@ -26,7 +26,7 @@ _ENSURE_USAGE = {
 }
 
 
-def _saving_usage(insert: Any) -> Any:
+def _saving_usage(insert: UpsertInsert) -> postgresql.Insert | sqlite.Insert:
     statement = insert(usage)
     return statement.on_conflict_do_update(
         index_elements=["wallet", "day"],

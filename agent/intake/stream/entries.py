@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from redis.typing import EncodableT, FieldT
+
 from agent.domain.outcomes import IntentRejected, Reason
 
 __all__ = [
@@ -44,6 +46,8 @@ ENTRY_FIELD = b"intent"
 _ORIGINAL_PREFIX = b"original:"
 
 Fields = Mapping[bytes, bytes]
+# The fields of an entry to add, typed as redis-py's XADD takes them (an invariant dict).
+NewFields = dict[FieldT, EncodableT]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +75,8 @@ class DeadLetter:
     deliveries: int
     original: Fields
 
-    def fields(self) -> dict[bytes, bytes]:
-        document = {
+    def fields(self) -> NewFields:
+        document: NewFields = {
             b"entry_id": self.entry_id.encode(),
             b"reason": self.reason.encode(),
             b"deliveries": str(self.deliveries).encode(),
@@ -156,7 +160,7 @@ def read_claimed(reply: Any) -> tuple[str, list[tuple[str, Fields | None]], list
 
 def result_fields(
     entry_id: str, *, status: str, reason: str | None, intent_id: str | None, result: str
-) -> dict[bytes, str]:
+) -> NewFields:
     return {
         b"entry_id": entry_id,
         b"status": str(status),

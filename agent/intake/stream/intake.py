@@ -24,15 +24,17 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar, cast
 
 import redis.asyncio as aioredis
 import structlog
 from redis import exceptions as redis_errors
+from redis.typing import StreamIdT
 
 from agent.intake.stream.client import check_client, connect, unavailable_on_outage
 from agent.intake.stream.entries import (
     DeadLetter,
+    Fields,
     StreamItem,
     block_within,
     decode_fields,
@@ -168,13 +170,14 @@ class StreamIntake:
         if not entry_ids:
             return
         settings = self.settings
+        message_ids: list[StreamIdT] = [*sorted(entry_ids)]  # redis-py wants this exact list type
         with unavailable_on_outage("keep_alive"):
             await self._client.xclaim(
                 settings.stream,
                 settings.group,
                 settings.consumer,
                 0,
-                sorted(entry_ids),
+                message_ids,
                 justid=True,
             )
 
@@ -186,9 +189,12 @@ class StreamIntake:
     async def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
         """The newest ``count`` dead letters, newest first, as text."""
         with unavailable_on_outage("dead_letters"):
-            rows = await self._client.xrevrange(
+            reply = await self._client.xrevrange(
                 self.settings.dead_letter_stream, "+", "-", count=count
             )
+        # check_client makes replies raw bytes, and XREVRANGE answers a list of whole entries
+        # (never nil ones), which redis-py's types cannot tell.
+        rows = cast("list[tuple[bytes, Fields]]", reply)
         return [decode_fields(fields) for _entry_id, fields in rows]
 
     async def forget_idle_consumers(self) -> list[str]:
@@ -274,7 +280,7 @@ class StreamIntake:
         entries = read_entries(reply)
         return await self._sort(entries, dict.fromkeys((entry_id for entry_id, _ in entries), 1))
 
-    async def _delivery_counts(self, entries: list[tuple[str, Any]]) -> dict[str, int]:
+    async def _delivery_counts(self, entries: list[tuple[str, Fields | None]]) -> dict[str, int]:
         """Redis's own delivery count for each entry, read after this delivery."""
         if not entries:
             return {}
@@ -293,7 +299,7 @@ class StreamIntake:
         return counts
 
     async def _sort(
-        self, entries: list[tuple[str, Any]], deliveries: dict[str, int]
+        self, entries: list[tuple[str, Fields | None]], deliveries: dict[str, int]
     ) -> list[StreamItem]:
         settings = self.settings
         received_at = self._clock()

@@ -1,4 +1,5 @@
-"""Jupiter venue: the HTTP client, its parsed responses and errors; the venue the router asks.
+"""Jupiter venue: the HTTP client, its parsed responses and errors, and :class:`JupiterVenue`,
+the venue the router asks, which builds verified swaps (:class:`BuiltSwap`) for the executor.
 
 The request budget and the circuit breaker come from :mod:`agent.net`. Typical wiring (one
 limiter for the whole process; Jupiter counts requests per account)::
@@ -11,6 +12,7 @@ limiter for the whole process; Jupiter counts requests per account)::
 
 from agent.venues.jupiter.client import DEFAULT_BASE_URL, JupiterClient, RequestRetries, SwapPlan
 from agent.venues.jupiter.errors import (
+    ERROR_KINDS,
     NO_ROUTE_CODES,
     VENUE_ERRORS,
     JupiterError,
@@ -35,16 +37,21 @@ from agent.venues.jupiter.models import (
     parse_quote,
     parse_swap_instructions,
 )
+from agent.venues.jupiter.swaps import BuiltSwap, SwapOrder, SwapSettings
+from agent.venues.jupiter.venue import JupiterVenue
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "ERROR_KINDS",
     "NO_ROUTE_CODES",
     "VENUE_ERRORS",
     "AccountMeta",
     "BuildResponse",
+    "BuiltSwap",
     "Instruction",
     "JupiterClient",
     "JupiterError",
+    "JupiterVenue",
     "NoRoute",
     "PlatformFee",
     "QuoteResponse",
@@ -54,7 +61,9 @@ __all__ = [
     "RoutePlanStep",
     "SwapInfo",
     "SwapInstructions",
+    "SwapOrder",
     "SwapPlan",
+    "SwapSettings",
     "Unauthorised",
     "Unavailable",
     "classify_response",
