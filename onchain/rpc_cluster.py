@@ -37,12 +37,8 @@ import binascii
 import itertools
 import json
 import logging
-import random
-import re
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal, NoReturn, TypeVar
 
 import httpx
@@ -82,6 +78,15 @@ from onchain.cluster import (
     Confirmation,
     Simulation,
 )
+from onchain.wire import (
+    BadPayload,
+    RetryPolicy,
+    as_list,
+    as_object,
+    as_str,
+    as_uint,
+    parse_retry_after,
+)
 
 __all__ = [
     "MAX_ACCOUNTS_PER_REQUEST",
@@ -89,7 +94,6 @@ __all__ = [
     "RetryPolicy",
     "RpcCluster",
     "error_text",
-    "retry_after_seconds",
 ]
 
 log = logging.getLogger(__name__)
@@ -115,50 +119,6 @@ _LEVELS = {
 }
 _LANDED = frozenset({"confirmed", "finalized"})
 _HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-_DELTA_SECONDS = re.compile(r"\d{1,9}(\.\d{1,6})?")
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how patiently a call is retried when the cluster is unavailable."""
-
-    attempts: int = 4  # tries in all, the first included
-    base_delay_s: float = 0.25
-    max_delay_s: float = 5.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError(f"attempts must be at least 1, not {self.attempts}")
-        if not 0 <= self.base_delay_s <= self.max_delay_s:
-            raise ValueError(
-                f"need 0 <= base_delay_s <= max_delay_s, got {self.base_delay_s} and "
-                f"{self.max_delay_s}"
-            )
-
-    def backoff_s(self, retry: int) -> float:
-        """The pause before retry number ``retry`` (0 first): doubling, capped, jittered."""
-        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** min(retry, 32))
-        # Jitter in the upper half keeps clients apart without collapsing the pause to ~0.
-        return random.uniform(ceiling / 2, ceiling)
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if unusable.
-
-    Fractional seconds are accepted as well, since some rate limiters send them.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if _DELTA_SECONDS.fullmatch(value):
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None  # an HTTP-date is always GMT; one without a zone is not one
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def error_text(err: Any) -> str:
@@ -183,91 +143,56 @@ class _RpcErrorAnswer(Exception):
         super().__init__(f"JSON-RPC error {code}: {message}")
 
 
-class _Shape(Exception):
-    """An answer that is JSON but not the documented shape."""
-
-    def __init__(self, detail: str) -> None:
-        self.detail = detail
-        super().__init__(detail)
-
-
-# strict readers of answer fields
-
-
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Shape(f"{what} is not an object")
-    return value
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise _Shape(f"{what} is not an array")
-    return value
-
-
-def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _Shape(f"{what} is not a non-negative integer")
-    return value
-
-
-def _str(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise _Shape(f"{what} is not a string")
-    return value
-
-
 def _logs(value: Any, what: str) -> tuple[str, ...]:
     # null means execution never started.
     if value is None:
         return ()
-    return tuple(_str(line, f"{what}[]") for line in _list(value, what))
+    return tuple(as_str(line, f"{what}[]") for line in as_list(value, what))
 
 
 def _err(value: Any, what: str) -> Any:
     # A TransactionError is a variant name or a one-key object ({"InstructionError": [...]}).
     if value is None or isinstance(value, str) or (isinstance(value, dict) and len(value) == 1):
         return value
-    raise _Shape(f"{what} is not a transaction error")
+    raise BadPayload(f"{what} is not a transaction error")
 
 
 def _context_value(result: Any) -> tuple[int, Any]:
     """The slot and value of an RpcResponse ({context: {slot}, value})."""
-    result = _obj(result, "result")
-    slot = _int(_obj(result.get("context"), "result.context").get("slot"), "context.slot")
+    result = as_object(result, "result")
+    slot = as_uint(as_object(result.get("context"), "result.context").get("slot"), "context.slot")
     if "value" not in result:
-        raise _Shape("result has no value")
+        raise BadPayload("result has no value")
     return slot, result["value"]
 
 
 def _account(value: Any, what: str) -> Account | None:
     if value is None:
         return None
-    fields = _obj(value, what)
-    data = _list(fields.get("data"), f"{what}.data")
+    fields = as_object(value, what)
+    data = as_list(fields.get("data"), f"{what}.data")
     if len(data) != 2 or data[1] != "base64":
-        raise _Shape(f"{what}.data is not [data, 'base64']")
+        raise BadPayload(f"{what}.data is not [data, 'base64']")
     try:
-        raw = base64.b64decode(_str(data[0], f"{what}.data[0]"), validate=True)
+        raw = base64.b64decode(as_str(data[0], f"{what}.data[0]"), validate=True)
     except binascii.Error as exc:
-        raise _Shape(f"{what}.data is not base64") from exc
+        raise BadPayload(f"{what}.data is not base64") from exc
     executable = fields.get("executable")
     if not isinstance(executable, bool):
-        raise _Shape(f"{what}.executable is not a boolean")
+        raise BadPayload(f"{what}.executable is not a boolean")
     space = fields.get("space")
-    if space is not None and _int(space, f"{what}.space") != len(raw):
-        raise _Shape(f"{what}.space does not match its data")
+    if space is not None and as_uint(space, f"{what}.space") != len(raw):
+        raise BadPayload(f"{what}.space does not match its data")
     try:
         return Account(
-            _int(fields.get("lamports"), f"{what}.lamports"),
+            as_uint(fields.get("lamports"), f"{what}.lamports"),
             raw,
-            Pubkey.from_string(_str(fields.get("owner"), f"{what}.owner")),
+            Pubkey.from_string(as_str(fields.get("owner"), f"{what}.owner")),
             executable,
-            _int(fields.get("rentEpoch"), f"{what}.rentEpoch"),
+            as_uint(fields.get("rentEpoch"), f"{what}.rentEpoch"),
         )
     except (ValueError, OverflowError) as exc:
-        raise _Shape(f"{what} does not make an account") from exc
+        raise BadPayload(f"{what} does not make an account") from exc
 
 
 def _decode_json(content: bytes) -> Any:
@@ -377,7 +302,8 @@ class RpcCluster:
         status = response.status_code
         if status in _RETRIED_STATUSES or status >= 500:
             raise _Retryable(
-                f"HTTP {status}", retry_after_seconds(response.headers.get("retry-after"))
+                f"HTTP {status}",
+                parse_retry_after(response.headers.get("retry-after"), time.time()),
             )
         try:
             payload = _decode_json(response.content)
@@ -386,8 +312,8 @@ class RpcCluster:
             raise ClusterBadResponse(method, detail) from exc
         try:
             result = self._result(payload, request_id)
-        except _Shape as exc:
-            detail = exc.detail if status == 200 else f"HTTP {status}"
+        except BadPayload as exc:
+            detail = exc.reason if status == 200 else f"HTTP {status}"
             raise ClusterBadResponse(method, detail) from None
         if status != 200:
             # Some providers put a JSON-RPC error under a 4xx (handled above); a result never.
@@ -396,25 +322,25 @@ class RpcCluster:
 
     @staticmethod
     def _result(payload: Any, request_id: int) -> Any:
-        payload = _obj(payload, "the answer")
+        payload = as_object(payload, "the answer")
         if payload.get("jsonrpc") != "2.0":
-            raise _Shape("the answer is not JSON-RPC 2.0")
+            raise BadPayload("the answer is not JSON-RPC 2.0")
         answered = payload.get("id")
         if "error" in payload:
-            error = _obj(payload["error"], "error")
+            error = as_object(payload["error"], "error")
             code, message = error.get("code"), error.get("message")
             if isinstance(code, bool) or not isinstance(code, int) or not isinstance(message, str):
-                raise _Shape("error has no integer code and string message")
+                raise BadPayload("error has no integer code and string message")
             # A node that could not read the request answers with id null.
             if answered not in (request_id, None):
-                raise _Shape("the error answers another request")
+                raise BadPayload("the error answers another request")
             if code in _TRANSIENT_RPC_CODES:
                 raise _Retryable(f"JSON-RPC error {code}")
             raise _RpcErrorAnswer(code, message, error.get("data"))
         if answered != request_id:
-            raise _Shape("the answer is for another request")
+            raise BadPayload("the answer is for another request")
         if "result" not in payload:
-            raise _Shape("the answer has neither result nor error")
+            raise BadPayload("the answer has neither result nor error")
         return payload["result"]
 
     async def _read(
@@ -425,21 +351,21 @@ class RpcCluster:
             return parse(await self._call(method, build))
         except _RpcErrorAnswer as exc:
             raise ClusterBadResponse(method, str(exc)) from None
-        except _Shape as exc:
-            raise ClusterBadResponse(method, exc.detail) from None
+        except BadPayload as exc:
+            raise ClusterBadResponse(method, exc.reason) from None
 
     @staticmethod
     def _refusal(method: str, exc: _RpcErrorAnswer) -> ClusterError:
         """What a JSON-RPC error on sendTransaction or simulateTransaction means."""
         if exc.code == _PREFLIGHT_FAILURE:
             try:
-                data = _obj(exc.data, "preflight failure data")
+                data = as_object(exc.data, "preflight failure data")
                 if "err" not in data:
-                    raise _Shape("preflight failure data has no err")
+                    raise BadPayload("preflight failure data has no err")
                 err = _err(data["err"], "preflight failure err")
                 logs = _logs(data.get("logs"), "preflight failure logs")
-            except _Shape as shape:
-                return ClusterBadResponse(method, shape.detail)
+            except BadPayload as shape:
+                return ClusterBadResponse(method, shape.reason)
             return ClusterRejected("preflight failed" if err is None else error_text(err), logs)
         if exc.code == _SIGNATURE_VERIFICATION_FAILURE:
             return ClusterRejected("SignatureFailure")
@@ -449,12 +375,12 @@ class RpcCluster:
 
     async def latest_blockhash(self) -> Blockhash:
         def parse(result: Any) -> Blockhash:
-            value = _obj(_context_value(result)[1], "value")
+            value = as_object(_context_value(result)[1], "value")
             try:
-                blockhash = Hash.from_string(_str(value.get("blockhash"), "value.blockhash"))
+                blockhash = Hash.from_string(as_str(value.get("blockhash"), "value.blockhash"))
             except (ParseHashError, ValueError) as exc:
-                raise _Shape("value.blockhash is not a hash") from exc
-            height = _int(value.get("lastValidBlockHeight"), "value.lastValidBlockHeight")
+                raise BadPayload("value.blockhash is not a hash") from exc
+            height = as_uint(value.get("lastValidBlockHeight"), "value.lastValidBlockHeight")
             return Blockhash(blockhash, height)
 
         config = RpcContextConfig(commitment=self._level)
@@ -465,7 +391,7 @@ class RpcCluster:
     async def block_height(self) -> int:
         config = RpcContextConfig(commitment=self._level)
         return await self._read(
-            "getBlockHeight", lambda i: GetBlockHeight(config, id=i), lambda r: _int(r, "result")
+            "getBlockHeight", lambda i: GetBlockHeight(config, id=i), lambda r: as_uint(r, "result")
         )
 
     async def get_accounts(self, pubkeys: Sequence[Pubkey]) -> list[Account | None]:
@@ -477,9 +403,9 @@ class RpcCluster:
             chunk = list(pubkeys[start : start + MAX_ACCOUNTS_PER_REQUEST])
 
             def parse(result: Any, size: int = len(chunk)) -> list[Account | None]:
-                value = _list(_context_value(result)[1], "value")
+                value = as_list(_context_value(result)[1], "value")
                 if len(value) != size:
-                    raise _Shape(f"{len(value)} accounts for {size} keys")
+                    raise BadPayload(f"{len(value)} accounts for {size} keys")
                 return [_account(item, "value[]") for item in value]
 
             def build(i: int, keys: list[Pubkey] = chunk) -> Body:
@@ -527,25 +453,25 @@ class RpcCluster:
             raise self._refusal(method, exc) from None
         try:
             return self._simulation(result, len(wanted))
-        except _Shape as exc:
-            raise ClusterBadResponse(method, exc.detail) from None
+        except BadPayload as exc:
+            raise ClusterBadResponse(method, exc.reason) from None
 
     @staticmethod
     def _simulation(result: Any, wanted: int) -> Simulation:
-        value = _obj(_context_value(result)[1], "value")
+        value = as_object(_context_value(result)[1], "value")
         if "err" not in value:
-            raise _Shape("value has no err")
+            raise BadPayload("value has no err")
         err = _err(value["err"], "value.err")
         units = value.get("unitsConsumed")
         post: tuple[Account | None, ...] = ()
         if wanted:
-            states = _list(value.get("accounts"), "value.accounts")
+            states = as_list(value.get("accounts"), "value.accounts")
             if len(states) != wanted:
-                raise _Shape(f"{len(states)} accounts for {wanted} addresses")
+                raise BadPayload(f"{len(states)} accounts for {wanted} addresses")
             post = tuple(_account(state, "value.accounts[]") for state in states)
         return Simulation(
             None if err is None else error_text(err),
-            0 if units is None else _int(units, "value.unitsConsumed"),
+            0 if units is None else as_uint(units, "value.unitsConsumed"),
             _logs(value.get("logs"), "value.logs"),
             post,
         )
@@ -567,11 +493,11 @@ class RpcCluster:
                 return signature
             raise refusal from None
         try:
-            answered = Signature.from_string(_str(result, "result"))
+            answered = Signature.from_string(as_str(result, "result"))
         except ValueError:
             raise ClusterBadResponse(method, "the result is not a signature") from None
-        except _Shape as exc:
-            raise ClusterBadResponse(method, exc.detail) from None
+        except BadPayload as exc:
+            raise ClusterBadResponse(method, exc.reason) from None
         if answered != signature:
             raise ClusterBadResponse(method, "the node answered another transaction's signature")
         return signature
@@ -583,20 +509,20 @@ class RpcCluster:
 
         def parse(result: Any) -> tuple[int, tuple[int, Any, str] | None]:
             slot, value = _context_value(result)
-            statuses = _list(value, "value")
+            statuses = as_list(value, "value")
             if len(statuses) != 1:
-                raise _Shape(f"{len(statuses)} statuses for 1 signature")
+                raise BadPayload(f"{len(statuses)} statuses for 1 signature")
             if statuses[0] is None:
                 return slot, None
-            status = _obj(statuses[0], "value[0]")
+            status = as_object(statuses[0], "value[0]")
             level = status.get("confirmationStatus")
             if level is None:
                 # Older nodes: confirmations null means rooted (finalized).
                 level = "finalized" if status.get("confirmations") is None else "processed"
             if level not in _LEVELS:
-                raise _Shape("value[0].confirmationStatus is not a commitment level")
+                raise BadPayload("value[0].confirmationStatus is not a commitment level")
             err = _err(status.get("err"), "value[0].err")
-            return slot, (_int(status.get("slot"), "value[0].slot"), err, level)
+            return slot, (as_uint(status.get("slot"), "value[0].slot"), err, level)
 
         config = RpcSignatureStatusConfig(search_transaction_history=False)
         return await self._read(

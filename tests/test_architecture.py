@@ -2,8 +2,8 @@
 
 onchain never imports agent; agent/domain imports nothing else of the project; an adapter
 (intake, net, pricing, venues, store) imports no other adapter but net, and nothing that uses
-adapters (pipeline, ledger, settlement, app, cli); no two modules import each other, directly
-or around a circle, type-checking imports included.
+adapters (pipeline, ledger, settlement, app, cli); net imports nothing else of agent; no two
+modules import each other, directly or around a circle, type-checking imports included.
 """
 
 from __future__ import annotations

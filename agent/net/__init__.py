@@ -1,18 +1,27 @@
 """What every HTTP adapter shares: a request budget per account, a circuit breaker, the one
-reading of Retry-After, strict JSON field readers, and the errors they raise.
+reading of Retry-After, one retry policy, strict JSON field readers, and the errors they
+raise.
 
-Pricing, the venues and the metrics import this package; it imports nothing else of the
-project, so no adapter depends on another through it.
+Pricing, the venues and the metrics import this package; it imports nothing else of agent,
+so no adapter depends on another through it. The Retry-After reading and the JSON readers are
+and the retry policy are :mod:`onchain.wire`'s, re-exported here: the RPC client in onchain reads its answers with the
+same ones, and onchain never imports agent.
 """
 
 from agent.net.circuit_breaker import BreakerState, CircuitBreaker
-from agent.net.errors import BadPayload, BudgetExhausted, CircuitOpen, NetError
-from agent.net.json_fields import (
+from agent.net.errors import BudgetExhausted, CircuitOpen, NetError
+from agent.net.rate_budget import TokenBucket
+from onchain.wire import (
     EMPTY,
+    MAX_DIGITS,
+    MAX_RETRY_AFTER_S,
+    BadPayload,
+    RetryPolicy,
     as_amount,
     as_bool,
     as_decimal,
     as_list,
+    as_number,
     as_object,
     as_pubkey,
     as_str,
@@ -21,13 +30,13 @@ from agent.net.json_fields import (
     is_finite_float,
     load_object,
     optional,
+    parse_retry_after,
     required,
 )
-from agent.net.rate_budget import TokenBucket
-from agent.net.retry_after import MAX_RETRY_AFTER_S, parse_retry_after
 
 __all__ = [
     "EMPTY",
+    "MAX_DIGITS",
     "MAX_RETRY_AFTER_S",
     "BadPayload",
     "BreakerState",
@@ -35,11 +44,13 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpen",
     "NetError",
+    "RetryPolicy",
     "TokenBucket",
     "as_amount",
     "as_bool",
     "as_decimal",
     "as_list",
+    "as_number",
     "as_object",
     "as_pubkey",
     "as_str",

@@ -5,16 +5,17 @@
     NetError
      ├── BudgetExhausted(wait_s, max_wait_s)  this process's own request budget has no slot
      │                                        within the caller's deadline: go elsewhere now
-     ├── CircuitOpen(retry_in_s)              the breaker is open; nothing was sent: go elsewhere
-     └── BadPayload(reason)                   a body violates the documented schema: alert
+     └── CircuitOpen(retry_in_s)              the breaker is open; nothing was sent: go elsewhere
 
-None of them names a service: the adapter that raised them knows which one it asked, and
-none of them ever carries a credential.
+The strict JSON readers raise :class:`onchain.wire.BadPayload` (a body violates the
+documented schema: alert), which :mod:`agent.net` re-exports. None of these errors names a
+service: the adapter that raised them knows which one it asked. None ever carries a
+credential.
 """
 
 from __future__ import annotations
 
-__all__ = ["BadPayload", "BudgetExhausted", "CircuitOpen", "NetError"]
+__all__ = ["BudgetExhausted", "CircuitOpen", "NetError"]
 
 
 class NetError(Exception):
@@ -39,11 +40,3 @@ class CircuitOpen(NetError):
     def __init__(self, retry_in_s: float) -> None:
         self.retry_in_s = retry_in_s
         super().__init__(f"circuit open, next probe in {retry_in_s:.3f}s")
-
-
-class BadPayload(NetError):
-    """A response does not follow the documented schema: a bug or an API change; alert."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(f"response violates the schema: {reason}")

@@ -1,7 +1,8 @@
-"""Strict readers for price-source bodies, shared by the parsers in :mod:`agent.pricing.parsers`.
+"""What a price is, on top of the shared strict JSON readers, for :mod:`agent.pricing.parsers`.
 
 JSON is always decoded with ``parse_float=Decimal`` so no price ever passes through a binary
-float. Prices must be finite and positive; ``change_24h`` is a percentage. Every reader raises
+float. Numbers and objects are read by :mod:`agent.net`'s readers; here prices must be finite
+and positive, ``change_24h`` a finite percentage and timestamps positive. Every reader raises
 :class:`~agent.pricing.errors.BadPayload` naming the source and the field, never a builtin
 exception, whatever the body holds.
 """
@@ -9,9 +10,11 @@ exception, whatever the body holds.
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from agent.net import MAX_DIGITS, as_number, as_object
+from agent.net import BadPayload as WireBadPayload
 from agent.pricing.errors import BadPayload
 
 __all__ = [
@@ -37,11 +40,6 @@ def load_json(source: str, body: bytes | str) -> Any:
         raise BadPayload(source, f"body is {kind}") from exc
 
 
-# Far beyond any real price, percentage, exponent or timestamp, and small enough that no later
-# Decimal operation (scaleb, a division, float()) can overflow or trap.
-MAX_DIGITS = 100
-
-
 def read_price(source: str, value: object, what: str) -> Decimal:
     """A finite, positive Decimal from a JSON number or numeric string."""
     number = read_decimal(source, value, what)
@@ -52,18 +50,10 @@ def read_price(source: str, value: object, what: str) -> Decimal:
 
 def read_decimal(source: str, value: object, what: str) -> Decimal:
     """A Decimal from a JSON number or numeric string, within ``MAX_DIGITS`` digits and exponent."""
-    # bool is an int subclass, and Decimal(True) == 1: a JSON `true` must not become a price.
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
-        raise BadPayload(source, f"{what} is {value!r:.60}, not a number")
     try:
-        number = Decimal(value)
-    except InvalidOperation as exc:
-        raise BadPayload(source, f"{what} is {value!r:.60}, not a number") from exc
-    if number.is_finite() and (
-        len(number.as_tuple().digits) > MAX_DIGITS or abs(number.adjusted()) > MAX_DIGITS
-    ):
-        raise BadPayload(source, f"{what} is out of range ({value!r:.60})")
-    return number
+        return as_number(value, what)
+    except WireBadPayload as exc:
+        raise BadPayload(source, exc.reason) from None
 
 
 def read_change(source: str, value: object, what: str) -> Decimal | None:
@@ -88,6 +78,7 @@ def read_timestamp(source: str, value: object, what: str, *, scale: int = 1) -> 
 
 def read_object(source: str, value: object, what: str) -> dict[str, Any]:
     """The value itself when it is a JSON object."""
-    if not isinstance(value, dict):
-        raise BadPayload(source, f"{what} is {type(value).__name__}, not an object")
-    return value
+    try:
+        return as_object(value, what)
+    except WireBadPayload as exc:
+        raise BadPayload(source, exc.reason) from None

@@ -259,7 +259,7 @@ def test_infinite_waits_are_ignored(headers: dict[str, str]) -> None:
     assert error.retry_after_s is None or math.isfinite(error.retry_after_s)
 
 
-@pytest.mark.parametrize("value", ["1e300", "86400", str(10**30)])
+@pytest.mark.parametrize("value", ["99999999999999999999.5", "86400", str(10**30)])
 def test_a_retry_after_beyond_an_hour_is_held_to_an_hour(value: str) -> None:
     """A huge finite Retry-After pauses Jupiter for an hour at most (the breaker does the rest)."""
     error = classify_response(429, {"retry-after": value}, b"", 1_760_000_000.0)

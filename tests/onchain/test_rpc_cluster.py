@@ -6,8 +6,6 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -19,8 +17,9 @@ from solders.signature import Signature
 from onchain import spl
 from onchain.cluster import EXPIRED, ClusterBadResponse, ClusterRejected, ClusterUnavailable
 from onchain.localnet import LocalnetServer
-from onchain.rpc_cluster import RetryPolicy, RpcCluster, error_text, retry_after_seconds
+from onchain.rpc_cluster import RpcCluster, error_text
 from onchain.transactions import to_base64
+from onchain.wire import RetryPolicy
 from tests.onchain.test_localnet import (
     INSUFFICIENT_FUNDS,
     SOL,
@@ -596,19 +595,6 @@ async def test_secrets_in_the_url_are_never_logged(caplog: pytest.LogCaptureFixt
 
 
 # policy and header parsing
-
-
-def test_retry_after_values() -> None:
-    """Retry-After is read as seconds or an HTTP-date; anything else is ignored."""
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    assert retry_after_seconds("3", now) == 3.0
-    assert retry_after_seconds(" 0.25 ", now) == 0.25
-    assert retry_after_seconds(format_datetime(now + timedelta(seconds=10), usegmt=True), now) == 10
-    assert retry_after_seconds(format_datetime(now - timedelta(seconds=10), usegmt=True), now) == 0
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00", now) is None
-    assert retry_after_seconds("-1", now) is None
-    assert retry_after_seconds("soon", now) is None
-    assert retry_after_seconds(None, now) is None
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:

@@ -93,7 +93,7 @@ def _rule_broken(source: str, target: str) -> str | None:
         if target_package in ADAPTERS and target_package != "net":
             return f"adapters share only net ({source_package} imports {target_package})"
     if source_package == "net" and target_root == "agent":
-        return "net imports nothing else of the project"
+        return "net imports nothing else of agent"
     return None
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from agent.net import CircuitBreaker, TokenBucket
-from agent.venues.jupiter import JupiterClient, RequestRetries
+from agent.net import CircuitBreaker, RetryPolicy, TokenBucket
+from agent.venues.jupiter import JupiterClient
 from tests.support.fake_jupiter import SOL, USDC, FakeJupiter
 
 # 1,000,000 SOL against 170.57M USDC: the reference example's price, ~0.0001 impact at 0.1 SOL.
@@ -70,7 +70,7 @@ async def _make_client(
                     1000.0, burst=1000, clock=clock, wall_clock=clock.wall, sleep=clock.sleep
                 ),
                 "breaker": CircuitBreaker(failure_threshold=3, cooldown_s=10.0, clock=clock),
-                "retry": RequestRetries(attempts=3, base_delay_s=0.1, max_delay_s=1.0),
+                "retry": RetryPolicy(attempts=3, base_delay_s=0.1, max_delay_s=1.0),
                 "clock": clock,
                 "wall_clock": clock.wall,
                 "sleep": clock.sleep,

@@ -10,7 +10,7 @@ limiter for the whole process; Jupiter counts requests per account)::
     quote = await client.quote(SOL, USDC, 100_000_000, 50, max_wait_s=2.0)
 """
 
-from agent.venues.jupiter.client import DEFAULT_BASE_URL, JupiterClient, RequestRetries, SwapPlan
+from agent.venues.jupiter.client import DEFAULT_BASE_URL, JUPITER_RETRIES, JupiterClient, SwapPlan
 from agent.venues.jupiter.errors import (
     ERROR_KINDS,
     NO_ROUTE_CODES,
@@ -43,6 +43,7 @@ from agent.venues.jupiter.venue import JupiterVenue
 __all__ = [
     "DEFAULT_BASE_URL",
     "ERROR_KINDS",
+    "JUPITER_RETRIES",
     "NO_ROUTE_CODES",
     "VENUE_ERRORS",
     "AccountMeta",
@@ -57,7 +58,6 @@ __all__ = [
     "QuoteResponse",
     "RateLimited",
     "Rejected",
-    "RequestRetries",
     "RoutePlanStep",
     "SwapInfo",
     "SwapInstructions",

@@ -1,8 +1,9 @@
 """The Jupiter HTTP client: /swap/v1/quote, /swap/v1/swap-instructions and /swap/v2/build.
 
 Every request first passes the circuit breaker, then takes a slot from the process-wide
-:class:`TokenBucket`. Unavailable answers are retried with full-jitter exponential backoff
-(``Retry-After`` wins over the computed delay); NoRoute, Rejected, BadPayload and
+:class:`TokenBucket`. Unavailable answers are retried under the shared
+:class:`~agent.net.RetryPolicy` (jittered exponential backoff; ``Retry-After`` wins over the
+computed delay); NoRoute, Rejected, BadPayload and
 Unauthorised are raised at once; RateLimited is raised with its reset unless the caller's
 ``max_wait_s`` covers the wait. The API key goes only into the ``x-api-key`` header: it is
 never logged, never in an error message and never in ``repr``.
@@ -20,7 +21,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 import structlog
 
-from agent.net import BudgetExhausted, CircuitBreaker, TokenBucket
+from agent.net import BudgetExhausted, CircuitBreaker, RetryPolicy, TokenBucket
 from agent.venues.jupiter.errors import (
     RateLimited,
     Unavailable,
@@ -35,33 +36,15 @@ from agent.venues.jupiter.models import (
     parse_swap_instructions,
 )
 
-__all__ = ["DEFAULT_BASE_URL", "JupiterClient", "RequestRetries", "SwapPlan"]
+__all__ = ["DEFAULT_BASE_URL", "JUPITER_RETRIES", "JupiterClient", "SwapPlan"]
+
+# Three tries per call: an intent waits on Jupiter no longer than its deadline allows anyway.
+JUPITER_RETRIES = RetryPolicy(attempts=3)
 
 log = structlog.get_logger("agent.venues.jupiter")
 
 DEFAULT_BASE_URL = "https://api.jup.ag/swap/v1"
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class RequestRetries:
-    """Retries of Unavailable answers: ``attempts`` in total, full-jitter exponential backoff
-    from ``base_delay_s`` capped at ``max_delay_s``. A Retry-After longer than
-    ``max_delay_s`` is not waited for: the error is raised."""
-
-    attempts: int = 3
-    base_delay_s: float = 0.25
-    max_delay_s: float = 5.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1 or self.base_delay_s < 0 or self.max_delay_s < 0:
-            raise ValueError("attempts must be >= 1 and delays non-negative")
-
-    def delay(self, attempt: int, rng: random.Random, retry_after_s: float | None) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        if retry_after_s is not None:
-            return retry_after_s
-        return rng.uniform(0.0, min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +74,7 @@ class JupiterClient:
         api_key: str = "",
         limiter: TokenBucket,
         breaker: CircuitBreaker,
-        retry: RequestRetries = RequestRetries(),
+        retry: RetryPolicy = JUPITER_RETRIES,
         api: Literal["v1", "v2"] = "v1",
         build_url: str | None = None,
         timeout_s: float | None = None,
@@ -308,7 +291,7 @@ class JupiterClient:
                         continue  # the limiter, now paused until the reset, does the waiting
                 raise error
             self._breaker.record_failure()
-            delay = self._retry.delay(attempt, self._rng, error.retry_after_s)
+            delay = self._retry.delay_s(attempt - 1, error.retry_after_s, self._rng)
             if attempt >= self._retry.attempts or delay > self._retry.max_delay_s:
                 raise error
             log.warning(

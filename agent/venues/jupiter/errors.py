@@ -156,7 +156,7 @@ def classify_response(
 
 
 # Everything a Jupiter call raises, for callers that turn any of it into a miss.
-VENUE_ERRORS: tuple[type[Exception], ...] = (JupiterError, NetError)
+VENUE_ERRORS: tuple[type[Exception], ...] = (JupiterError, NetError, BadPayload)
 
 _KINDS: tuple[tuple[type[Exception], str], ...] = (
     (NoRoute, "no_route"),

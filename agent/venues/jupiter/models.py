@@ -22,9 +22,9 @@ from solders.instruction import AccountMeta as SoldersAccountMeta
 from solders.instruction import Instruction as SoldersInstruction
 from solders.pubkey import Pubkey
 
-from agent.net import BadPayload
-from agent.net.json_fields import (
+from agent.net import (
     EMPTY,
+    BadPayload,
     as_amount,
     as_bool,
     as_decimal,

@@ -13,12 +13,18 @@ import pytest
 import structlog
 from solders.instruction import Instruction as SoldersInstruction
 
-from agent.net import BadPayload, BudgetExhausted, CircuitBreaker, CircuitOpen, TokenBucket
+from agent.net import (
+    BadPayload,
+    BudgetExhausted,
+    CircuitBreaker,
+    CircuitOpen,
+    RetryPolicy,
+    TokenBucket,
+)
 from agent.venues.jupiter import (
     JupiterClient,
     NoRoute,
     RateLimited,
-    RequestRetries,
     Unauthorised,
     Unavailable,
 )
@@ -185,7 +191,7 @@ async def test_429_waited_within_deadline(
 async def test_hang_times_out(make_client: MakeClient, fake: FakeJupiter) -> None:
     """A server that never answers is Unavailable after the request timeout."""
     fake.plan("hang", "hang")
-    client = make_client(timeout_s=0.2, retry=RequestRetries(attempts=2, base_delay_s=0.0))
+    client = make_client(timeout_s=0.2, retry=RetryPolicy(attempts=2, base_delay_s=0.0))
     with pytest.raises(Unavailable, match="timeout"):
         await client.quote(SOL, USDC, 10**8, 50)
     assert len(fake.requests) == 2
@@ -196,7 +202,7 @@ async def test_breaker_opens_and_closes(
 ) -> None:
     """Three unavailable calls open the breaker; after the cooldown one probe closes it."""
     breaker = CircuitBreaker(failure_threshold=3, cooldown_s=10.0, clock=clock)
-    client = make_client(breaker=breaker, retry=RequestRetries(attempts=1))
+    client = make_client(breaker=breaker, retry=RetryPolicy(attempts=1))
     fake.plan("500", "503", "html")
     for _ in range(3):
         with pytest.raises(Unavailable):
@@ -243,10 +249,10 @@ async def test_swap_plan_by_api(
         assert plan.quote.route_plan[0].bps == 10_000
 
 
-def test_retry_delay_full_jitter() -> None:
-    """Backoff is full jitter under base × 2^(n-1) capped at max; Retry-After wins."""
-    retry, rng = RequestRetries(attempts=5, base_delay_s=0.5, max_delay_s=2.0), random.Random(1)
+def test_retry_delay_is_jittered_under_the_cap() -> None:
+    """Backoff is jittered in the upper half of base × 2^(n-1) capped at max; Retry-After wins."""
+    retry, rng = RetryPolicy(attempts=5, base_delay_s=0.5, max_delay_s=2.0), random.Random(1)
     for attempt in range(1, 6):
         cap = min(2.0, 0.5 * 2 ** (attempt - 1))
-        assert all(0 <= retry.delay(attempt, rng, None) <= cap for _ in range(50))
-    assert retry.delay(1, rng, 1.25) == 1.25
+        assert all(cap / 2 <= retry.delay_s(attempt - 1, None, rng) <= cap for _ in range(50))
+    assert retry.delay_s(0, 1.25, rng) == 1.25
