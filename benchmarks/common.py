@@ -37,7 +37,7 @@ from solders.keypair import Keypair
 
 from agent.cli.demo import IntentMix
 from agent.cli.intent_builder import IntentDraft
-from agent.config.schema import load_config
+from agent.config import load_config
 from agent.intake.folder.layout import IntakeLayout, is_ignored, list_claims
 from tests.support.agent_home import AgentHome
 from tests.support.ports import free_port

@@ -39,7 +39,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from agent.app.parts import build_localdex_pools, build_otc_pools, build_tokens
-from agent.config.schema import load_config
+from agent.config import load_config
 from agent.domain.allocation import Curve
 from agent.domain.amm import constant_product_out, slippage_threshold
 from agent.domain.costs import LAMPORTS_PER_SIGNATURE, lamports_in_token_units

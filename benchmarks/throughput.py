@@ -20,7 +20,7 @@ from pathlib import Path
 
 from solders.keypair import Keypair
 
-from agent.config.schema import load_config
+from agent.config import load_config
 from agent.intake.folder.layout import IntakeLayout
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ import pytest
 import structlog
 from sqlalchemy.engine import make_url
 
-from agent.config.schema import AgentConfig, load_config
+from agent.config import AgentConfig, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"

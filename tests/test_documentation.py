@@ -171,8 +171,8 @@ def _config_keys(cls: type, prefix: str = "") -> Iterator[str]:
 
 def test_every_config_key_is_in_the_configuration_doc() -> None:
     """Every key of the main, tokens and pools configuration files is in docs/configuration.md."""
+    from agent.config import AgentConfig
     from agent.config.catalogs import PoolsConfig, TokensConfig
-    from agent.config.schema import AgentConfig
 
     keys = [
         *_config_keys(AgentConfig),
@@ -187,8 +187,8 @@ def test_every_config_key_is_in_the_configuration_doc() -> None:
 
 def test_every_config_key_names_its_environment_override() -> None:
     """Every main-file key's OTC_AGENT__SECTION__KEY override is named in docs/configuration.md."""
+    from agent.config import AgentConfig
     from agent.config.env import ENV_PREFIX
-    from agent.config.schema import AgentConfig
 
     text = (DOCS / "configuration.md").read_text()
     variables = {

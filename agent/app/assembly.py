@@ -24,7 +24,7 @@ from agent.app.parts import (
     build_tokens,
     wallet_policies,
 )
-from agent.config.schema import AgentConfig, ConfigError
+from agent.config import AgentConfig, ConfigError
 from agent.domain.risk import CoolDownPolicy
 from agent.domain.router import MakerProfile, Router, RouterSettings
 from agent.domain.tokens import TokenRegistry

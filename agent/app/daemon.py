@@ -25,7 +25,7 @@ from agent.app.jobs import ScheduledJobs
 from agent.app.parts import build_stream_intake
 from agent.app.run_stats import RunStats
 from agent.app.stream_feed import StreamFeed, wait_or_stop
-from agent.config.schema import ConfigError
+from agent.config import ConfigError
 from agent.intake.folder.intake import DirectoryIntake, DirectoryItem
 from agent.intake.folder.names import Claim
 from agent.intake.stream.entries import StreamItem

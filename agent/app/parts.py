@@ -11,7 +11,7 @@ from decimal import Decimal
 import httpx
 from solders.pubkey import Pubkey
 
-from agent.config.schema import AgentConfig, ConfigError
+from agent.config import AgentConfig, ConfigError
 from agent.domain.otc_pricing import OtcInventory, OtcPoolParams
 from agent.domain.policy import WalletPolicy
 from agent.domain.tokens import Token, TokenRegistry, to_base_units

@@ -37,7 +37,7 @@ from agent.cli.intent_builder import (
     write_intent,
 )
 from agent.cli.report import build_report, render_table
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.domain.policy import WalletPolicy
 from agent.domain.tokens import Token, TokenRegistry, to_base_units
 from agent.intake.stream.client import StreamUnavailable

@@ -13,7 +13,7 @@ from agent.app.parts import build_tokens
 from agent.cli.intent_builder import IntentDraft, new_nonce, sign_intent, write_intent
 from agent.cli.store_commands import with_store
 from agent.cli.usage import UsageError
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.domain.outcomes import IntentRejected
 from agent.domain.tokens import from_base_units, to_base_units
 from agent.pipeline.verification import verify_submission

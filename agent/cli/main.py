@@ -21,7 +21,7 @@ from agent.app.logs import configure_logging
 from agent.app.malloc_arenas import limit_malloc_arenas
 from agent.cli import intents, market, store_commands
 from agent.cli.usage import UsageError, non_negative_decimal
-from agent.config.schema import AgentConfig, ConfigError, load_config
+from agent.config import AgentConfig, ConfigError, load_config
 from agent.settlement.settler import SettlementInDoubt
 from agent.store.database import StoreUnavailable
 from onchain.cluster import ClusterUnavailable

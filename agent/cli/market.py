@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from agent.app.parts import build_tokens
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 
 __all__ = ["prices", "tokens"]
 

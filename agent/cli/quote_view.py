@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from agent.app.assembly import build_runtime
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.domain.outcomes import IntentRejected
 from agent.domain.prices import PriceUnavailable
 from agent.domain.quotes import QuoteRequest

@@ -10,7 +10,7 @@ from solders.pubkey import Pubkey
 
 from agent.app.parts import build_tokens
 from agent.cli.usage import UsageError
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.domain.policy import WalletPolicy
 from agent.store.database import Store
 from onchain.keys import load_keypair

@@ -8,7 +8,8 @@ naming the key.
 
 from agent.config.catalogs import PoolsConfig, TokensConfig
 from agent.config.env import ENV_PREFIX
-from agent.config.schema import AgentConfig, MetricsConfig, load_config
+from agent.config.loader import load_config
+from agent.config.schema import AgentConfig, MetricsConfig
 from agent.config.typed_build import ConfigError
 
 __all__ = [

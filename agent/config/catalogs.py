@@ -1,5 +1,5 @@
 """The schemas of the tokens file (tokens.toml) and the pools file (pools.toml), which the main
-configuration names; :func:`agent.config.schema.load_config` reads and cross-checks them."""
+configuration names; :func:`agent.config.load_config` reads and cross-checks them."""
 
 from __future__ import annotations
 

@@ -1,20 +1,16 @@
-"""The agent's configuration: frozen, typed, validated once at start.
+"""The main configuration file's schema: one frozen, typed dataclass per section, each with
+its defaults and the checks its values must pass (:mod:`agent.config.loader` reads it).
 
-Files: a main TOML file (configs/local.toml, configs/devnet.toml) that names a tokens
-file and a pools file, both resolved relative to the main file's folder. Every key can be
-overridden from the environment as ``OTC_AGENT__SECTION__KEY``; ``OTC_AGENT_HOME`` and
-``DATABASE_URL`` override the home folder and the database URL.
+Every key can be overridden from the environment as ``OTC_AGENT__SECTION__KEY``;
+``OTC_AGENT_HOME`` and ``DATABASE_URL`` override the home folder and the database URL.
 """
 
 from __future__ import annotations
 
-import os
-import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from agent.config.catalogs import PoolsConfig, TokensConfig
 from agent.config.checks import (
@@ -24,12 +20,10 @@ from agent.config.checks import (
     check_positive,
     check_pubkey,
 )
-from agent.config.env import apply_env_overrides, blame_override
-from agent.config.typed_build import ConfigError, InvalidValue, build
+from agent.config.typed_build import InvalidValue
 
-__all__ = ["AgentConfig", "ConfigError", "WalletConfig", "load_config"]
+__all__ = ["AgentConfig", "WalletConfig"]
 
-DEFAULT_CONFIG = Path("configs/local.toml")
 INTERNAL = {"internal": True}
 
 
@@ -362,65 +356,3 @@ class AgentConfig:
         """A path named in the configuration, relative to the main file's folder."""
         path = Path(relative)
         return path if path.is_absolute() else Path(self.source_dir) / path
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(str(path), "", "file not found") from None
-    except OSError as exc:
-        raise ConfigError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), "", f"not UTF-8 text (byte {exc.start})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "", f"not valid TOML: {exc}") from None
-
-
-def load_config(
-    path: Path | None = None,
-    *,
-    home: str | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> AgentConfig:
-    """Read, override, validate and freeze the whole configuration, tokens and pools included."""
-    env = os.environ if environ is None else environ
-    path = path or Path(env.get("OTC_AGENT_CONFIG", str(DEFAULT_CONFIG)))
-    raw = apply_env_overrides(_read_toml(path), env, AgentConfig)
-    source = str(path)
-    try:
-        config = build(AgentConfig, raw, source=source)
-    except ConfigError as exc:
-        raise blame_override(exc, env) from None
-    database = config.database
-    if env.get("DATABASE_URL"):
-        database = replace(database, url=env["DATABASE_URL"])
-    chosen_home = home or env.get("OTC_AGENT_HOME") or config.home
-    config = replace(config, home=chosen_home, database=database, source_dir=str(path.parent))
-
-    tokens_path = config.resolve(config.tokens.file)
-    tokens = build(TokensConfig, _read_toml(tokens_path), source=str(tokens_path))
-    pools_path = config.resolve(config.venues.otc.pools_file)
-    pools = build(PoolsConfig, _read_toml(pools_path), source=str(pools_path))
-    _check_references(config, tokens, pools, source, str(pools_path))
-    return replace(config, tokens_config=tokens, pools_config=pools)
-
-
-def _check_references(
-    config: AgentConfig, tokens: TokensConfig, pools: PoolsConfig, source: str, pools_source: str
-) -> None:
-    symbols = {t.symbol for t in tokens.tokens}
-    for kind, entries in (("otc", pools.otc), ("localdex", pools.localdex)):
-        for index, pool in enumerate(entries):
-            for side in ("base", "quote"):
-                if getattr(pool, side) not in symbols:
-                    key = f"{kind}[{index}].{side}"
-                    raise ConfigError(pools_source, key, f"unknown token {getattr(pool, side)!r}")
-    for index, wallet in enumerate(config.wallets):
-        for pair in wallet.pairs:
-            for symbol in pair.split("/"):
-                if symbol not in symbols:
-                    raise ConfigError(
-                        source, f"wallets[{index}].pairs", f"unknown token {symbol!r}"
-                    )

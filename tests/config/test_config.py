@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agent.config.schema import AgentConfig, ConfigError, load_config
+from agent.config import AgentConfig, ConfigError, load_config
 
 WALLET = "4kmSTKNmabNWDUFHG9qEnkFuV7dHPMc67x2fC94ZTxpE"
 USDT_MINT = "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB"

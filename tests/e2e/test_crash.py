@@ -11,7 +11,7 @@ import pytest
 from solders.keypair import Keypair
 from sqlalchemy import create_engine, select, text
 
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.intake.folder.layout import IntakeLayout
 from agent.intake.folder.names import parse_claim_name
 from agent.store.models import OtcPoolRow, SubmissionRow, TradeRow

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from solders.keypair import Keypair
 
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.domain.otc_pricing import Side
 from agent.intake.folder.claims import claim
 from agent.intake.folder.layout import IntakeLayout

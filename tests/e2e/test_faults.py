@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from agent.cli import main
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.intake.folder.layout import IntakeLayout
 from agent.store.database import Store
 from agent.store.models import SubmissionRow, TradeRow

@@ -13,7 +13,7 @@ from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
 
 from agent.cli.intent_builder import IntentDraft, new_nonce, sign_intent
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.intake.folder.layout import IntakeLayout
 from agent.ledger.plans import Submission
 from agent.store.models import IntentRow, QuoteRow, RouteLegRow, RouteRow

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from solders.keypair import Keypair
 
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.domain.outcomes import Status
 from agent.ledger.plans import Submission
 from agent.store.models import IntentRow, OtcPoolRow, SubmissionRow, TradeRow

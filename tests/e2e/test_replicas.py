@@ -22,7 +22,7 @@ from solders.keypair import Keypair
 from sqlalchemy import Engine, create_engine, func, select, update
 from sqlalchemy.engine import make_url
 
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.intake.folder.intake import DirectoryIntake
 from agent.intake.folder.layout import IntakeLayout
 from agent.store.models import IntentRow, OtcPoolRow, SubmissionRow, TradeRow, WalletRow

@@ -16,7 +16,7 @@ import pytest
 import redis
 from solders.keypair import Keypair
 
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.intake.folder.layout import IntakeLayout
 from agent.store.models import SubmissionRow
 from tests.conftest import unique_key

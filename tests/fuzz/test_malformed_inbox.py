@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from solders.keypair import Keypair
 
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.domain.outcomes import Reason
 from agent.intake.folder.layout import IntakeLayout
 from agent.intake.folder.names import parse_claim_name

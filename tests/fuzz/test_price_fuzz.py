@@ -30,8 +30,8 @@ from agent.pricing.parsers import (
     parse_kraken,
     parse_pyth,
 )
-from tests.pricing import FIXTURES
 from tests.support.mutations import byte_mutations, fuzzing, hostile_values, json_documents, mutated
+from tests.support.price_fixtures import FIXTURES
 
 USDT_USD = Decimal("1.0002")
 PYTH_IDS = {

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from agent.app.assembly import Runtime, build_runtime
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.domain.intent import IntentMessage
 from agent.domain.outcomes import Reason, Status
 from agent.domain.policy import TradeTerms, micros

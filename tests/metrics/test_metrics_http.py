@@ -18,7 +18,7 @@ from solders.keypair import Keypair
 from agent.app.daemon import Daemon
 from agent.app.health_server import MetricsServer
 from agent.app.logs import configure_logging, redact_secrets
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.domain.outcomes import Reason
 from agent.domain.router import MakerProfile, Router, RouterSettings
 from agent.intake.folder.layout import IntakeLayout

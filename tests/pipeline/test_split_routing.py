@@ -11,7 +11,7 @@ from solders.keypair import Keypair
 from solders.signature import Signature
 
 from agent.cli.intent_builder import IntentDraft, new_nonce, sign_intent, write_intent
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.domain.outcomes import Reason
 from agent.intake.folder.layout import IntakeLayout
 from agent.ledger.plans import Submission

@@ -16,7 +16,7 @@ from agent.pricing.failover import MAX_CLOCK_AHEAD_S, FailoverOracle, FailoverSe
 from agent.pricing.health import BreakerSettings, SourceBackoff
 from agent.pricing.snapshot import OraclePrice
 from agent.pricing.sources import build_sources
-from tests.pricing import RAY, SOL, USDC, USDT, FakeClock
+from tests.support.price_fixtures import RAY, SOL, USDC, USDT, FakeClock
 from tests.support.scripted_sources import NO_JITTER, PRICES, SINGLE, ScriptedSource
 
 D = Decimal

@@ -15,7 +15,7 @@ from agent.pricing.errors import (
 )
 from agent.pricing.failover import FailoverOracle
 from agent.pricing.health import BreakerSettings, SourceBackoff
-from tests.pricing import SOL, FakeClock
+from tests.support.price_fixtures import SOL, FakeClock
 from tests.support.scripted_sources import NO_JITTER, PRICES, SINGLE, ScriptedSource
 
 # (error, expected status, expected wait in seconds)

@@ -13,7 +13,7 @@ from agent.pricing.errors import (
     UnknownInstrument,
 )
 from agent.pricing.http_status import check_status
-from tests.pricing import NOW, fixture
+from tests.support.price_fixtures import NOW, fixture
 
 # (status, headers, body, error, retry_after)
 STATUSES = [

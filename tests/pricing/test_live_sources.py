@@ -24,7 +24,7 @@ from agent.pricing.sources import (
     PythSource,
     build_sources,
 )
-from tests.pricing import SOL, USDC, USDT
+from tests.support.price_fixtures import SOL, USDC, USDT
 
 pytestmark = pytest.mark.live
 

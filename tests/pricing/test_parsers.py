@@ -26,7 +26,7 @@ from agent.pricing.parsers import (
     parse_kraken,
     parse_pyth,
 )
-from tests.pricing import fixture
+from tests.support.price_fixtures import fixture
 
 D = Decimal
 Parser = Callable[[bytes, Mapping[str, str]], dict[str, Observation]]

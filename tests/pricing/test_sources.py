@@ -29,7 +29,7 @@ from agent.pricing.sources import (
     StaticSource,
     build_sources,
 )
-from tests.pricing import NOW, RAY, SOL, TOKENS, USDC, USDT, FakeClock, fixture
+from tests.support.price_fixtures import NOW, RAY, SOL, TOKENS, USDC, USDT, FakeClock, fixture
 
 Handler = Callable[[httpx.Request], httpx.Response]
 MakeClient = Callable[[Handler], httpx.AsyncClient]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from solders.keypair import Keypair
 
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.intake.folder.layout import IntakeLayout
 from tests.support.agent_home import AgentHome
 from tests.support.ports import free_port

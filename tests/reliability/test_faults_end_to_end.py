@@ -23,7 +23,7 @@ import pytest
 from solders.keypair import Keypair
 
 from agent.app.daemon import Daemon
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.intake.folder.layout import IntakeLayout
 from agent.pricing.health import BreakerSettings, SourceBackoff
 from agent.pricing.sources import BinanceSource, CoinGeckoSource, KrakenSource

@@ -13,7 +13,7 @@ import pytest
 from solders.keypair import Keypair
 
 from agent.app.assembly import build_runtime
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.intake.folder.layout import IntakeLayout
 from agent.ledger.plans import Outcome, Plan
 from agent.settlement.settler import Settler

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, Table, create_engine, select
 from agent.app.daemon import Daemon
 from agent.app.run_stats import RunStats
 from agent.cli.intent_builder import IntentDraft, new_nonce, sign_intent, write_intent
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.intake.folder.layout import IntakeLayout
 from agent.store.models import (
     IntentRow,

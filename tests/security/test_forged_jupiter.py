@@ -39,7 +39,7 @@ from spl.token.instructions import (
 )
 
 from agent.app.daemon import Daemon
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.settlement.executor import ChainExecutor
 from onchain.jupiter_program import JUPITER_V6_PROGRAM_ID, decode_swap, encode_swap
 from onchain.spl import NATIVE_MINT, TOKEN_PROGRAM_ID, associated_token_address

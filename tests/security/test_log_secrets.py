@@ -21,7 +21,7 @@ from solders.signature import Signature
 from sqlalchemy.engine import make_url
 
 from agent.app.logs import configure_logging
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from onchain.keys import load_keypair
 from tests.security.conftest import CliRun, make_bench
 from tests.support.fake_jupiter import FakeJupiter

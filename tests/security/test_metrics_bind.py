@@ -16,7 +16,7 @@ import pytest
 
 import agent.app.health_server
 from agent.app.daemon import Daemon
-from agent.config.schema import AgentConfig, MetricsConfig, load_config
+from agent.config import AgentConfig, MetricsConfig, load_config
 from tests.security.conftest import Bench, make_bench
 from tests.support.processes import wait_for
 

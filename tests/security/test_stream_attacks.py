@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis
 
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from tests.conftest import unique_key
 from tests.security.conftest import STRANGER, Bench, make_bench
 from tests.security.test_intent_attacks import _edited, _signed_as

@@ -11,7 +11,7 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.intake.folder.layout import IntakeLayout
 from agent.settlement.chain import LOCAL_WALLET_FUNDING_USD
 from agent.store.models import IntentRow, LocalDexPoolRow, OtcPoolRow, RouteLegRow, TradeRow

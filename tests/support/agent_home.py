@@ -19,7 +19,7 @@ from agent.app.assembly import Runtime, build_runtime
 from agent.app.daemon import Daemon
 from agent.cli.demo import IntentMix
 from agent.cli.intent_builder import write_intent
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.domain.policy import WalletPolicy
 from agent.store import wallets as wallet_rows
 from onchain.keys import write_keypair

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.domain.quotes import Quote
 from agent.domain.tokens import TokenRegistry
 from agent.store.database import Store

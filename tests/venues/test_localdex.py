@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Connection
 
 from agent.app.parts import build_localdex_pools
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.domain.amm import constant_product_out, rebalance_towards, slippage_threshold
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Connection
 
 from agent.app.parts import build_otc_pools
-from agent.config.schema import AgentConfig
+from agent.config import AgentConfig
 from agent.domain.otc_pricing import OtcInventory, Side, quote_otc
 from agent.domain.outcomes import Reason
 from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
