@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from agent.app.parts import build_localdex_pools, build_otc_pools, build_tokens
+from agent.app.builders import build_localdex_pools, build_otc_pools, build_tokens
 from agent.config import load_config
 from agent.domain.allocation import Curve
 from agent.domain.amm import constant_product_out, slippage_threshold

@@ -7,11 +7,11 @@ and the malloc arena cap are what the CLI, the benchmarks and the tests reuse.
 """
 
 from agent.app.assembly import Runtime, build_runtime
+from agent.app.builders import build_localdex_pools, build_oracle, build_otc_pools, build_tokens
 from agent.app.daemon import Daemon
 from agent.app.health_server import MetricsServer
 from agent.app.logs import configure_logging, redact_secrets
 from agent.app.malloc_arenas import limit_malloc_arenas
-from agent.app.parts import build_localdex_pools, build_oracle, build_otc_pools, build_tokens
 from agent.app.run_stats import RunStats
 
 __all__ = [

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client import CollectorRegistry
 
-from agent.app.parts import (
+from agent.app.builders import (
     build_jupiter,
     build_localdex_pools,
     build_oracle,
@@ -72,12 +72,16 @@ class Runtime:
     http: httpx.AsyncClient
     books: PoolBookKeeper
     router: Router
-    waiter: DeadlineWaiter
     settings: PipelineSettings
     jupiter: JupiterVenue | None = None
     # The wall clock the pipeline decides by (deadlines, quote ages, usage days).
     clock: Callable[[], float] = time.time
+    # Venues are waited on no longer than an intent has left (agent.pipeline.deadlines).
+    waiter: DeadlineWaiter = field(init=False)
     _pipeline: Pipeline | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.waiter = DeadlineWaiter(lambda: self.clock())
 
     @property
     def pipeline(self) -> Pipeline:
@@ -97,11 +101,9 @@ class Runtime:
     def build_pipeline(self, executor: ChainExecutor | None, *, replica_id: str = "") -> Pipeline:
         """A pipeline over these parts, with its own group commit and settler; ``executor``
         (dry-run and send) signs each fill as it is reserved and settles it."""
-        recorder = Recorder(
-            self.store,
-            {venue.name: venue for venue in self.venues},
-            preparer=LegSigner(executor) if executor is not None else None,
-        )
+        venues = {venue.name: venue for venue in self.venues}
+        signer = LegSigner(executor) if executor is not None else None
+        recorder = Recorder(self.store, venues, preparer=signer)
         settler = Settler(
             recorder=recorder,
             store=self.store,
@@ -109,8 +111,8 @@ class Runtime:
             metrics=self.metrics,
             mode=self.settings.mode,
             executor=executor,
+            signer=signer,
         )
-        venues = {venue.name: venue for venue in self.venues}
         return Pipeline(
             settings=self.settings,
             store=self.store,
@@ -337,7 +339,6 @@ def build_runtime(
         http,
         PoolBookKeeper(store),
         router,
-        DeadlineWaiter(time.time),
         settings,
         jupiter,
     )

@@ -19,10 +19,10 @@ from dataclasses import replace
 import structlog
 
 from agent.app.assembly import Runtime
+from agent.app.builders import build_stream_intake
 from agent.app.filing import Filing
 from agent.app.health_server import MetricsServer
 from agent.app.jobs import ScheduledJobs
-from agent.app.parts import build_stream_intake
 from agent.app.run_stats import RunStats
 from agent.app.stream_feed import StreamFeed, wait_or_stop
 from agent.config import ConfigError

@@ -9,7 +9,7 @@ import json
 import time
 from typing import Any
 
-from agent.app.parts import build_tokens
+from agent.app.builders import build_tokens
 from agent.cli.intent_builder import IntentDraft, new_nonce, sign_intent, write_intent
 from agent.cli.store_commands import with_store
 from agent.cli.usage import UsageError

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from agent.app.parts import build_tokens
+from agent.app.builders import build_tokens
 from agent.config import AgentConfig
 
 __all__ = ["prices", "tokens"]
@@ -16,7 +16,7 @@ async def prices(config: AgentConfig, *, as_json: bool) -> int:
     """One refresh through the configured sources, then what the oracle would serve."""
     import httpx
 
-    from agent.app.parts import build_oracle
+    from agent.app.builders import build_oracle
 
     tokens = build_tokens(config)
     async with httpx.AsyncClient(follow_redirects=False) as http:

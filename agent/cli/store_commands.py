@@ -8,7 +8,7 @@ from pathlib import Path
 
 from solders.pubkey import Pubkey
 
-from agent.app.parts import build_tokens
+from agent.app.builders import build_tokens
 from agent.cli.usage import UsageError
 from agent.config import AgentConfig
 from agent.domain.policy import WalletPolicy

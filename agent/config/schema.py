@@ -177,10 +177,22 @@ class PricesConfig:
     binance_url: str = field(default="", repr=False)
     pyth_url: str = field(default="", repr=False)
     jupiter_url: str = field(default="", repr=False)
+    # A failed source is asked again after a pause that doubles from the first to the longest
+    # (a Retry-After it sends wins); after breaker_failures failures in a row its breaker trips
+    # and holds it off for at least breaker_open_s.
+    retry_initial_delay_s: float = 30.0
+    retry_max_delay_s: float = 1800.0
+    breaker_failures: int = 5
+    breaker_open_s: float = 900.0
 
     def check(self) -> None:
         check_positive("cache_ttl_s", self.cache_ttl_s)
         check_positive("refresh_interval_s", self.refresh_interval_s)
+        check_positive("retry_initial_delay_s", self.retry_initial_delay_s)
+        check_positive("breaker_failures", self.breaker_failures)
+        check_positive("breaker_open_s", self.breaker_open_s)
+        if self.retry_max_delay_s < self.retry_initial_delay_s:
+            raise InvalidValue("retry_max_delay_s", "must be at least retry_initial_delay_s")
         if len(set(self.sources)) != len(self.sources):
             raise InvalidValue("sources", "lists a source twice")
         if not self.sources:

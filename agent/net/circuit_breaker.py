@@ -41,6 +41,16 @@ class CircuitBreaker:
         return f"CircuitBreaker(state={self.state!r}, failures={self._failures})"
 
     @property
+    def failures(self) -> int:
+        """Failures in a row since the service last answered."""
+        return self._failures
+
+    @property
+    def tripped(self) -> bool:
+        """Open or half-open: the failures reached the threshold and nothing answered since."""
+        return self._opened_at is not None
+
+    @property
     def state(self) -> BreakerState:
         if self._opened_at is None:
             return "closed"

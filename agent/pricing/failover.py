@@ -96,8 +96,8 @@ class FailoverOracle:
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings or FailoverSettings()
-        self.retry = retry or SourceBackoff()
-        self.breaker = breaker or BreakerSettings()
+        self._retry = retry or SourceBackoff()
+        breakers = breaker or BreakerSettings()
         self._clock = clock
         self._rng = rng or random.Random()
         self._network = [s for s in sources if s.name != "static"]
@@ -105,7 +105,7 @@ class FailoverOracle:
         if len(set(names)) != len(names):
             raise ValueError(f"a price source is listed twice: {names}")
         self._static: PriceSource = next((s for s in sources if s.name == "static"), StaticSource())
-        self._health = {s.name: SourceHealth() for s in self._network}
+        self._health = {s.name: SourceHealth(breakers.breaker(clock)) for s in self._network}
         self._tokens: dict[str, Token] = {t.symbol: t for t in tokens}
         self._cache: dict[str, CachedPrice] = {}
         self._refresh_task: asyncio.Task[None] | None = None
@@ -255,7 +255,7 @@ class FailoverOracle:
         return usable
 
     def _failed(self, name: str, error: PriceSourceError) -> None:
-        wait = self._health[name].failed(error, self._clock(), self.retry, self.breaker, self._rng)
+        wait = self._health[name].failed(error, self._clock(), self._retry, self._rng)
         log.warning(
             "price_source_failed",
             source=name,

@@ -1,10 +1,11 @@
 """Each price source's health: backoff after failures, a circuit breaker, and a disabled pause.
 
 After a failure a source waits with exponential backoff and jitter, where a Retry-After from
-the source wins over the computed delay. A circuit breaker opens after ``failure_threshold``
-consecutive failures and closes on the first successful probe. 401/403/451 disable the source
-until it is rechecked after ``disabled_recheck_s``; a 418 ban disables it for the ban's length.
-The failover oracle keeps one :class:`SourceHealth` per network source.
+the source wins over the computed delay. The shared :class:`~agent.net.CircuitBreaker` counts
+the failures in a row: it trips after ``failure_threshold`` of them, which holds the source
+off for at least ``open_s``, and closes on the first successful probe. 401/403/451 disable the
+source until it is rechecked after ``disabled_recheck_s``; a 418 ban disables it for the ban's
+length. The failover oracle keeps one :class:`SourceHealth` per network source.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agent.net import CircuitBreaker
 from agent.pricing.errors import PriceSourceError, RateLimited, SourceDisabled
 
 __all__ = ["BreakerSettings", "SourceBackoff", "SourceHealth"]
@@ -56,7 +59,7 @@ class SourceBackoff:
 
 @dataclass(frozen=True, slots=True)
 class BreakerSettings:
-    """Open the circuit after this many consecutive failures; probe again after ``open_s``."""
+    """Trip a source's breaker after this many failures in a row; probe again after ``open_s``."""
 
     failure_threshold: int = 5
     open_s: float = 900.0
@@ -67,18 +70,26 @@ class BreakerSettings:
         if self.open_s <= 0:
             raise ValueError("open_s must be positive")
 
+    def breaker(self, clock: Callable[[], float]) -> CircuitBreaker:
+        """A source's breaker, on the oracle's clock."""
+        return CircuitBreaker(self.failure_threshold, self.open_s, clock=clock)
+
 
 @dataclass(slots=True)
 class SourceHealth:
     """One source's mutable health; only the oracle touches it."""
 
-    consecutive: int = 0
+    breaker: CircuitBreaker
     next_attempt: float = 0.0
-    breaker_open: bool = False
     disabled: bool = False
     failures: Counter[str] = field(default_factory=Counter)
     last_success_at: float | None = None
     last_error: str | None = None
+
+    @property
+    def consecutive(self) -> int:
+        """Failures in a row since the source last answered (a disabled pause not counted)."""
+        return self.breaker.failures
 
     def ready(self, now: float) -> bool:
         return now >= self.next_attempt
@@ -86,14 +97,15 @@ class SourceHealth:
     def status(self, now: float) -> str:
         if self.disabled:
             return "disabled"
-        if self.breaker_open:
+        # A tripped breaker is half-open once the source may be asked again: a Retry-After
+        # longer than the breaker's cool-down keeps it open until then.
+        if self.breaker.tripped:
             return "open" if now < self.next_attempt else "half_open"
         return "backing_off" if now < self.next_attempt else "up"
 
     def succeeded(self, now: float) -> None:
-        self.consecutive = 0
+        self.breaker.record_success()
         self.next_attempt = now
-        self.breaker_open = False
         self.disabled = False
         self.last_success_at = now
 
@@ -102,7 +114,6 @@ class SourceHealth:
         error: PriceSourceError,
         now: float,
         retry: SourceBackoff,
-        breaker: BreakerSettings,
         rng: random.Random,
     ) -> float:
         """Record a failure; returns seconds until the source may be asked again."""
@@ -114,11 +125,10 @@ class SourceHealth:
             wait = math.inf if wait is None else min(wait, retry.max_retry_after_s)
             self.next_attempt = now + wait
             return wait
-        self.consecutive += 1
+        self.breaker.record_failure()
         retry_after = error.retry_after if isinstance(error, RateLimited) else None
         wait = retry.delay(self.consecutive, retry_after, rng)
-        if self.consecutive >= breaker.failure_threshold:
-            self.breaker_open = True
-            wait = max(wait, breaker.open_s)
+        if self.breaker.tripped:
+            wait = max(wait, self.breaker.cooldown_s)
         self.next_attempt = now + wait
         return wait

@@ -54,9 +54,10 @@ class SettlementInDoubt(ClusterError):
 
 
 class Settler:
-    """Settles reserved fills on the cluster ``executor`` reaches, and records what happened
-    through ``recorder``. Without an executor (paper mode, or giving back what a rebuilt
-    in-process chain lost) only :meth:`settle_leftovers` with ``abandon`` may be called."""
+    """Settles reserved fills on the cluster ``executor`` reaches (``signer`` signs for it), and
+    records what happened through ``recorder``. Without an executor (paper mode, or giving
+    back what a rebuilt in-process chain lost) only :meth:`settle_leftovers` with ``abandon``
+    may be called."""
 
     def __init__(
         self,
@@ -67,6 +68,7 @@ class Settler:
         metrics: Metrics,
         mode: str,
         executor: ChainExecutor | None = None,
+        signer: LegSigner | None = None,
     ) -> None:
         self.recorder = recorder
         self.store = store
@@ -74,7 +76,8 @@ class Settler:
         self.metrics = metrics
         self.mode = mode
         self.executor = executor
-        self._signer = LegSigner(executor) if executor is not None else None
+        # Re-signs a dry-run leg on a fresh blockhash when a crash left it to simulate again.
+        self._signer = signer
 
     async def settle(self, plan: Plan, executing: Outcome) -> Outcome:
         """Simulate or send each reserved leg's transaction, then record what happened."""

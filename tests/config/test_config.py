@@ -305,7 +305,7 @@ async def test_price_source_endpoints_and_plan_reach_the_oracle(
     with the pro key header."""
     import httpx
 
-    from agent.app.parts import build_oracle, build_tokens
+    from agent.app.builders import build_oracle, build_tokens
 
     config = make_config(
         prices__sources='["coingecko", "static"]',

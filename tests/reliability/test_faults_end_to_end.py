@@ -25,7 +25,6 @@ from solders.keypair import Keypair
 from agent.app.daemon import Daemon
 from agent.config import AgentConfig
 from agent.intake.folder.layout import IntakeLayout
-from agent.pricing.health import BreakerSettings, SourceBackoff
 from agent.pricing.sources import BinanceSource, CoinGeckoSource, KrakenSource
 from agent.store.models import IntentRow, QuoteRow, RouteLegRow, SubmissionRow, TradeRow
 from tests.reliability.conftest import Localnet
@@ -244,7 +243,7 @@ async def test_every_price_source_down_rejects_with_no_price_and_fills_once_one_
     """No static prices, every source refusing, failing or hanging: each intent is rejected
     no_price and nothing is quoted or filled; Kraken back: intents fill; Kraken down again:
     once its last price is too old, no_price again, and no fill ever used an older price."""
-    monkeypatch.setattr("agent.app.parts.build_sources", _sources_at(price_servers))
+    monkeypatch.setattr("agent.app.builders.build_sources", _sources_at(price_servers))
     settings = {
         "execution__mode": "paper",
         "prices__sources": '["coingecko", "kraken", "binance"]',
@@ -257,14 +256,16 @@ async def test_every_price_source_down_rejects_with_no_price_and_fills_once_one_
         make_config,
         database_url=sqlite_url,
         tokens__file=_live_only_tokens(config_dir),
+        # A source that failed is asked again within a second or two (not after 30 s), so
+        # that the test sees it come back quickly; the failover logic is unchanged.
+        prices__retry_initial_delay_s="0.5",
+        prices__retry_max_delay_s="1.0",
+        prices__breaker_failures="5",
+        prices__breaker_open_s="1.0",
         **settings,
     )
     daemon = home.daemon()
     oracle = daemon.runtime.oracle
-    # A source that failed is asked again within a second or two (not after 30 s), so that
-    # the test sees it come back quickly; the failover logic is unchanged.
-    oracle.retry = SourceBackoff(initial_delay_s=0.5, max_delay_s=1.0)
-    oracle.breaker = BreakerSettings(failure_threshold=5, open_s=1.0)
     running = asyncio.create_task(daemon.run())
     kraken = price_servers["kraken"]
     try:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from agent.app.parts import build_tokens
+from agent.app.builders import build_tokens
 from agent.config import AgentConfig
 from agent.domain.tokens import TokenRegistry
 from agent.store.database import Store

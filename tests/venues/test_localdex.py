@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Connection
 
-from agent.app.parts import build_localdex_pools
+from agent.app.builders import build_localdex_pools
 from agent.config import AgentConfig
 from agent.domain.amm import constant_product_out, rebalance_towards, slippage_threshold
 from agent.domain.outcomes import Reason

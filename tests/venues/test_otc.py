@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Connection
 
-from agent.app.parts import build_otc_pools
+from agent.app.builders import build_otc_pools
 from agent.config import AgentConfig
 from agent.domain.otc_pricing import OtcInventory, Side, quote_otc
 from agent.domain.outcomes import Reason

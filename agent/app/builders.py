@@ -1,4 +1,4 @@
-"""The agent's parts, each built from a validated configuration: tokens, pools, the oracle,
+"""Builders of the agent's parts, each from a validated configuration: tokens, pools, the oracle,
 Jupiter, wallet policies, the stream intake."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from agent.intake.stream.intake import StreamIntake, StreamSettings
 from agent.metrics.catalog import Metrics
 from agent.net import CircuitBreaker, TokenBucket
 from agent.pricing.failover import FailoverOracle, FailoverSettings
+from agent.pricing.health import BreakerSettings, SourceBackoff
 from agent.pricing.sources import SourceKeys, build_sources
 from agent.venues.jupiter import JupiterClient
 from agent.venues.jupiter.swaps import SwapSettings
@@ -160,6 +161,12 @@ def build_oracle(
         sources,
         list(tokens),
         settings=settings,
+        retry=SourceBackoff(
+            initial_delay_s=prices.retry_initial_delay_s, max_delay_s=prices.retry_max_delay_s
+        ),
+        breaker=BreakerSettings(
+            failure_threshold=prices.breaker_failures, open_s=prices.breaker_open_s
+        ),
     )
 
 
