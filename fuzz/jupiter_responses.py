@@ -18,12 +18,8 @@ import atheris
 import harness
 
 with atheris.instrument_imports(include=["agent", "onchain"]):
-    from agent.venues.jupiter.errors import (
-        BadPayload,
-        JupiterError,
-        RateLimited,
-        classify_response,
-    )
+    from agent.net import BadPayload, RateLimited
+    from agent.venues.jupiter.errors import JupiterError, classify_response
     from agent.venues.jupiter.models import (
         parse_build,
         parse_quote,
@@ -50,7 +46,7 @@ def test_one_input(data: bytes) -> None:
         if error is None:
             if not 200 <= status < 300:
                 raise AssertionError(f"HTTP {status} classified as a success")
-        elif not isinstance(error, JupiterError):
+        elif not isinstance(error, JupiterError | RateLimited):
             raise AssertionError(repr(error))
         elif isinstance(error, RateLimited) and error.retry_after_s is not None:
             wait = error.retry_after_s

@@ -79,7 +79,7 @@ def test_one_input(data: bytes) -> None:
         try:
             check_status("binance", status, {"retry-after": header}, data, 1.7e9)
         except PriceSourceError as error:
-            wait = getattr(error, "retry_after", None)
+            wait = getattr(error, "retry_after_s", None)
             if wait is not None and not 0 <= wait < math.inf:
                 raise AssertionError(f"wait {wait!r}") from None
 

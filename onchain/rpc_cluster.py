@@ -313,7 +313,7 @@ class RpcCluster:
         try:
             result = self._result(payload, request_id)
         except BadPayload as exc:
-            detail = exc.reason if status == 200 else f"HTTP {status}"
+            detail = exc.detail if status == 200 else f"HTTP {status}"
             raise ClusterBadResponse(method, detail) from None
         if status != 200:
             # Some providers put a JSON-RPC error under a 4xx (handled above); a result never.
@@ -352,7 +352,7 @@ class RpcCluster:
         except _RpcErrorAnswer as exc:
             raise ClusterBadResponse(method, str(exc)) from None
         except BadPayload as exc:
-            raise ClusterBadResponse(method, exc.reason) from None
+            raise ClusterBadResponse(method, exc.detail) from None
 
     @staticmethod
     def _refusal(method: str, exc: _RpcErrorAnswer) -> ClusterError:
@@ -365,7 +365,7 @@ class RpcCluster:
                 err = _err(data["err"], "preflight failure err")
                 logs = _logs(data.get("logs"), "preflight failure logs")
             except BadPayload as shape:
-                return ClusterBadResponse(method, shape.reason)
+                return ClusterBadResponse(method, shape.detail)
             return ClusterRejected("preflight failed" if err is None else error_text(err), logs)
         if exc.code == _SIGNATURE_VERIFICATION_FAILURE:
             return ClusterRejected("SignatureFailure")
@@ -454,7 +454,7 @@ class RpcCluster:
         try:
             return self._simulation(result, len(wanted))
         except BadPayload as exc:
-            raise ClusterBadResponse(method, exc.reason) from None
+            raise ClusterBadResponse(method, exc.detail) from None
 
     @staticmethod
     def _simulation(result: Any, wanted: int) -> Simulation:
@@ -497,7 +497,7 @@ class RpcCluster:
         except ValueError:
             raise ClusterBadResponse(method, "the result is not a signature") from None
         except BadPayload as exc:
-            raise ClusterBadResponse(method, exc.reason) from None
+            raise ClusterBadResponse(method, exc.detail) from None
         if answered != signature:
             raise ClusterBadResponse(method, "the node answered another transaction's signature")
         return signature

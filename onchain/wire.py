@@ -50,9 +50,9 @@ __all__ = [
 class BadPayload(Exception):
     """An answer does not have the documented shape: a bug or an API change; alert."""
 
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(f"response violates the schema: {reason}")
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(f"response violates the schema: {detail}")
 
 
 # --- Retry-After ---------------------------------------------------------------------------

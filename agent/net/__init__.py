@@ -9,7 +9,7 @@ same ones, and onchain never imports agent.
 """
 
 from agent.net.circuit_breaker import BreakerState, CircuitBreaker
-from agent.net.errors import BudgetExhausted, CircuitOpen, NetError
+from agent.net.errors import BudgetExhausted, CircuitOpen, NetError, RateLimited
 from agent.net.rate_budget import TokenBucket
 from onchain.wire import (
     EMPTY,
@@ -44,6 +44,7 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpen",
     "NetError",
+    "RateLimited",
     "RetryPolicy",
     "TokenBucket",
     "as_amount",

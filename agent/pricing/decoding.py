@@ -53,7 +53,7 @@ def read_decimal(source: str, value: object, what: str) -> Decimal:
     try:
         return as_number(value, what)
     except WireBadPayload as exc:
-        raise BadPayload(source, exc.reason) from None
+        raise BadPayload(source, exc.detail) from None
 
 
 def read_change(source: str, value: object, what: str) -> Decimal | None:
@@ -81,4 +81,4 @@ def read_object(source: str, value: object, what: str) -> dict[str, Any]:
     try:
         return as_object(value, what)
     except WireBadPayload as exc:
-        raise BadPayload(source, exc.reason) from None
+        raise BadPayload(source, exc.detail) from None

@@ -1,11 +1,15 @@
 """The errors a price source's answer raises, grouped by what the caller does next::
 
     PriceSourceError
-    ├── RateLimited(retry_after)    back off, honouring retry_after when given
-    ├── SourceUnavailable           transient (5xx, timeout, connection): retry later
-    ├── BadPayload                  the answer breaks the protocol: alert, back off
-    │   └── UnknownInstrument       a configured id/pair/symbol is unknown: drop it, alert
-    └── SourceDisabled(retry_after) stop polling (401/403, 451 geo-block, 418 IP ban)
+    ├── RateLimited(retry_after_s)    back off, honouring retry_after_s when given
+    ├── SourceUnavailable             transient (5xx, timeout, connection): retry later
+    ├── BadPayload                    the answer breaks the protocol: alert, back off
+    │   └── UnknownInstrument         a configured id/pair/symbol is unknown: drop it, alert
+    └── SourceDisabled(retry_after_s) stop polling (401/403, 451 geo-block, 418 IP ban)
+
+Every one names its source. RateLimited and BadPayload are also the shared kinds of
+:mod:`agent.net` (``agent.net.RateLimited``, ``agent.net.BadPayload``), so a caller that
+treats any throttled or malformed answer alike catches them from every adapter.
 
 The status classifier, the parsers and the source adapters raise them; each source's health
 record (:mod:`agent.pricing.health`) turns them into a backoff, an open breaker or a pause.
@@ -14,6 +18,8 @@ record (:mod:`agent.pricing.health`) turns them into a backoff, an open breaker 
 from __future__ import annotations
 
 from typing import ClassVar
+
+from agent import net
 
 __all__ = [
     "BadPayload",
@@ -33,18 +39,21 @@ class PriceSourceError(Exception):
     def __init__(self, source: str, detail: str) -> None:
         self.source = source
         self.detail = detail
-        super().__init__(f"{source}: {detail}")
+        # Not super(): RateLimited and BadPayload also derive from agent.net's kinds, whose
+        # initialisers take other arguments; the message is set here for all of them.
+        Exception.__init__(self, f"{source}: {detail}")
 
 
-class RateLimited(PriceSourceError):
-    """The source throttled us; wait ``retry_after`` seconds when it says how long."""
+class RateLimited(PriceSourceError, net.RateLimited):
+    """The source throttled us; wait ``retry_after_s`` seconds when it says how long."""
 
     reason = "rate_limited"
 
-    def __init__(self, source: str, detail: str, retry_after: float | None = None) -> None:
-        self.retry_after = retry_after
-        suffix = f" (retry after {retry_after:g}s)" if retry_after is not None else ""
-        super().__init__(source, f"rate limited: {detail}{suffix}")
+    def __init__(self, source: str, detail: str, retry_after_s: float | None = None) -> None:
+        self.retry_after_s = retry_after_s
+        self.reset_at = None
+        suffix = f" (retry after {retry_after_s:g}s)" if retry_after_s is not None else ""
+        PriceSourceError.__init__(self, source, f"rate limited: {detail}{suffix}")
 
 
 class SourceUnavailable(PriceSourceError):
@@ -56,13 +65,13 @@ class SourceUnavailable(PriceSourceError):
         super().__init__(source, f"unavailable: {detail}")
 
 
-class BadPayload(PriceSourceError):
+class BadPayload(PriceSourceError, net.BadPayload):
     """The answer is not what the protocol promises; a bug or an outage worth an alert."""
 
     reason = "bad_payload"
 
     def __init__(self, source: str, detail: str) -> None:
-        super().__init__(source, f"bad payload: {detail}")
+        PriceSourceError.__init__(self, source, f"bad payload: {detail}")
 
 
 class UnknownInstrument(BadPayload):
@@ -72,11 +81,11 @@ class UnknownInstrument(BadPayload):
 
 
 class SourceDisabled(PriceSourceError):
-    """Polling must stop: bad key, geo-block, or an IP ban lasting ``retry_after`` seconds."""
+    """Polling must stop: bad key, geo-block, or an IP ban lasting ``retry_after_s`` seconds."""
 
     reason = "disabled"
 
-    def __init__(self, source: str, detail: str, retry_after: float | None = None) -> None:
-        self.retry_after = retry_after
-        suffix = f" for {retry_after:g}s" if retry_after is not None else ""
+    def __init__(self, source: str, detail: str, retry_after_s: float | None = None) -> None:
+        self.retry_after_s = retry_after_s
+        suffix = f" for {retry_after_s:g}s" if retry_after_s is not None else ""
         super().__init__(source, f"disabled{suffix}: {detail}")

@@ -121,12 +121,14 @@ class SourceHealth:
         self.last_error = str(error)
         if isinstance(error, SourceDisabled):
             self.disabled = True
-            wait = error.retry_after if error.retry_after is not None else retry.disabled_recheck_s
+            wait = (
+                error.retry_after_s if error.retry_after_s is not None else retry.disabled_recheck_s
+            )
             wait = math.inf if wait is None else min(wait, retry.max_retry_after_s)
             self.next_attempt = now + wait
             return wait
         self.breaker.record_failure()
-        retry_after = error.retry_after if isinstance(error, RateLimited) else None
+        retry_after = error.retry_after_s if isinstance(error, RateLimited) else None
         wait = retry.delay(self.consecutive, retry_after, rng)
         if self.breaker.tripped:
             wait = max(wait, self.breaker.cooldown_s)

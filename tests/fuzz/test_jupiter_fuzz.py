@@ -22,12 +22,11 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
 
-from agent.net import MAX_RETRY_AFTER_S, BadPayload, TokenBucket
+from agent.net import MAX_RETRY_AFTER_S, BadPayload, RateLimited, TokenBucket
 from agent.venues.jupiter import parse_build, parse_quote, parse_swap_instructions
 from agent.venues.jupiter.errors import (
     ERROR_KINDS,
     JupiterError,
-    RateLimited,
     Unavailable,
     classify_response,
     error_kind,
@@ -53,7 +52,7 @@ def parsed_or_refused(parse: Callable[[bytes], Any], body: bytes) -> Any | None:
         result = parse(body)
     except BadPayload as refusal:
         event("bad_payload")
-        assert refusal.reason
+        assert refusal.detail
         return None
     event("parsed")
     return result
@@ -186,12 +185,13 @@ HEADER_VALUES = st.one_of(
 def test_classify_response_returns_a_jupiter_error_or_none(
     status: int, headers: dict[str, str], body: bytes
 ) -> None:
-    """Any response classifies to a JupiterError of a known kind, or to None only for a 2xx."""
+    """Any response classifies to a JupiterError or the shared RateLimited, of a known kind, or
+    to None only for a 2xx."""
     error = classify_response(status, headers, body, 1_760_000_000.0)
     if error is None:
         assert 200 <= status < 300
         return
-    assert isinstance(error, JupiterError) and error_kind(error) in ERROR_KINDS
+    assert isinstance(error, JupiterError | RateLimited) and error_kind(error) in ERROR_KINDS
     event(error_kind(error))
     if isinstance(error, RateLimited | Unavailable):
         wait = error.retry_after_s

@@ -106,7 +106,7 @@ def check_observations(
 def check_refusal(error: PriceSourceError, source: str) -> None:
     """A refusal names its source, a bounded reason label and, when given, a usable wait."""
     assert error.source == source and error.reason in REASONS and error.detail
-    retry_after = getattr(error, "retry_after", None)
+    retry_after = getattr(error, "retry_after_s", None)
     assert retry_after is None or 0 <= retry_after < math.inf
 
 

@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from agent.net import BudgetExhausted, CircuitBreaker, TokenBucket
-from agent.venues.jupiter import JupiterClient, RateLimited
+from agent.net import BudgetExhausted, CircuitBreaker, RateLimited, TokenBucket
+from agent.venues.jupiter import JupiterClient
 from tests.support.fake_jupiter import SOL, USDC, FakeJupiter
 from tests.support.jupiter_client import FakeClock
 
@@ -175,7 +175,9 @@ async def test_never_exceeds_budget_under_concurrency(fake: FakeJupiter) -> None
 async def test_sustained_run_sees_no_429(fake: FakeJupiter) -> None:
     """Just under the server's sliding-window limit, a sustained run never gets a 429."""
     fake.limit, fake.window_s = 10, 1.0
-    limiter = TokenBucket(9.5, burst=1)
+    # 10 % under the limit: about 110 ms of slack per window for the event loop's jitter
+    # between a slot's grant and the request's arrival on a loaded two-core host.
+    limiter = TokenBucket(9.0, burst=1)
     async with httpx.AsyncClient(timeout=5.0) as http:
         client = await _client(fake, http, limiter)
         results = await asyncio.gather(

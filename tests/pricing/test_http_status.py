@@ -61,4 +61,4 @@ def test_check_status(
         check_status("src", status, headers, body, NOW)
     assert type(caught.value) is error
     assert caught.value.source == "src"
-    assert getattr(caught.value, "retry_after", None) == retry_after
+    assert getattr(caught.value, "retry_after_s", None) == retry_after

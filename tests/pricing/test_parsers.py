@@ -204,7 +204,7 @@ def test_classifies_error_payload(
     with pytest.raises(error) as caught:
         parser(body, ids)
     assert type(caught.value) is error
-    assert getattr(caught.value, "retry_after", None) == retry_after
+    assert getattr(caught.value, "retry_after_s", None) == retry_after
 
 
 BAD_PRICES = [
@@ -325,5 +325,5 @@ def test_kraken_ambiguous_keys_are_bad_payload() -> None:
 def test_error_messages_are_built_in_init() -> None:
     """Errors carry structured fields and a message composed from them."""
     error = RateLimited("kraken", "EGeneral:Too many requests", 30.0)
-    assert (error.source, error.retry_after, error.reason) == ("kraken", 30.0, "rate_limited")
+    assert (error.source, error.retry_after_s, error.reason) == ("kraken", 30.0, "rate_limited")
     assert str(error) == "kraken: rate limited: EGeneral:Too many requests (retry after 30s)"

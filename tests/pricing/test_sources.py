@@ -239,7 +239,7 @@ async def test_failure_mapping(
     with pytest.raises(error) as caught:
         await factory(make_client(handler)).fetch(TOKENS)
     assert type(caught.value) is error
-    assert getattr(caught.value, "retry_after", None) == retry_after
+    assert getattr(caught.value, "retry_after_s", None) == retry_after
 
 
 async def test_retry_after_http_date_uses_the_source_clock(make_client: MakeClient) -> None:
@@ -248,7 +248,7 @@ async def test_retry_after_http_date_uses_the_source_clock(make_client: MakeClie
     source = BinanceSource(make_client(handler), clock=FakeClock(NOW))
     with pytest.raises(RateLimited) as caught:
         await source.fetch([SOL])
-    assert caught.value.retry_after == 100.0
+    assert caught.value.retry_after_s == 100.0
 
 
 def _kraken_by_pair(request: httpx.Request) -> httpx.Response:
@@ -389,4 +389,4 @@ async def test_jupiter_prices_share_the_venue_budget(make_client: MakeClient) ->
     assert await source.fetch([SOL, USDC])
     with pytest.raises(RateLimited) as limited:
         await source.fetch([SOL, USDC])
-    assert len(sent) == 1 and limited.value.retry_after == pytest.approx(2.0)
+    assert len(sent) == 1 and limited.value.retry_after_s == pytest.approx(2.0)

@@ -21,9 +21,8 @@ from typing import Any, Literal, TypeVar
 import httpx
 import structlog
 
-from agent.net import BudgetExhausted, CircuitBreaker, RetryPolicy, TokenBucket
+from agent.net import BudgetExhausted, CircuitBreaker, RateLimited, RetryPolicy, TokenBucket
 from agent.venues.jupiter.errors import (
-    RateLimited,
     Unavailable,
     classify_response,
 )

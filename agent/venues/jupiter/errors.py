@@ -5,11 +5,11 @@
     JupiterError
      ├── NoRoute(code)            venue out for this intent (400 + a routing errorCode)
      ├── Rejected(status, code)   our request was refused (other 4xx / composing codes): alert
-     ├── RateLimited(retry_after_s, reset_at)   429: wait for the reset or route elsewhere
      ├── Unavailable(reason)      5xx, timeouts, transport errors: retry with backoff
      └── Unauthorised(status)     401/403: disable the venue and alert
 
-The client also raises the shared plumbing's errors (:mod:`agent.net`): ``BudgetExhausted``
+The client also raises the shared plumbing's errors (:mod:`agent.net`): ``RateLimited``
+(429: wait for the reset or route elsewhere), ``BudgetExhausted``
 (our own request budget has no slot within the caller's deadline), ``CircuitOpen`` (the
 breaker is open: nothing was sent) and ``BadPayload`` (the body violates the documented
 schema: alert). :data:`VENUE_ERRORS` is every error a Jupiter call may raise.
@@ -24,7 +24,14 @@ import json
 import math
 from collections.abc import Mapping
 
-from agent.net import BadPayload, BudgetExhausted, CircuitOpen, NetError, parse_retry_after
+from agent.net import (
+    BadPayload,
+    BudgetExhausted,
+    CircuitOpen,
+    NetError,
+    RateLimited,
+    parse_retry_after,
+)
 
 __all__ = [
     "ERROR_KINDS",
@@ -32,7 +39,6 @@ __all__ = [
     "VENUE_ERRORS",
     "JupiterError",
     "NoRoute",
-    "RateLimited",
     "Rejected",
     "Unauthorised",
     "Unavailable",
@@ -76,17 +82,6 @@ class Rejected(JupiterError):
         super().__init__(f"jupiter rejected the request: HTTP {status} {code}".rstrip())
 
 
-class RateLimited(JupiterError):
-    """HTTP 429. ``retry_after_s`` is how long to wait (None if the server gave no hint);
-    ``reset_at`` is the unix time of ``x-ratelimit-reset`` when sent."""
-
-    def __init__(self, retry_after_s: float | None, reset_at: float | None = None) -> None:
-        self.retry_after_s = retry_after_s
-        self.reset_at = reset_at
-        hint = "no reset given" if retry_after_s is None else f"retry in {retry_after_s:.3f}s"
-        super().__init__(f"jupiter rate limit hit: {hint}")
-
-
 class Unavailable(JupiterError):
     """Jupiter is down or slow (5xx, timeout, transport error): transient, retry with backoff."""
 
@@ -128,7 +123,7 @@ def _error_code(body: bytes) -> str:
 
 def classify_response(
     status: int, headers: Mapping[str, str], body: bytes, now_wall: float
-) -> JupiterError | None:
+) -> JupiterError | RateLimited | None:
     """The error a response stands for, or None when it is a success to be parsed.
 
     ``headers`` must be case-insensitive (httpx.Headers) or lower-cased.

@@ -18,13 +18,13 @@ from agent.net import (
     BudgetExhausted,
     CircuitBreaker,
     CircuitOpen,
+    RateLimited,
     RetryPolicy,
     TokenBucket,
 )
 from agent.venues.jupiter import (
     JupiterClient,
     NoRoute,
-    RateLimited,
     Unauthorised,
     Unavailable,
 )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from agent.net import RateLimited
 from agent.venues.jupiter import (
     NoRoute,
-    RateLimited,
     Rejected,
     Unauthorised,
     Unavailable,
