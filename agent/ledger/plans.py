@@ -19,6 +19,8 @@ from agent.domain.routing import Candidate, Decision
 from agent.ledger.leg_reports import LegReport
 from agent.store.intents import SubmissionRecord
 from agent.venues.base import LegFailed
+from agent.venues.jupiter.swaps import BuiltSwap
+from onchain.cluster import Blockhash
 
 __all__ = [
     "Final",
@@ -70,9 +72,9 @@ class Plan:
     failures: list[tuple[Candidate, LegFailed]] = field(default_factory=list)
     # What FILL fills: one candidate per leg (a split has several), each quoted at its size.
     fills: list[Candidate] = field(default_factory=list)
-    blockhash: Any = None  # dry-run and send: the blockhash the settlement is built on
+    blockhash: Blockhash | None = None  # dry-run and send: the blockhash the settlement is built on
     # Venue-built swaps (BuiltSwap) that passed verification, by fill index, for the executor.
-    swaps: dict[int, Any] = field(default_factory=dict)
+    swaps: dict[int, BuiltSwap] = field(default_factory=dict)
     replica: str = ""  # "<host>/<owner>" of the process that reserves the fill
 
     @property

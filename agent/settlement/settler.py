@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
 from agent.domain.intent import parse_json_object, parse_message
@@ -328,7 +329,7 @@ def _not_sent(failed: ExecutionReport) -> ExecutionReport:
     )
 
 
-def _candidate_from_leg(leg: Any) -> Candidate:
+def _candidate_from_leg(leg: Row[Any]) -> Candidate:
     """A stored leg as the candidate it was (enough to record, settle or undo it)."""
     quote = Quote(
         venue=leg.venue,

@@ -20,7 +20,8 @@ class LegSigner:
 
     def prepare(self, plan: Plan, index: int, realised_out: int) -> PreparedLeg:
         """The signed transaction of fill ``index``, which the books took at ``realised_out``."""
-        assert plan.intent is not None
+        # The pipeline (and the settler, re-simulating) fetch a blockhash before reserving.
+        assert plan.intent is not None and plan.blockhash is not None
         return self._executor.prepare(
             intent_id=plan.intent.id,
             wallet=plan.intent.wallet,

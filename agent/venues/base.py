@@ -12,7 +12,7 @@ records are; ``committed`` refreshes the venue's cache.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 from agent.domain.allocation import Curve
 from agent.domain.outcomes import Reason
@@ -20,6 +20,8 @@ from agent.domain.quotes import Quote, QuoteMiss, QuoteRequest
 from agent.venues.books import PoolBooks
 
 __all__ = ["LegFailed", "Venue"]
+
+BookT = TypeVar("BookT")
 
 
 class LegFailed(Exception):
@@ -35,7 +37,10 @@ class LegFailed(Exception):
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
 
 
-class Venue(Protocol):
+class Venue(Protocol[BookT]):
+    """A venue whose pools each keep a book of type ``BookT`` (OTC inventory, AMM reserves;
+    an empty tuple for a venue whose liquidity is elsewhere)."""
+
     name: str
 
     async def quote(self, request: QuoteRequest, now: float) -> list[Quote | QuoteMiss]: ...
@@ -49,19 +54,19 @@ class Venue(Protocol):
 
     async def prepare(self, quote: Quote) -> None: ...
 
-    def lock(self, books: PoolBooks, pool_ids: Iterable[str]) -> dict[str, Any]: ...
+    def lock(self, books: PoolBooks, pool_ids: Iterable[str]) -> dict[str, BookT]: ...
 
-    def apply(self, book: Any, quote: Quote) -> tuple[Any, int]: ...
+    def apply(self, book: BookT, quote: Quote) -> tuple[BookT, int]: ...
 
-    def revert(self, book: Any, quote: Quote, realised_out: int) -> Any: ...
+    def revert(self, book: BookT, quote: Quote, realised_out: int) -> BookT: ...
 
     def save(
         self,
         books: PoolBooks,
-        before: Mapping[str, Any],
-        after: Mapping[str, Any],
+        before: Mapping[str, BookT],
+        after: Mapping[str, BookT],
         fills: Mapping[str, int],
         declines: Mapping[str, int],
     ) -> None: ...
 
-    def committed(self, after: Mapping[str, Any]) -> None: ...
+    def committed(self, after: Mapping[str, BookT]) -> None: ...

@@ -17,7 +17,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
 
 import structlog
 
@@ -249,27 +248,27 @@ class JupiterVenue:
     async def prepare(self, quote: Quote) -> None:
         return None
 
-    def lock(self, books: PoolBooks, pool_ids: Iterable[str]) -> dict[str, Any]:
+    def lock(self, books: PoolBooks, pool_ids: Iterable[str]) -> dict[str, tuple[()]]:
         return dict.fromkeys(pool_ids, ())
 
-    def apply(self, book: Any, quote: Quote) -> tuple[Any, int]:
+    def apply(self, book: tuple[()], quote: Quote) -> tuple[tuple[()], int]:
         # Planned at the expected output; dry-run and send measure what the swap delivers.
         return book, quote.expected_out
 
-    def revert(self, book: Any, quote: Quote, realised_out: int) -> Any:
+    def revert(self, book: tuple[()], quote: Quote, realised_out: int) -> tuple[()]:
         return book
 
     def save(
         self,
         books: PoolBooks,
-        before: Mapping[str, Any],
-        after: Mapping[str, Any],
+        before: Mapping[str, tuple[()]],
+        after: Mapping[str, tuple[()]],
         fills: Mapping[str, int],
         declines: Mapping[str, int],
     ) -> None:
         return None
 
-    def committed(self, after: Mapping[str, Any]) -> None:
+    def committed(self, after: Mapping[str, tuple[()]]) -> None:
         return None
 
     # --- transactions -------------------------------------------------------------------------
