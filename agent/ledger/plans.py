@@ -8,6 +8,7 @@ or the daily limit can still turn it down, a book can refuse the fill) and calls
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -42,6 +43,16 @@ class Submission:
     received_at: float
     unreadable: Exception | None = None  # IntentRejected from the intake, if it could not read
     resumed: bool = False  # claimed by an earlier run; may already be recorded
+    # The SHA-256 of what was received, when the bytes themselves are gone (a fill rebuilt
+    # from SQL after a crash); otherwise it is computed from ``raw``.
+    recorded_digest: str | None = None
+
+    @property
+    def digest(self) -> str:
+        """The hex SHA-256 of the bytes received."""
+        if self.recorded_digest is not None:
+            return self.recorded_digest
+        return hashlib.sha256(self.raw or b"").hexdigest()
 
 
 class PlanKind(Enum):

@@ -3,7 +3,6 @@ recorder's final word into every table's rows, in one pass, on the store's threa
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -63,6 +62,13 @@ def render(plan: Plan, final: Final, now: float) -> Rendered:
     intent_id = intent.id if intent is not None else None
     # A failed split may still have delivered its landed legs (send mode): they count.
     amount_out = final.realised_out if final.status.terminal else None
+    at = _ts(now)
+    # One route row, for SQL and the result document alike.
+    route = (
+        _route_row(plan, decision, at)
+        if final.writes_intent and decision is not None and (plan.fills or decision.planned)
+        else None
+    )
     document = result_document(
         submission=submission,
         status=final.status,
@@ -76,6 +82,7 @@ def render(plan: Plan, final: Final, now: float) -> Rendered:
         mode=plan.mode,
         amount_out=amount_out,
         claimed_intent_id=intent_id,
+        route=route,
     )
     rows: dict[str, list[dict[str, Any]]] = {}
     if final.status.terminal:
@@ -85,7 +92,7 @@ def render(plan: Plan, final: Final, now: float) -> Rendered:
                 "source": submission.source,
                 "ref": submission.ref,
                 "name": _storable_name(submission.name),
-                "digest": hashlib.sha256(submission.raw or b"").hexdigest(),
+                "digest": submission.digest,
                 "status": final.status.value,
                 "reason": final.reason.value if final.reason else None,
                 "detail": final.detail[:2000],
@@ -97,7 +104,7 @@ def render(plan: Plan, final: Final, now: float) -> Rendered:
         ]
     if final.writes_intent:
         assert intent is not None and terms is not None and plan.min_out is not None
-        _intent_rows(rows, plan, final, legs, now)
+        _intent_rows(rows, plan, final, legs, now, route)
     outcome = Outcome(
         submission=submission,
         status=final.status,
@@ -118,6 +125,7 @@ def _intent_rows(
     final: Final,
     legs: list[LegReport],
     now: float,
+    route: dict[str, Any] | None,
 ) -> None:
     intent, terms, decision = plan.intent, plan.terms, plan.decision
     assert intent is not None and terms is not None and plan.min_out is not None
@@ -145,6 +153,9 @@ def _intent_rows(
             "amount_out": final.realised_out if final.status.terminal else None,
             "submission_source": plan.submission.source,
             "submission_ref": plan.submission.ref,
+            "submission_name": _storable_name(plan.submission.name),
+            "submission_digest": plan.submission.digest,
+            "received_at": _ts(plan.submission.received_at),
             "replica": plan.replica or None,
             "message": plan.message,
             "signature": plan.signature,
@@ -170,8 +181,8 @@ def _intent_rows(
     ]
     if decision is not None:
         rows["quotes"] = _quote_rows(intent.id, decision)
-        if plan.fills or decision.planned:
-            rows["routes"] = [_route_row(plan, decision, at)]
+    if route is not None:
+        rows["routes"] = [{k: v for k, v in route.items() if k not in _DOCUMENT_ONLY}]
     if legs:
         rows["legs"] = [{**leg.row(intent.id), "executed_at": at} for leg in legs]
     trades = [leg for leg in legs if leg.status == "filled" and leg.realised_out is not None]
@@ -231,6 +242,10 @@ def route_savings(plan: Plan, decision: Decision) -> Savings:
     )
 
 
+# What the result document says of a single route that the routes table does not store.
+_DOCUMENT_ONLY = frozenset({"venue", "source"})
+
+
 def _route_row(plan: Plan, decision: Decision, at: datetime) -> dict[str, Any]:
     assert plan.intent is not None
     fills = plan.fills or list(decision.planned)
@@ -242,6 +257,8 @@ def _route_row(plan: Plan, decision: Decision, at: datetime) -> dict[str, Any]:
         "intent_id": plan.intent.id,
         "kind": "split" if len(fills) > 1 else "single",
         "venues": venue_set(fills),
+        "venue": fills[0].quote.venue,
+        "source": fills[0].quote.source,
         "expected_out": sum(c.quote.expected_out for c in fills),
         "guaranteed_out": sum(c.quote.guaranteed_out for c in fills),
         "net_out": net_out,

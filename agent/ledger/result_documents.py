@@ -6,7 +6,7 @@ Amounts are decimal strings of base units, so a JavaScript reader never loses pr
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,6 +62,7 @@ def result_document(
     mode: str,
     amount_out: int | None,
     claimed_intent_id: str | None = None,
+    route: Mapping[str, Any] | None = None,
 ) -> str:
     document: dict[str, Any] = {
         "version": RESULT_VERSION,
@@ -87,26 +88,43 @@ def result_document(
             "min_out": str(min_out),
             "amount_out": None if amount_out is None else str(amount_out),
         }
-    chosen = decision.chosen if decision else None
-    if chosen is not None:
-        runner_up = decision.runner_up if decision else None
-        document["route"] = {
-            "kind": "single",
-            "venue": chosen.quote.venue,
-            "source": chosen.quote.source,
-            "expected_out": str(chosen.quote.expected_out),
-            "guaranteed_out": str(chosen.quote.guaranteed_out),
-            "net_out": str(chosen.net_out),
-            "runner_up": None
-            if runner_up is None
-            else {
-                "venue": runner_up.quote.venue,
-                "source": runner_up.quote.source,
-                "net_out": str(runner_up.net_out),
-            },
-        }
+    if route is not None:
+        document["route"] = _route_block(route, decision)
     document["legs"] = [leg.document() for leg in legs]
     document["quotes"] = _quotes(decision)
     # One line: json's C encoder only serves documents without indentation, and this runs
     # once per intent (`jq .` pretty-prints it).
     return json.dumps(document) + "\n"
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _route_block(route: Mapping[str, Any], decision: Decision | None) -> dict[str, Any]:
+    """The route as SQL's routes row holds it (``route``), so the two never disagree."""
+    block: dict[str, Any] = {"kind": route["kind"], "venues": route["venues"]}
+    if route["kind"] == "single":
+        block["venue"], block["source"] = route["venue"], route["source"]
+    block |= {
+        "expected_out": _text(route["expected_out"]),
+        "guaranteed_out": _text(route["guaranteed_out"]),
+        "net_out": _text(route["net_out"]),
+    }
+    runner_up = decision.runner_up if decision else None
+    block["runner_up"] = (
+        None
+        if runner_up is None
+        else {
+            "venue": runner_up.quote.venue,
+            "source": runner_up.quote.source,
+            "net_out": str(runner_up.net_out),
+        }
+    )
+    block["savings"] = {
+        "vs_runner_up_bps": _text(route["savings_vs_runner_up_bps"]),
+        "vs_best_single_bps": _text(route["savings_vs_best_single_bps"]),
+        "vs_jupiter_bps": _text(route["savings_vs_jupiter_bps"]),
+        "usd_micros": _text(route["savings_usd_micros"]),
+    }
+    return block

@@ -237,8 +237,15 @@ class Settler:
             Decimal(row.notional_usd_micros) / 1_000_000,
             0,
         )
+        # What was received, as the reservation stored it (rows reserved before migration 0004
+        # have none: the verification time stands in for the arrival).
         submission = Submission(
-            row.submission_source, row.submission_ref, "", None, row.created_at.timestamp()
+            row.submission_source,
+            row.submission_ref,
+            row.submission_name or "",
+            None,
+            (row.received_at or row.created_at).timestamp(),
+            recorded_digest=row.submission_digest,
         )
         plan = Plan(
             kind=PlanKind.FILL,

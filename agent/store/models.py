@@ -222,6 +222,11 @@ class IntentRow(Base):
     # "<host>/<owner>": the replica that reserved the fill; while it lives, no other replica
     # settles the intent at its own start (it may be sending the transaction right now).
     replica: Mapped[str | None] = mapped_column(String(96), nullable=True)
+    # What was received, kept with the reservation: a fill settled after a crash is recorded
+    # under the file name, digest and arrival time it came with (null before migration 0004).
+    submission_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    submission_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    received_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     message: Mapped[str] = mapped_column(Text)
     signature: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -21,7 +22,14 @@ from agent.domain.quotes import Quote, QuoteRequest
 from agent.domain.routing import decide_single_venue
 from agent.ledger.group_commit import Recorder
 from agent.ledger.plans import Outcome, Plan, PlanKind, Submission
-from agent.store.models import IntentRow, OtcPoolRow, SubmissionRow, TradeRow
+from agent.store.models import (
+    IntentRow,
+    OtcPoolRow,
+    RouteLegRow,
+    RouteRow,
+    SubmissionRow,
+    TradeRow,
+)
 from agent.venues.base import LegFailed
 
 WALLET = "11111111111111111111111111111112"
@@ -216,3 +224,23 @@ async def test_a_submission_already_recorded_gets_its_outcome_back(
         first.result,
     )
     assert await _count(runtime, TradeRow.__table__) == 1
+
+
+async def test_the_result_document_route_is_the_routes_row(
+    runtime: Runtime, recorder: Recorder
+) -> None:
+    """A single-venue fill's result document names the route SQL's routes row holds."""
+    plan = await _plan(runtime, amount_sol=Decimal(2), nonce=77)
+    (outcome,) = await _submit_together(recorder, [plan])
+    assert isinstance(outcome, Outcome) and outcome.status is Status.FILLED
+    (route,) = await runtime.store.read(lambda c: list(c.execute(select(RouteRow.__table__))))
+    (leg,) = await runtime.store.read(lambda c: list(c.execute(select(RouteLegRow.__table__))))
+    block = json.loads(outcome.result)["route"]
+    assert (block["kind"], block["venues"]) == (route.kind, route.venues) == ("single", "otc")
+    assert (block["venue"], block["source"]) == (leg.venue, leg.source)
+    assert [block[k] for k in ("expected_out", "guaranteed_out", "net_out")] == [
+        str(route.expected_out), str(route.guaranteed_out), str(route.net_out)
+    ]  # fmt: skip
+    assert block["savings"]["vs_runner_up_bps"] == (
+        None if route.savings_vs_runner_up_bps is None else str(route.savings_vs_runner_up_bps)
+    )

@@ -91,6 +91,19 @@ async def test_a_whale_is_split_and_every_leg_filled(make_config, sqlite_url) ->
     assert sum(t.notional_usd_micros for t in trades) <= intent.notional_usd_micros
     result = json.loads((home.root / "out" / f"{intent_id}.result.json").read_text())
     assert [leg["status"] for leg in result["legs"]] == ["filled", "filled"]
+    # The result file's route is SQL's: a split, with the same venues, sums and savings.
+    block = result["route"]
+    assert (
+        (block["kind"], block["venues"]) == (route.kind, route.venues) == ("split", "localdex+otc")
+    )
+    assert "venue" not in block
+    assert (block["expected_out"], block["guaranteed_out"], block["net_out"]) == (
+        str(route.expected_out), str(route.guaranteed_out), str(route.net_out)
+    )  # fmt: skip
+    assert block["savings"]["vs_best_single_bps"] is None
+    assert block["savings"]["usd_micros"] == (
+        None if route.savings_usd_micros is None else str(route.savings_usd_micros)
+    )
 
 
 async def test_every_leg_of_a_split_is_its_own_simulated_transaction(

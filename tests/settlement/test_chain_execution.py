@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -158,8 +160,9 @@ async def test_fills_left_executing_are_settled_at_the_next_start(
 
     runtime.pipeline.settler.settle = crash  # type: ignore[method-assign]
     raw = (home.root / "inbox" / name).read_bytes()
+    received = time.time() - 5
     with pytest.raises(_Crash):
-        await runtime.pipeline.process(Submission("directory", "claim-1", name, raw, 0.0))
+        await runtime.pipeline.process(Submission("directory", "claim-1", name, raw, received))
     await runtime.aclose()
     (row,) = await home.rows(IntentRow.__table__)
     assert row.status == "executing"
@@ -171,6 +174,12 @@ async def test_fills_left_executing_are_settled_at_the_next_start(
     assert (row.status, row.reason) == (status, reason)
     (submission,) = await home.rows(SubmissionRow.__table__)
     assert submission.ref == "claim-1" and submission.status == status
+    # Settled after the crash, it is still recorded as what was received, when it was.
+    assert submission.name == name
+    assert submission.digest == hashlib.sha256(raw).hexdigest()
+    assert abs(submission.received_at.timestamp() - received) < 0.001
+    document = json.loads(submission.result)
+    assert document["submission"]["name"] == name
     trades = await home.rows(TradeRow.__table__)
     assert len(trades) == (1 if status == "filled" else 0)
     if status == "failed":
