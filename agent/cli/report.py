@@ -87,6 +87,14 @@ def build_report(connection: Connection) -> dict[str, Any]:
             select(routes.c.savings_vs_runner_up_bps, routes.c.savings_vs_best_single_bps)
         )
     ]
+    # Signed: a route that delivered less than the best single venue that could have filled
+    # counts as a loss; the net is what the routing earned the wallets.
+    usd = [
+        int(r.savings_usd_micros)
+        for r in connection.execute(
+            select(routes.c.savings_usd_micros).where(routes.c.savings_usd_micros.is_not(None))
+        )
+    ]
     slippage: dict[str, list[Decimal]] = {}
     for row in connection.execute(
         select(legs.c.venue, legs.c.realised_slippage_bps).where(legs.c.status == "filled")
@@ -131,6 +139,12 @@ def build_report(connection: Connection) -> dict[str, Any]:
             "vs_runner_up_avg": _average([s for s, _ in savings if s is not None]),
             "vs_best_single_avg": _average([b for _, b in savings if b is not None]),
             "routes": len(savings),
+        },
+        "savings_usd": {
+            "net": _usd(sum(usd)),
+            "gains": _usd(sum(u for u in usd if u > 0)),
+            "losses": _usd(-sum(u for u in usd if u < 0)),
+            "routes": len(usd),
         },
         "realised_slippage_bps": {
             venue: {
@@ -191,4 +205,14 @@ def render_table(report: dict[str, Any]) -> str:
     lines.append("Average savings (bps of net output):")
     lines.append(f"  vs the runner-up venue   {savings['vs_runner_up_avg'] or '-':>8}")
     lines.append(f"  vs the best single venue {savings['vs_best_single_avg'] or '-':>8}")
+    usd = report["savings_usd"]
+    lines.append(
+        f"Savings vs the best single venue (USD): net {usd['net']} "
+        f"(gains {usd['gains']}, losses {usd['losses']}, {usd['routes']} routes)"
+    )
     return "\n".join(lines)
+
+
+def _usd(micros: int) -> str:
+    """Micro-USD as a decimal string of dollars and cents (rounded half even)."""
+    return str((Decimal(micros) / 1_000_000).quantize(Decimal("0.01")))

@@ -30,10 +30,21 @@ from agent.dashboards.panels import (
 )
 from agent.dashboards.promql import (
     INTERVAL,
+    RANGE,
     increase,
     rate,
     ratio,
 )
+
+LOSS = 'direction="loss"'
+
+
+def net_savings(match: str = "", window: str = RANGE) -> str:
+    """Gains less losses against the best single venue that could have filled, in USD."""
+    extra = f",{match}" if match else ""
+    gains = increase(SAVINGS, match=f'direction="gain"{extra}', window=window)
+    losses = increase(SAVINGS, match=f'direction="loss"{extra}', window=window)
+    return f"({gains} or vector(0)) - ({losses} or vector(0))"
 
 
 def routing_overview() -> JSON:
@@ -46,7 +57,12 @@ def routing_overview() -> JSON:
         stat("Fills", instant(f"{filled} or vector(0)", "fills")),
         stat("Fill ratio", instant(ratio(filled, total), "fill ratio"), unit=Unit.RATIO),
         stat("Volume", instant(f"{volume} or vector(0)", "volume"), unit=Unit.USD),
-        stat("Savings", instant(f"{increase(SAVINGS)} or vector(0)", "savings"), unit=Unit.USD),
+        stat(
+            "Net savings",
+            instant(net_savings(), "net savings"),
+            unit=Unit.USD,
+            description="Gains less losses against the best single venue that could have filled.",
+        ),
         stat(
             "OTC share of volume",
             instant(ratio(increase(VOLUME, match='venue="otc"'), volume), "otc share"),
@@ -134,19 +150,21 @@ def routing_overview() -> JSON:
         "Savings",
         timeseries(
             "Savings per interval",
-            Target(increase(SAVINGS, window=INTERVAL), "savings"),
+            Target(increase(SAVINGS, match='direction="gain"', window=INTERVAL), "gains"),
+            Target(f"-{increase(SAVINGS, match=LOSS, window=INTERVAL)}", "losses"),
+            Target(net_savings(window=INTERVAL), "net"),
             unit=Unit.USD,
             w=8,
-            bars=True,
             interval="1m",
-            description="Net output above the best single venue, in USD.",
+            description="Net output above (gains) and below (losses) the best single venue that "
+            "could have filled, in USD, and their difference.",
         ),
         bargauge(
-            "Savings by trade size over the range",
-            *(instant(increase(SAVINGS, match=f'size="{size}"'), size) for size in SIZES),
+            "Net savings by trade size over the range",
+            *(instant(net_savings(match=f'size="{size}"'), size) for size in SIZES),
             unit=Unit.USD,
             levels=steps("green"),
-            description="Trade size buckets are USD notional.",
+            description="Gains less losses; trade size buckets are USD notional.",
         ),
         timeseries(
             "Savings vs each baseline",

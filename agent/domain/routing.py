@@ -52,12 +52,9 @@ class Decision:
         return self.ranked[0] if self.ranked else None
 
     def best_of(self, venue: str) -> Candidate | None:
-        """The venue's best full-size quote by net output, eligible or not (a baseline)."""
-        return max(
-            (c for c in self.candidates if c.quote.venue == venue),
-            key=lambda c: c.net_out,
-            default=None,
-        )
+        """The venue's best full-size quote that could have filled (valid, meeting min_out),
+        by net output: a baseline the wallet could really have had."""
+        return next((c for c in self.ranked if c.quote.venue == venue), None)
 
     @property
     def planned(self) -> tuple[Candidate, ...]:
@@ -68,13 +65,9 @@ class Decision:
 
     @property
     def runner_up(self) -> Candidate | None:
-        """The best other quote by net output, eligible or not: what the wallet would have got
-        elsewhere (an ineligible one could not even meet min_out)."""
-        chosen = self.chosen
-        others = [
-            c for c in self.candidates if c is not chosen and c.verdict is not Verdict.EXPIRED
-        ]
-        return max(others, key=lambda c: c.net_out, default=None)
+        """The best other quote that could have filled (valid, meeting min_out): what the
+        wallet would really have got elsewhere. A quote below min_out is no alternative."""
+        return self.ranked[1] if len(self.ranked) > 1 else None
 
 
 def _rank_key(candidate: Candidate) -> tuple[int, int, int, str, str]:

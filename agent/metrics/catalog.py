@@ -138,9 +138,10 @@ class Metrics:
         )
         self.savings_usd = Counter(
             "otc_agent_savings_usd_total",
-            "Net output above the best single venue, valued at the oracle price, in USD, "
-            "by trade size (USD notional).",
-            ["size"],
+            "Raw net output above (direction=gain) or below (direction=loss) the best single "
+            "venue that could have filled, valued at the oracle price, in USD, by trade size "
+            "(USD notional); the net is gain less loss.",
+            ["size", "direction"],
             registry=registry,
         )
         # --- execution ---
@@ -279,7 +280,8 @@ class Metrics:
         for reason in Reason:
             self.rejections.labels(reason.value)
         for size in SIZE_LABELS:
-            self.savings_usd.labels(size)
+            for direction in ("gain", "loss"):
+                self.savings_usd.labels(size, direction)
         for pool in pools:
             for result in POOL_ATTEMPT_RESULTS:
                 self.otc_fill_attempts.labels(pool, result)

@@ -354,10 +354,13 @@ class Pipeline:
         ):
             if bps is not None:
                 self.metrics.savings.labels(baseline).observe(float(bps))
-        if savings.usd_micros is not None and savings.usd_micros > 0:
+        if savings.usd_micros:
+            # Gains and losses alike: a route that delivered less than the best single venue
+            # could have counts against the total, not nothing.
             assert plan.terms is not None
-            self.metrics.savings_usd.labels(size_bucket(plan.terms.notional_usd)).inc(
-                savings.usd_micros / 1_000_000
+            direction = "gain" if savings.usd_micros > 0 else "loss"
+            self.metrics.savings_usd.labels(size_bucket(plan.terms.notional_usd), direction).inc(
+                abs(savings.usd_micros) / 1_000_000
             )
         if len(plan.fills) > 1:
             self.metrics.splits.labels(str(len(plan.fills))).inc()

@@ -170,21 +170,24 @@ def test_reason(quotes: list[Quote], misses: tuple[QuoteMiss, ...], reason: Reas
         ),
         pytest.param(
             [quote("otc", 1_000), quote("localdex", 1_100, guaranteed=400)],
-            "localdex",
-            id="ineligible counts",
+            None,
+            id="below min_out is no alternative",
+        ),
+        pytest.param(
+            [quote("otc", 1_000), quote("localdex", 1_100, guaranteed=400), quote("jupiter", 800)],
+            "jupiter",
+            id="the best that could fill",
         ),
         pytest.param(
             [quote("otc", 1_000), quote("localdex", 1_100, expires_at=NOW)],
             None,
             id="expired does not count",
         ),
-        pytest.param(
-            [quote("otc", 400), quote("localdex", 300)], "otc", id="nothing chosen: best net"
-        ),
+        pytest.param([quote("otc", 400), quote("localdex", 300)], None, id="nothing could fill"),
     ],
 )
 def test_runner_up(quotes: list[Quote], runner_up: str | None) -> None:
-    """The runner-up is the best other non-expired quote by net output, eligible or not."""
+    """The runner-up is the best other quote that could have filled: valid and meeting min_out."""
     candidate = decide(quotes, min_out=500).runner_up
     assert (candidate.quote.venue if candidate else None) == runner_up
 

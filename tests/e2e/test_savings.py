@@ -1,0 +1,104 @@
+"""Savings recomputed from raw rows: only alternatives that could have filled, gains and losses alike."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from solders.keypair import Keypair
+
+from agent.cli.report import build_report, render_table
+from agent.config import AgentConfig
+from agent.intake.folder.layout import IntakeLayout
+from agent.store.models import IntentRow, QuoteRow, RouteRow
+from tests.support.agent_home import AgentHome
+
+
+def _bps(out: int, baseline: int) -> Decimal:
+    """(out − baseline) in basis points of the baseline, to the hundredth, half to even."""
+    exact = Decimal(out - baseline) * 10_000 / Decimal(baseline)
+    return exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+
+
+async def test_savings_compare_only_with_quotes_that_could_fill_and_keep_their_sign(
+    make_config: Callable[..., AgentConfig], sqlite_url: str
+) -> None:
+    """Every route's savings figure is recomputed from its quote rows against the best single
+    venue and runner-up that met min_out; the report's and the metric's net USD is the signed
+    sum of the routes' figures."""
+    config = make_config(
+        sqlite_url, execution__mode="paper", execution__honour_execution_delay="false"
+    )
+    home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
+    await home.register_wallets()
+    IntakeLayout(home.root).ensure()
+    home.feed(150, invalid_share=0.0, seed=23)
+    daemon = home.daemon()
+    stats = await daemon.run(once=True)
+    assert stats.filled > 50
+
+    quotes: dict[str, list[QuoteRow]] = defaultdict(list)
+    for quote in await home.rows(QuoteRow.__table__):
+        quotes[quote.intent_id].append(quote)
+    routes = await home.rows(RouteRow.__table__)
+    statuses = {row.id: row.status for row in await home.rows(IntentRow.__table__)}
+    compared = 0
+    for route in routes:
+        rows = quotes[route.intent_id]
+        could_fill = sorted(
+            (q for q in rows if q.verdict in ("chosen", "lower_net_output")),
+            key=lambda q: -q.net_out,
+        )
+        best = next((q for q in rows if q.verdict == "chosen"), None)
+        assert (best is None) == (not could_fill)
+        if best is None:
+            assert route.savings_vs_best_single_bps is None
+        else:
+            assert best.net_out == could_fill[0].net_out
+            assert route.savings_vs_best_single_bps == _bps(route.net_out, best.net_out)
+            compared += 1
+        if route.savings_vs_runner_up_bps is not None:
+            # The runner-up met min_out: a quote below it was never an alternative.
+            runner_up = could_fill[1]
+            assert route.runner_up_net_out == runner_up.net_out
+            assert route.savings_vs_runner_up_bps == _bps(route.net_out, runner_up.net_out)
+        if route.savings_usd_micros is not None and best is not None:
+            gained = route.net_out - best.net_out
+            assert (route.savings_usd_micros > 0) == (gained > 0)
+            assert (route.savings_usd_micros < 0) == (gained < 0)
+    assert compared > 50
+
+    signed = [
+        r.savings_usd_micros
+        for r in routes
+        if r.savings_usd_micros is not None and statuses[r.intent_id] == "filled"
+    ]
+    registry = daemon.runtime.metrics.registry
+    exported = {
+        direction: sum(
+            registry.get_sample_value(
+                "otc_agent_savings_usd_total", {"size": size, "direction": direction}
+            )
+            or 0.0
+            for size in ("0-1k", "1k-10k", "10k-100k", "100k+")
+        )
+        for direction in ("gain", "loss")
+    }
+    assert abs(exported["gain"] - sum(u for u in signed if u > 0) / 1e6) < 1e-6
+    assert abs(exported["loss"] + sum(u for u in signed if u < 0) / 1e6) < 1e-6
+
+    every = [r.savings_usd_micros for r in routes if r.savings_usd_micros is not None]
+    runtime = home.runtime()
+    try:
+        report = await runtime.store.read(build_report)
+    finally:
+        await runtime.aclose()
+    assert "net " + report["savings_usd"]["net"] in render_table(report)
+    cents = Decimal("0.01")
+    assert report["savings_usd"] == {
+        "net": str((Decimal(sum(every)) / 1_000_000).quantize(cents)),
+        "gains": str((Decimal(sum(u for u in every if u > 0)) / 1_000_000).quantize(cents)),
+        "losses": str((Decimal(-sum(u for u in every if u < 0)) / 1_000_000).quantize(cents)),
+        "routes": len(every),
+    }
