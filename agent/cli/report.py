@@ -96,10 +96,16 @@ def build_report(connection: Connection) -> dict[str, Any]:
         )
     ]
     slippage: dict[str, list[Decimal]] = {}
+    firm_fills: dict[str, int] = {}
     for row in connection.execute(
-        select(legs.c.venue, legs.c.realised_slippage_bps).where(legs.c.status == "filled")
+        select(legs.c.venue, legs.c.realised_slippage_bps, legs.c.firm).where(
+            legs.c.status == "filled"
+        )
     ):
-        if row.realised_slippage_bps is not None:
+        if row.firm:
+            # Filled at its quote by contract: nothing to measure, and no 0 to average in.
+            firm_fills[row.venue] = firm_fills.get(row.venue, 0) + 1
+        elif row.realised_slippage_bps is not None:
             slippage.setdefault(row.venue, []).append(Decimal(row.realised_slippage_bps))
     chain: dict[str, dict[str, int]] = {}
     for row in connection.execute(
@@ -155,6 +161,8 @@ def build_report(connection: Connection) -> dict[str, Any]:
             }
             for venue, values in sorted(slippage.items())
         },
+        # Fills of firm quotes, by venue: reported as firm, not as a measured 0.
+        "firm_fills": dict(sorted(firm_fills.items())),
         "transactions": {
             venue: {
                 "count": totals["n"],
@@ -196,9 +204,11 @@ def render_table(report: dict[str, Any]) -> str:
         slip = report["realised_slippage_bps"].get(venue, {})
         tx = report["transactions"].get(venue, {})
         share = f"{Decimal(row['share']) * 100:.1f}%"
+        firm = not slip and venue in report["firm_fills"]
+        avg, p95 = ("firm", "firm") if firm else (slip.get("avg") or "-", slip.get("p95") or "-")
         lines.append(
             f"  {venue:<12}{row['count']:>8}{share:>9}{row['volume_usd']:>18}"
-            f"{slip.get('avg') or '-':>10}{slip.get('p95') or '-':>8}"
+            f"{avg:>10}{p95:>8}"
             f"{tx.get('compute_units_avg', '-'):>9}{tx.get('fee_lamports_avg', '-'):>8}"
         )
     savings = report["savings_bps"]

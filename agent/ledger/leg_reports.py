@@ -42,6 +42,9 @@ class LegReport:
     # The venue's own data from the quote (pool side, sold mint): what undoing the fill needs.
     details: dict[str, str] | None = None
     price_impact_bps: Decimal = Decimal(0)  # what the venue quoted
+    # A firm RFQ quote fills at its price by contract: its slippage is not measured (it would
+    # be 0 by construction); the fill's quality shows against the market, not its quote.
+    firm: bool = False
 
     @classmethod
     def of(
@@ -54,7 +57,8 @@ class LegReport:
         detail: str = "",
         realised_out: int | None = None,
     ) -> LegReport:
-        """A leg of ``quote`` in ``status``; realised slippage follows from ``realised_out``."""
+        """A leg of ``quote`` in ``status``; realised slippage follows from ``realised_out``,
+        except for a firm quote, which has none by contract."""
         return cls(
             index,
             quote.venue,
@@ -66,9 +70,12 @@ class LegReport:
             None if reason is None else reason.value,
             detail,
             realised_out,
-            None if realised_out is None else slippage_bps(quote.expected_out, realised_out),
+            None
+            if realised_out is None or quote.firm
+            else slippage_bps(quote.expected_out, realised_out),
             details=dict(quote.details),
             price_impact_bps=quote.price_impact_bps,
+            firm=quote.firm,
         )
 
     @classmethod
@@ -97,6 +104,7 @@ class LegReport:
             "reason": self.reason,
             "realised_out": self.realised_out,
             "realised_slippage_bps": self.realised_slippage_bps,
+            "firm": self.firm,
             **{column: (self.chain or {}).get(column) for column in CHAIN_COLUMNS},
             "quote_details": json.dumps(self.details or {}, sort_keys=True),
         }
@@ -115,5 +123,6 @@ class LegReport:
             "realised_slippage_bps": None
             if self.realised_slippage_bps is None
             else str(self.realised_slippage_bps),
+            "firm": self.firm,
             "transaction": None if self.chain is None else dict(self.chain),
         }

@@ -349,7 +349,7 @@ def _candidate_from_leg(leg: Row[Any]) -> Candidate:
         quoted_at=0.0,
         expires_at=0.0,
         signatures=2,
-        firm=leg.venue == "otc",
+        firm=leg.firm if leg.firm is not None else leg.venue == "otc",
         details=json.loads(leg.quote_details or "{}"),
     )
     return Candidate(quote, 0, leg.expected_out, Verdict.CHOSEN)

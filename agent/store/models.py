@@ -305,6 +305,8 @@ class RouteLegRow(Base):
     reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     realised_out: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     realised_slippage_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    # A firm quote's fill: no slippage is measured against it (null before migration 0005).
+    firm: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # The settlement transaction (dry-run and send modes): signed bytes, and what the cluster said.
     transaction: Mapped[str | None] = mapped_column(Text, nullable=True)
     signature: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
