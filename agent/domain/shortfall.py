@@ -26,9 +26,37 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["LegExecution", "Shortfall", "arrival_out", "intent_shortfall", "leg_shortfall"]
+__all__ = [
+    "Arrival",
+    "LegExecution",
+    "Shortfall",
+    "arrival_mid",
+    "arrival_out",
+    "intent_shortfall",
+    "leg_shortfall",
+]
 
 _BPS = Decimal(10_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """The market when an intent was read: the oracle's mid for its pair, where it came from
+    and how old it was then."""
+
+    mid: Decimal  # bought-token base units per sold-token base unit
+    source: str  # "<sell source>/<buy source>", e.g. "kraken/static"
+    age_s: Decimal  # the older of the two prices' ages when the intent was read
+
+
+def arrival_mid(
+    sell_usd: Decimal, sell_decimals: int, buy_usd: Decimal, buy_decimals: int
+) -> Decimal:
+    """The pair's mid in base units: what one base unit of the sold token is worth in base
+    units of the bought one, from the two USD prices."""
+    if not (sell_usd.is_finite() and buy_usd.is_finite()) or sell_usd <= 0 or buy_usd <= 0:
+        raise ValueError(f"prices must be positive and finite, got {sell_usd} and {buy_usd}")
+    return (sell_usd / buy_usd).scaleb(buy_decimals - sell_decimals)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from agent.domain.intent import IntentMessage
 from agent.domain.outcomes import Reason, Status
 from agent.domain.policy import TradeTerms
 from agent.domain.routing import Candidate, Decision
+from agent.domain.shortfall import Arrival
 from agent.ledger.leg_reports import LegReport
 from agent.store.intents import SubmissionRecord
 from agent.venues.base import LegFailed
@@ -73,6 +74,7 @@ class Plan:
     signature: str = ""
     verified_at: float = 0.0
     terms: TradeTerms | None = None
+    arrival: Arrival | None = None  # the pair's mid when the intent was read
     min_out: int | None = None
     venues: tuple[str, ...] = ()
     notional_micros: int = 0

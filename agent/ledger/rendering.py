@@ -83,6 +83,7 @@ def render(plan: Plan, final: Final, now: float) -> Rendered:
         amount_out=amount_out,
         claimed_intent_id=intent_id,
         route=route,
+        arrival=plan.arrival if final.writes_intent else None,
     )
     rows: dict[str, list[dict[str, Any]]] = {}
     if final.status.terminal:
@@ -153,6 +154,9 @@ def _intent_rows(
             "amount_out": final.realised_out if final.status.terminal else None,
             "submission_source": plan.submission.source,
             "submission_ref": plan.submission.ref,
+            "arrival_mid": plan.arrival.mid if plan.arrival else None,
+            "arrival_price_source": plan.arrival.source if plan.arrival else None,
+            "arrival_price_age_s": plan.arrival.age_s if plan.arrival else None,
             "submission_name": _storable_name(plan.submission.name),
             "submission_digest": plan.submission.digest,
             "received_at": _ts(plan.submission.received_at),

@@ -14,6 +14,7 @@ from agent.domain.intent import IntentMessage
 from agent.domain.outcomes import Reason, Status
 from agent.domain.policy import TradeTerms
 from agent.domain.routing import Decision
+from agent.domain.shortfall import Arrival
 from agent.ledger.leg_reports import LegReport
 from agent.ledger.plans import Submission
 
@@ -63,6 +64,7 @@ def result_document(
     amount_out: int | None,
     claimed_intent_id: str | None = None,
     route: Mapping[str, Any] | None = None,
+    arrival: Arrival | None = None,
 ) -> str:
     document: dict[str, Any] = {
         "version": RESULT_VERSION,
@@ -87,6 +89,12 @@ def result_document(
             "mint": terms.buy.mint,
             "min_out": str(min_out),
             "amount_out": None if amount_out is None else str(amount_out),
+        }
+    if arrival is not None:
+        document["arrival"] = {
+            "mid": str(arrival.mid),
+            "source": arrival.source,
+            "age_s": str(arrival.age_s),
         }
     if route is not None:
         document["route"] = _route_block(route, decision)

@@ -22,10 +22,11 @@ from agent.domain.costs import lamports_in_token_units, leg_cost_lamports
 from agent.domain.intent import IntentMessage, check_timing
 from agent.domain.outcomes import IntentRejected, Reason, Status
 from agent.domain.policy import check_trade, micros, resolve_tokens
-from agent.domain.prices import PriceOracle, PriceUnavailable
+from agent.domain.prices import PriceOracle, PricePoint, PriceUnavailable
 from agent.domain.quotes import Quote, QuoteRequest
 from agent.domain.router import Router
 from agent.domain.routing import Candidate, Decision, decide_single_venue
+from agent.domain.shortfall import Arrival, arrival_mid
 from agent.domain.tokens import Token, TokenRegistry
 from agent.ledger.group_commit import Recorder
 from agent.ledger.plans import (
@@ -184,7 +185,15 @@ class Pipeline:
             )
         check_timing(intent, self.clock(), self.settings.max_ttl_s)
         sell, buy = resolve_tokens(intent, self.tokens)
-        sell_usd, buy_usd = await self._prices(sell, buy)
+        sell_point, buy_point = await self._points(sell, buy)
+        sell_usd, buy_usd = sell_point.usd, buy_point.usd
+        # The market when the intent was read: what its execution is measured against.
+        age = max(0.0, self.clock() - min(sell_point.observed_at, buy_point.observed_at))
+        plan.arrival = Arrival(
+            mid=arrival_mid(sell_usd, sell.decimals, buy_usd, buy.decimals),
+            source=f"{sell_point.source}/{buy_point.source}",
+            age_s=Decimal(f"{age:.3f}"),
+        )
         terms = check_trade(
             intent,
             policy,
@@ -204,11 +213,15 @@ class Pipeline:
         if plan.notional_micros > plan.daily_limit_micros:
             raise IntentRejected(Reason.DAILY_LIMIT, "the trade alone exceeds the daily limit")
 
-    async def _prices(self, sell: Token, buy: Token) -> tuple[Decimal, Decimal]:
+    async def _points(self, sell: Token, buy: Token) -> tuple[PricePoint, PricePoint]:
         try:
-            return (await self.oracle.price(sell)).usd, (await self.oracle.price(buy)).usd
+            return await self.oracle.price(sell), await self.oracle.price(buy)
         except PriceUnavailable as exc:
             raise IntentRejected(Reason.NO_PRICE, str(exc)) from None
+
+    async def _prices(self, sell: Token, buy: Token) -> tuple[Decimal, Decimal]:
+        sell_point, buy_point = await self._points(sell, buy)
+        return sell_point.usd, buy_point.usd
 
     @staticmethod
     def _request(plan: Plan) -> QuoteRequest:

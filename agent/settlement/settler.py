@@ -22,6 +22,7 @@ from agent.domain.outcomes import Reason, Status
 from agent.domain.policy import TradeTerms
 from agent.domain.quotes import Quote
 from agent.domain.routing import Candidate, Verdict
+from agent.domain.shortfall import Arrival
 from agent.domain.tokens import TokenRegistry
 from agent.ledger.group_commit import Recorder
 from agent.ledger.leg_reports import BUILT_DETAIL, CHAIN_COLUMNS
@@ -256,6 +257,11 @@ class Settler:
             signature=row.signature,
             verified_at=row.created_at.timestamp(),
             terms=terms,
+            arrival=Arrival(
+                row.arrival_mid, row.arrival_price_source or "", row.arrival_price_age_s
+            )
+            if row.arrival_mid is not None and row.arrival_price_age_s is not None
+            else None,
             min_out=row.min_out,
             venues=tuple(v for v in row.venues.split(",") if v),
             notional_micros=row.notional_usd_micros,

@@ -224,6 +224,11 @@ class IntentRow(Base):
     replica: Mapped[str | None] = mapped_column(String(96), nullable=True)
     # What was received, kept with the reservation: a fill settled after a crash is recorded
     # under the file name, digest and arrival time it came with (null before migration 0004).
+    # The pair's mid when the intent was read, in bought-token base units per sold-token base
+    # unit, its sources and its age (migration 0006): what execution is measured against.
+    arrival_mid: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    arrival_price_source: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    arrival_price_age_s: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
     submission_name: Mapped[str | None] = mapped_column(Text, nullable=True)
     submission_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
     received_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -6,7 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from agent.domain.shortfall import LegExecution, arrival_out, intent_shortfall, leg_shortfall
+from agent.domain.shortfall import (
+    LegExecution,
+    arrival_mid,
+    arrival_out,
+    intent_shortfall,
+    leg_shortfall,
+)
 
 # 1 SOL (10^9 lamports) at 150 USDC (10^6 base units each): 0.15 USDC base units per lamport.
 MID = Decimal("0.15")
@@ -154,3 +160,20 @@ def test_the_arrival_mid_must_be_a_price(mid: Decimal) -> None:
     """An arrival mid that is not positive and finite has no value to measure against."""
     with pytest.raises(ValueError, match="mid"):
         arrival_out(SOL, mid)
+
+
+@pytest.mark.parametrize(
+    ("sell_usd", "sell_decimals", "buy_usd", "buy_decimals", "mid"),
+    [
+        ("150", 9, "1", 6, "0.15"),  # SOL → USDC: a lamport is 0.15 USDC base units
+        ("1", 6, "150", 9, "6.666666666666666666666666667"),  # USDC → SOL
+        ("1", 6, "1", 6, "1"),
+        ("2.5", 6, "150", 9, "16.66666666666666666666666667"),  # RAY (6) → SOL (9)
+    ],
+)
+def test_arrival_mid_converts_usd_prices_into_base_units(
+    sell_usd: str, sell_decimals: int, buy_usd: str, buy_decimals: int, mid: str
+) -> None:
+    """The mid is sell USD over buy USD, scaled by the two tokens' decimals."""
+    got = arrival_mid(Decimal(sell_usd), sell_decimals, Decimal(buy_usd), buy_decimals)
+    assert got == Decimal(mid)

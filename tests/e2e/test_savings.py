@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -11,7 +12,7 @@ from solders.keypair import Keypair
 from agent.cli.report import build_report, render_table
 from agent.config import AgentConfig
 from agent.intake.folder.layout import IntakeLayout
-from agent.store.models import IntentRow, QuoteRow, RouteRow
+from agent.store.models import IntentRow, QuoteRow, RouteRow, SubmissionRow
 from tests.support.agent_home import AgentHome
 
 
@@ -102,3 +103,33 @@ async def test_savings_compare_only_with_quotes_that_could_fill_and_keep_their_s
         "losses": str((Decimal(-sum(u for u in every if u < 0)) / 1_000_000).quantize(cents)),
         "routes": len(every),
     }
+
+
+async def test_each_intent_records_the_pair_mid_at_arrival(
+    make_config: Callable[..., AgentConfig], sqlite_url: str
+) -> None:
+    """Every routed intent stores its pair's mid when read, recomputed here from the configured
+    static prices and the tokens' decimals, with its sources and age; the result file says so."""
+    config = make_config(sqlite_url, execution__mode="paper")
+    home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
+    await home.register_wallets()
+    IntakeLayout(home.root).ensure()
+    home.feed(40, invalid_share=0.0, seed=31)
+    await home.daemon().run(once=True)
+    assert config.tokens_config is not None
+    static = {t.symbol: t for t in config.tokens_config.tokens}
+    intents = await home.rows(IntentRow.__table__)
+    documents = {
+        s.intent_id: json.loads(s.result) for s in await home.rows(SubmissionRow.__table__)
+    }
+    assert len(intents) > 20
+    for intent in intents:
+        sell_symbol, buy_symbol = intent.pair.split("/")
+        sell, buy = static[sell_symbol], static[buy_symbol]
+        exact = (sell.static_usd / buy.static_usd) * Decimal(10) ** (buy.decimals - sell.decimals)
+        assert intent.arrival_mid == exact.quantize(Decimal("1e-18"))
+        assert intent.arrival_price_source == "static/static"
+        assert Decimal(0) <= intent.arrival_price_age_s < Decimal(60)
+        arrival = documents[intent.id]["arrival"]
+        assert Decimal(arrival["mid"]).quantize(Decimal("1e-18")) == intent.arrival_mid
+        assert arrival["source"] == "static/static"
