@@ -47,6 +47,8 @@ class Arrival:
     mid: Decimal  # bought-token base units per sold-token base unit
     source: str  # "<sell source>/<buy source>", e.g. "kraken/static"
     age_s: Decimal  # the older of the two prices' ages when the intent was read
+    # Bought-token base units per lamport, to value network fees; None without a SOL price.
+    lamport_mid: Decimal | None = None
 
 
 def arrival_mid(

@@ -35,7 +35,7 @@ from agent.ledger.plans import (
     PlanKind,
     recorded_outcome,
 )
-from agent.ledger.rendering import render
+from agent.ledger.rendering import render, settled_figures
 from agent.store import intents as intent_rows
 from agent.store import wallets as usage_rows
 from agent.store.database import Store, StoreUnavailable
@@ -269,6 +269,7 @@ class Recorder:
                 "trades": rendered.rows.get("trades", []),
                 "submissions": rendered.rows["submissions"],
             },
+            route=settled_figures(rendered.rows.get("routes", [])),
         )
         return rendered.outcome, afters
 

@@ -3,6 +3,7 @@ recorder's final word into every table's rows, in one pass, on the store's threa
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,11 +11,12 @@ from typing import Any
 
 from agent.domain.outcomes import Reason, Status
 from agent.domain.routing import Decision, savings_bps
+from agent.domain.shortfall import LegExecution, intent_shortfall
 from agent.ledger.leg_reports import LegReport
 from agent.ledger.plans import Final, LegStatus, Outcome, Plan, result_name, venue_set
 from agent.ledger.result_documents import result_document
 
-__all__ = ["Rendered", "Savings", "render", "route_savings"]
+__all__ = ["Rendered", "Savings", "render", "route_savings", "settled_figures"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,8 @@ def render(plan: Plan, final: Final, now: float) -> Rendered:
         if final.writes_intent and decision is not None and (plan.fills or decision.planned)
         else None
     )
+    if route is not None:
+        route |= _shortfall_fields(plan, final, legs)
     document = result_document(
         submission=submission,
         status=final.status,
@@ -245,6 +249,62 @@ def route_savings(plan: Plan, decision: Decision) -> Savings:
         usd,
     )
 
+
+def _shortfall_fields(plan: Plan, final: Final, legs: list[LegReport]) -> dict[str, Any]:
+    """A filled intent's implementation shortfall against its arrival mid, from what the
+    decision planned, the fills quoted and the legs delivered; all None otherwise."""
+    fields: dict[str, Any] = dict.fromkeys(_SHORTFALL_COLUMNS)
+    filled = [leg for leg in legs if leg.status == "filled" and leg.realised_out is not None]
+    arrival, decision = plan.arrival, plan.decision
+    if (
+        final.status is not Status.FILLED
+        or arrival is None
+        or decision is None
+        or not filled
+        or len(filled) != len(plan.fills)
+    ):
+        return fields
+    fees = [(leg.chain or {}).get("fee_lamports") for leg in filled]
+    # Paper mode sends no transaction: no fee was paid or measured, so costs stay None.
+    measured = arrival.lamport_mid is not None and all(isinstance(f, int) for f in fees)
+    lamports = sum(f for f in fees if isinstance(f, int))
+    execution = LegExecution(
+        amount_in=sum(leg.amount_in for leg in filled),
+        decided_out=sum(c.quote.expected_out for c in decision.planned),
+        quoted_out=sum(leg.expected_out for leg in filled),
+        delivered_out=sum(leg.realised_out or 0 for leg in filled),
+        costs_out=lamports * arrival.lamport_mid
+        if measured and arrival.lamport_mid is not None
+        else Decimal(0),
+        firm=all(leg.firm for leg in filled),
+    )
+    shortfall = intent_shortfall([execution], arrival.mid)
+    assert shortfall is not None
+    return {
+        "arrival_out": shortfall.arrival_out,
+        "shortfall_bps": shortfall.total_bps,
+        "spread_impact_bps": shortfall.spread_impact_bps,
+        "delay_bps": shortfall.delay_bps,
+        "slippage_bps": shortfall.slippage_bps,
+        "costs_bps": shortfall.costs_bps if measured else None,
+    }
+
+
+def settled_figures(route_rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """From a re-rendered route row, the figures only a settlement knows (the shortfall)."""
+    if not route_rows:
+        return {}
+    return {column: route_rows[0][column] for column in _SHORTFALL_COLUMNS}
+
+
+_SHORTFALL_COLUMNS = (
+    "arrival_out",
+    "shortfall_bps",
+    "spread_impact_bps",
+    "delay_bps",
+    "slippage_bps",
+    "costs_bps",
+)
 
 # What the result document says of a single route that the routes table does not store.
 _DOCUMENT_ONLY = frozenset({"venue", "source"})

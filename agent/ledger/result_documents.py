@@ -129,6 +129,15 @@ def _route_block(route: Mapping[str, Any], decision: Decision | None) -> dict[st
             "net_out": str(runner_up.net_out),
         }
     )
+    if route.get("shortfall_bps") is not None:
+        block["shortfall"] = {
+            "arrival_out": _text(route["arrival_out"]),
+            "total_bps": _text(route["shortfall_bps"]),
+            "spread_impact_bps": _text(route["spread_impact_bps"]),
+            "delay_bps": _text(route["delay_bps"]),
+            "slippage_bps": _text(route["slippage_bps"]),
+            "costs_bps": _text(route["costs_bps"]),
+        }
     block["savings"] = {
         "vs_runner_up_bps": _text(route["savings_vs_runner_up_bps"]),
         "vs_best_single_bps": _text(route["savings_vs_best_single_bps"]),

@@ -193,6 +193,7 @@ class Pipeline:
             mid=arrival_mid(sell_usd, sell.decimals, buy_usd, buy.decimals),
             source=f"{sell_point.source}/{buy_point.source}",
             age_s=Decimal(f"{age:.3f}"),
+            lamport_mid=await self._lamport_mid(buy, buy_usd),
         )
         terms = check_trade(
             intent,
@@ -212,6 +213,16 @@ class Pipeline:
         plan.day = datetime.fromtimestamp(self.clock(), UTC).date().isoformat()
         if plan.notional_micros > plan.daily_limit_micros:
             raise IntentRejected(Reason.DAILY_LIMIT, "the trade alone exceeds the daily limit")
+
+    async def _lamport_mid(self, buy: Token, buy_usd: Decimal) -> Decimal | None:
+        """What a lamport of fees is worth in the bought token's base units, now."""
+        if self._sol is None:
+            return None
+        try:
+            sol_usd = (await self.oracle.price(self._sol)).usd
+        except PriceUnavailable:
+            return None
+        return arrival_mid(sol_usd, self._sol.decimals, buy_usd, buy.decimals)
 
     async def _points(self, sell: Token, buy: Token) -> tuple[PricePoint, PricePoint]:
         try:

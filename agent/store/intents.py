@@ -168,12 +168,16 @@ def finish_execution(
     intent: Mapping[str, object],
     leg_rows: Sequence[Mapping[str, object]],
     rows: Mapping[str, Sequence[Mapping[str, object]]],
+    route: Mapping[str, object] | None = None,
 ) -> None:
-    """Close an EXECUTING intent: its row, its executed legs, and the terminal rows."""
+    """Close an EXECUTING intent: its row, its executed legs, what its route came to (the
+    figures known only once the legs are settled), and the terminal rows."""
     now = datetime.now(UTC)
     connection.execute(
         update(intents).where(intents.c.id == intent_id).values(**intent, updated_at=now)
     )
+    if route:
+        connection.execute(update(routes).where(routes.c.intent_id == intent_id).values(**route))
     for leg in leg_rows:
         key = {"intent_id": intent_id, "leg_index": leg["leg_index"]}
         values = {k: v for k, v in leg.items() if k not in key}

@@ -91,6 +91,9 @@ def _fit(value: Decimal) -> Decimal:
     """Round to the column's scale; refuse what NUMERIC(38, 18) cannot hold."""
     if not value.is_finite():
         raise ValueError(f"{value} cannot be stored in an exact decimal column")
+    if value.is_zero():
+        # A zero's exponent is no size: 0E+20 (a difference of equal amounts scaled up) is 0.
+        return Decimal(0)
     limit = PRECISION - SCALE
     # Checked before rounding too, so quantize never needs more digits than _CTX has.
     if value.adjusted() >= limit or value.quantize(_QUANTUM, context=_CTX).adjusted() >= limit:
@@ -289,6 +292,15 @@ class RouteRow(Base):
     savings_vs_jupiter_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
     # Net output above the best single venue's, valued at the oracle price, in micro-dollars.
     savings_usd_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Implementation shortfall of a filled intent against its arrival mid, in bps of the arrival
+    # value, and its parts (migration 0007); slippage None: firm fills delivered as quoted;
+    # costs None: no fee was measured (paper mode).
+    arrival_out: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    shortfall_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    spread_impact_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    delay_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    slippage_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    costs_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
     # How many candidate allocations (venue subsets and their fills) the solver evaluated.
     allocations_considered: Mapped[int] = mapped_column(Integer, default=0)
     decision_latency_s: Mapped[Decimal] = mapped_column(ExactDecimal)

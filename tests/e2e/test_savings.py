@@ -12,7 +12,7 @@ from solders.keypair import Keypair
 from agent.cli.report import build_report, render_table
 from agent.config import AgentConfig
 from agent.intake.folder.layout import IntakeLayout
-from agent.store.models import IntentRow, QuoteRow, RouteRow, SubmissionRow
+from agent.store.models import IntentRow, QuoteRow, RouteLegRow, RouteRow, SubmissionRow
 from tests.support.agent_home import AgentHome
 
 
@@ -133,3 +133,58 @@ async def test_each_intent_records_the_pair_mid_at_arrival(
         arrival = documents[intent.id]["arrival"]
         assert Decimal(arrival["mid"]).quantize(Decimal("1e-18")) == intent.arrival_mid
         assert arrival["source"] == "static/static"
+
+
+async def test_shortfall_is_recomputed_from_rows_and_configured_prices(
+    make_config: Callable[..., AgentConfig], sqlite_url: str
+) -> None:
+    """In dry-run, each filled intent's shortfall and its parts equal what its rows give: the
+    arrival value from the stored mid, the legs' quotes and simulated outputs, and their fees
+    at the configured SOL price; firm fills delivered as quoted have no slippage part."""
+    config = make_config(
+        sqlite_url, execution__mode="dry-run", execution__honour_execution_delay="false"
+    )
+    home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
+    await home.register_wallets(keys_dir=config.home_path / "keys")
+    IntakeLayout(home.root).ensure()
+    home.feed(50, invalid_share=0.0, seed=9)
+    assert (await home.daemon().run(once=True)).filled > 20
+    assert config.tokens_config is not None
+    static = {t.symbol: t for t in config.tokens_config.tokens}
+    intents = {row.id: row for row in await home.rows(IntentRow.__table__)}
+    legs: dict[str, list[RouteLegRow]] = defaultdict(list)
+    for leg in await home.rows(RouteLegRow.__table__):
+        legs[leg.intent_id].append(leg)
+    checked = 0
+    tolerance = Decimal("1e-9")
+    for route in await home.rows(RouteRow.__table__):
+        intent = intents[route.intent_id]
+        if intent.status != "filled":
+            assert route.shortfall_bps is None
+            continue
+        fills = [leg for leg in legs[route.intent_id] if leg.status == "filled"]
+        if any(leg.status == "failed" for leg in legs[route.intent_id]):
+            continue  # re-planned: its decided quotes are not in the rows
+        value = Decimal(intent.amount) * intent.arrival_mid
+        quoted = sum(leg.expected_out for leg in fills)
+        delivered = sum(leg.realised_out for leg in fills)
+        buy = static[intent.pair.split("/")[1]]
+        sol = static["SOL"]
+        lamport_mid = (sol.static_usd / buy.static_usd) * Decimal(10) ** (buy.decimals - 9)
+        costs = sum(leg.fee_lamports for leg in fills) * lamport_mid
+        expected = {
+            "spread_impact_bps": (value - quoted) * 10_000 / value,
+            "delay_bps": Decimal(0),
+            "costs_bps": costs * 10_000 / value,
+            "shortfall_bps": (value - delivered + costs) * 10_000 / value,
+        }
+        for column, figure in expected.items():
+            assert abs(getattr(route, column) - figure) < tolerance, (column, route.intent_id)
+        if all(leg.firm and leg.realised_out == leg.expected_out for leg in fills):
+            assert route.slippage_bps is None
+        else:
+            slippage = Decimal(quoted - delivered) * 10_000 / value
+            assert abs(route.slippage_bps - slippage) < tolerance
+        assert abs(route.arrival_out - value) < Decimal("1e-6")
+        checked += 1
+    assert checked > 20

@@ -124,6 +124,8 @@ ROUND_TRIPS = [
     (Decimal("1E+1"), "10"),
     (Decimal("2.50"), "2.5"),
     (Decimal(0), "0"),
+    (Decimal("0E+20"), "0"),
+    (Decimal("-0E-30"), "0"),
 ]  # fmt: skip
 
 # Digits past the 18th decimal place are rounded half-even before the database sees them.
