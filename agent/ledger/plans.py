@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -153,6 +154,10 @@ class Outcome:
     legs: tuple[LegReport, ...] = ()
     # What the metrics value the legs with (None for an outcome that never got this far).
     terms: TradeTerms | None = None
+    # A filled intent's implementation shortfall and its parts, in bps of its arrival value
+    # (keys: shortfall_bps, spread_impact_bps, delay_bps, slippage_bps, costs_bps); a part is
+    # None when it was not measured.
+    shortfall: dict[str, Decimal | None] | None = None
 
 
 def recorded_outcome(submission: Submission, recorded: SubmissionRecord) -> Outcome:

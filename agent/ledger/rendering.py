@@ -120,8 +120,16 @@ def render(plan: Plan, final: Final, now: float) -> Rendered:
         decision_venue=venue_set(plan.fills) if plan.fills and final.writes_intent else None,
         legs=tuple(legs),
         terms=plan.terms,
+        shortfall=_parts(route),
     )
     return Rendered(rows, outcome)
+
+
+def _parts(route: Mapping[str, Any] | None) -> dict[str, Decimal | None] | None:
+    """The shortfall figures of a route row, when it has them."""
+    if route is None or route.get("shortfall_bps") is None:
+        return None
+    return {column: route[column] for column in _SHORTFALL_COLUMNS if column != "arrival_out"}
 
 
 def _intent_rows(

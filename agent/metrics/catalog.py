@@ -34,7 +34,7 @@ from agent.metrics.collectors import (
     price_families,
     rate_limit_families,
 )
-from agent.metrics.observations import SIZE_LABELS, leg_figures
+from agent.metrics.observations import SIZE_LABELS, leg_figures, pair_label, size_bucket
 from agent.net import TokenBucket
 from agent.pricing.failover import FailoverOracle
 from agent.venues.jupiter.errors import ERROR_KINDS
@@ -44,6 +44,9 @@ __all__ = ["Metrics", "exported_sample_names"]
 
 NAMESPACE = "otc_agent"
 SLIPPAGE_BUCKETS = (-50, -10, -5, 0, 5, 10, 25, 50, 100, 250, 500, 1000)
+SHORTFALL_BUCKETS = (-100, -25, -10, 0, 5, 10, 25, 50, 100, 250, 500, 1000)
+# The parts of an implementation shortfall, as otc_agent_shortfall_part_bps labels them.
+SHORTFALL_PARTS = ("spread_impact", "delay", "slippage", "costs")
 IMPACT_BUCKETS = (0, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 # What a fill asked of an OTC pool came to: filled, declined on last look, or failed otherwise.
 POOL_ATTEMPT_RESULTS = ("filled", "declined", "failed")
@@ -134,6 +137,24 @@ class Metrics:
             "Net output of each filled route above a baseline, in bps of the baseline's.",
             ["baseline"],
             buckets=(-10, 0, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000),
+            registry=registry,
+        )
+        self.shortfall = Histogram(
+            "otc_agent_shortfall_bps",
+            "A filled intent's implementation shortfall against the pair's mid when it was "
+            "read, in bps of that arrival value (positive: a cost), by venue set, pair and "
+            "trade size (USD notional).",
+            ["venues", "pair", "size"],
+            buckets=SHORTFALL_BUCKETS,
+            registry=registry,
+        )
+        self.shortfall_parts = Histogram(
+            "otc_agent_shortfall_part_bps",
+            "The parts of filled intents' shortfall, in bps of the arrival value: spread and "
+            "impact, delay, slippage (firm fills delivered as quoted are not observed), costs "
+            "(not observed in paper mode).",
+            ["part"],
+            buckets=SHORTFALL_BUCKETS,
             registry=registry,
         )
         self.savings_usd = Counter(
@@ -310,6 +331,18 @@ class Metrics:
             self.rejections.labels(outcome.reason.value).inc()
         if outcome.status.terminal:
             self.last_terminal.set(now)
+        if outcome.shortfall is not None and outcome.terms is not None:
+            total = outcome.shortfall["shortfall_bps"]
+            assert total is not None
+            self.shortfall.labels(
+                outcome.decision_venue or "unknown",
+                pair_label(outcome.terms),
+                size_bucket(outcome.terms.notional_usd),
+            ).observe(float(total))
+            for part in SHORTFALL_PARTS:
+                value = outcome.shortfall[f"{part}_bps"]
+                if value is not None:
+                    self.shortfall_parts.labels(part).observe(float(value))
         for leg in leg_figures(outcome.terms, outcome.legs):
             self.legs.labels(leg.venue, leg.pair, leg.status).inc()
             if leg.venue == "otc" and leg.pool_result is not None:

@@ -148,7 +148,8 @@ async def test_shortfall_is_recomputed_from_rows_and_configured_prices(
     await home.register_wallets(keys_dir=config.home_path / "keys")
     IntakeLayout(home.root).ensure()
     home.feed(50, invalid_share=0.0, seed=9)
-    assert (await home.daemon().run(once=True)).filled > 20
+    daemon = home.daemon()
+    assert (await daemon.run(once=True)).filled > 20
     assert config.tokens_config is not None
     static = {t.symbol: t for t in config.tokens_config.tokens}
     intents = {row.id: row for row in await home.rows(IntentRow.__table__)}
@@ -188,3 +189,27 @@ async def test_shortfall_is_recomputed_from_rows_and_configured_prices(
         assert abs(route.arrival_out - value) < Decimal("1e-6")
         checked += 1
     assert checked > 20
+    # One observation per filled intent with a shortfall, under its venue set.
+    routes = await home.rows(RouteRow.__table__)
+    measured = [r for r in routes if r.shortfall_bps is not None]
+    registry = daemon.runtime.metrics.registry
+    observed = sum(
+        sample.value
+        for metric in registry.collect()
+        if metric.name == "otc_agent_shortfall_bps"
+        for sample in metric.samples
+        if sample.name.endswith("_count")
+    )
+    assert observed == len(measured) > 20
+    by_venues = defaultdict(int)
+    for route in measured:
+        by_venues[route.venues] += 1
+    for venues, count in by_venues.items():
+        samples = [
+            sample.value
+            for metric in registry.collect()
+            if metric.name == "otc_agent_shortfall_bps"
+            for sample in metric.samples
+            if sample.name.endswith("_count") and sample.labels["venues"] == venues
+        ]
+        assert sum(samples) == count

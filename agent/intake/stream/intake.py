@@ -31,7 +31,12 @@ import structlog
 from redis import exceptions as redis_errors
 from redis.typing import StreamIdT
 
-from agent.intake.stream.client import check_client, connect, unavailable_on_outage
+from agent.intake.stream.client import (
+    StreamUnavailable,
+    check_client,
+    connect,
+    unavailable_on_outage,
+)
 from agent.intake.stream.entries import (
     DeadLetter,
     Fields,
@@ -98,7 +103,8 @@ class StreamIntake:
         check_client(self._client)
         self._clock = clock
         # Entries delivered to this consumer name before this instance started (a crash, a
-        # restart) are taken back first, in one pass over its pending list.
+        # restart), or whose delivery an outage cut off, are taken back first, in one pass over
+        # its pending list.
         self._recovering = True
         self._own_cursor = "0-0"
         self._claim_cursor = "0-0"
@@ -131,8 +137,15 @@ class StreamIntake:
         """
         if count < 1:
             return []
-        with unavailable_on_outage("next_batch"):
-            return await self._recreating_group(lambda: self._next_batch(count, block_ms))
+        try:
+            with unavailable_on_outage("next_batch"):
+                return await self._recreating_group(lambda: self._next_batch(count, block_ms))
+        except StreamUnavailable:
+            # Redis may have delivered entries whose reply the outage lost: they sit in this
+            # consumer's pending list, not in hand. Take that list back first once it answers
+            # (the feed skips what is already in hand), not after claim_idle_s.
+            self._recovering, self._own_cursor = True, "0-0"
+            raise
 
     async def complete(
         self,

@@ -13,10 +13,12 @@ import redis
 import redis.asyncio as aioredis
 
 from agent.domain.outcomes import Reason, Status
+from agent.intake.stream.client import StreamUnavailable
 from agent.intake.stream.entries import ENTRY_FIELD, entry_millis
 from agent.intake.stream.intake import SOURCE, StreamIntake, StreamSettings
 from agent.intake.stream.submit import submit
 from tests.conftest import unique_key
+from tests.support.tcp_proxy import TcpProxy
 
 ENVELOPE = b'{"message": "{}", "signature": "x", "format": "solana-offchain-v1"}'
 
@@ -450,3 +452,57 @@ async def test_forgetting_consumers_of_a_missing_group_forgets_none(
     intake = await make_intake("c1", forget_idle_ms=1)
     await client.delete(keys.stream)
     assert await intake.forget_idle_consumers() == []
+
+
+class _LoseDelivery(TcpProxy):
+    """A loopback proxy to Redis that drops the first reply delivering new entries and stops
+    taking connections, as Redis dying right after it delivered them would."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host, port)
+        self.lost = 0
+        self._reading_new = False
+
+    def passes(self, data: bytes, *, to_server: bool) -> bool:
+        if to_server:
+            self._reading_new = b"XREADGROUP" in data and b">" in data
+            return True
+        if self._reading_new and self.lost == 0 and data.startswith((b"*1\r\n", b"%1\r\n")):
+            self.lost += 1
+            # (A map or an array, as the client speaks RESP3 or RESP2.) Redis has delivered the
+            # entries (they are pending for this consumer); the reply
+            # never arrives, and neither does the client's retry.
+            asyncio.get_running_loop().create_task(self.cut())
+            return False
+        return True
+
+
+async def test_entries_whose_delivery_an_outage_cut_off_come_back_first(
+    client: aioredis.Redis, keys: Keys
+) -> None:
+    """Entries Redis delivered just before an outage, whose reply never arrived, are handed
+    out once it answers again (resumed), not only after claim_idle_s."""
+    where = client.get_connection_kwargs()
+    proxy = _LoseDelivery(where["host"], where["port"])
+    await proxy.start()
+    settings = StreamSettings(
+        url=f"redis://127.0.0.1:{proxy.port}/{where.get('db', 0)}",
+        consumer="c1",
+        stream=keys.stream,
+        results_stream=keys.results,
+        dead_letter_stream=keys.dead_letter,
+    )
+    intake = StreamIntake(settings)
+    try:
+        await intake.start()
+        entry = await add(client, keys.stream, ENVELOPE)
+        with pytest.raises(StreamUnavailable):
+            await intake.next_batch(10, 0)
+        assert proxy.lost == 1
+        assert (await _pending(client, keys))[entry][0] == "c1"  # delivered, never received
+        await proxy.restore()
+        (item,) = await intake.next_batch(10, 0)
+    finally:
+        await intake.aclose()
+        await proxy.cut()
+    assert (item.entry_id, item.resumed) == (entry, True)
