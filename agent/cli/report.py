@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from agent.store.models import RouteLegRow, RouteRow, SubmissionRow, TradeRow
+from agent.store.models import IntentRow, RouteLegRow, RouteRow, SubmissionRow, TradeRow
 from agent.store.snapshots import latest_prices
 
 __all__ = ["build_report", "render_table"]
@@ -15,6 +15,7 @@ __all__ = ["build_report", "render_table"]
 submissions = SubmissionRow.__table__
 trades = TradeRow.__table__
 routes = RouteRow.__table__
+intent_table = IntentRow.__table__
 legs = RouteLegRow.__table__
 
 
@@ -87,12 +88,15 @@ def build_report(connection: Connection) -> dict[str, Any]:
             select(routes.c.savings_vs_runner_up_bps, routes.c.savings_vs_best_single_bps)
         )
     ]
-    # Signed: a route that delivered less than the best single venue that could have filled
-    # counts as a loss; the net is what the routing earned the wallets.
+    # Signed, and of filled intents only (as the metric counts it): a route that delivered
+    # less than the best single venue that could have filled is a loss, and a route that never
+    # filled delivered nothing to compare.
     usd = [
         int(r.savings_usd_micros)
         for r in connection.execute(
-            select(routes.c.savings_usd_micros).where(routes.c.savings_usd_micros.is_not(None))
+            select(routes.c.savings_usd_micros)
+            .join(intent_table, intent_table.c.id == routes.c.intent_id)
+            .where(routes.c.savings_usd_micros.is_not(None), intent_table.c.status == "filled")
         )
     ]
     slippage: dict[str, list[Decimal]] = {}

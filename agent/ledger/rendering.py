@@ -274,16 +274,15 @@ def _shortfall_fields(plan: Plan, final: Final, legs: list[LegReport]) -> dict[s
         return fields
     fees = [(leg.chain or {}).get("fee_lamports") for leg in filled]
     # Paper mode sends no transaction: no fee was paid or measured, so costs stay None.
-    measured = arrival.lamport_mid is not None and all(isinstance(f, int) for f in fees)
-    lamports = sum(f for f in fees if isinstance(f, int))
+    lamport_mid = arrival.lamport_mid if all(isinstance(f, int) for f in fees) else None
     execution = LegExecution(
         amount_in=sum(leg.amount_in for leg in filled),
         decided_out=sum(c.quote.expected_out for c in decision.planned),
         quoted_out=sum(leg.expected_out for leg in filled),
         delivered_out=sum(leg.realised_out or 0 for leg in filled),
-        costs_out=lamports * arrival.lamport_mid
-        if measured and arrival.lamport_mid is not None
-        else Decimal(0),
+        costs_out=Decimal(0)
+        if lamport_mid is None
+        else sum(f for f in fees if isinstance(f, int)) * lamport_mid,
         firm=all(leg.firm for leg in filled),
     )
     shortfall = intent_shortfall([execution], arrival.mid)
@@ -293,8 +292,10 @@ def _shortfall_fields(plan: Plan, final: Final, legs: list[LegReport]) -> dict[s
         "shortfall_bps": shortfall.total_bps,
         "spread_impact_bps": shortfall.spread_impact_bps,
         "delay_bps": shortfall.delay_bps,
-        "slippage_bps": shortfall.slippage_bps,
-        "costs_bps": shortfall.costs_bps if measured else None,
+        # In paper mode the output is what the agent's own books gave, not what a chain
+        # delivered: its slippage could only come out as the books say, so it is not reported.
+        "slippage_bps": None if plan.mode == "paper" else shortfall.slippage_bps,
+        "costs_bps": None if lamport_mid is None else shortfall.costs_bps,
     }
 
 

@@ -151,8 +151,8 @@ class Metrics:
         self.shortfall_parts = Histogram(
             "otc_agent_shortfall_part_bps",
             "The parts of filled intents' shortfall, in bps of the arrival value: spread and "
-            "impact, delay, slippage (firm fills delivered as quoted are not observed), costs "
-            "(not observed in paper mode).",
+            "impact, delay, slippage (not observed for firm fills delivered as quoted, nor in "
+            "paper mode), costs (not observed in paper mode).",
             ["part"],
             buckets=SHORTFALL_BUCKETS,
             registry=registry,

@@ -293,8 +293,8 @@ class RouteRow(Base):
     # Net output above the best single venue's, valued at the oracle price, in micro-dollars.
     savings_usd_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Implementation shortfall of a filled intent against its arrival mid, in bps of the arrival
-    # value, and its parts (migration 0007); slippage None: firm fills delivered as quoted;
-    # costs None: no fee was measured (paper mode).
+    # value, and its parts (migration 0007); slippage None: firm fills delivered as quoted, or
+    # paper mode; costs None: no fee was measured (paper mode).
     arrival_out: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
     shortfall_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
     spread_impact_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)

@@ -6,11 +6,8 @@ import json
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from solders.keypair import Keypair
-
 from agent.cli.report import build_report, render_table
 from agent.config import AgentConfig
-from agent.intake.folder.layout import IntakeLayout
 from agent.store.models import RouteLegRow, SubmissionRow
 from tests.support.agent_home import AgentHome
 
@@ -23,9 +20,7 @@ async def test_firm_fills_carry_no_slippage_and_pool_fills_their_own(
     config = make_config(
         sqlite_url, execution__mode="dry-run", execution__honour_execution_delay="false"
     )
-    home = AgentHome(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
-    await home.register_wallets(keys_dir=config.home_path / "keys")
-    IntakeLayout(home.root).ensure()
+    home = await AgentHome.ready(config, hold_keys=True)
     home.feed(60, invalid_share=0.0, seed=5)
     daemon = home.daemon()
     assert (await daemon.run(once=True)).filled > 20

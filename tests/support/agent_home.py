@@ -21,6 +21,7 @@ from agent.cli.demo import IntentMix
 from agent.cli.intent_builder import write_intent
 from agent.config import AgentConfig
 from agent.domain.policy import WalletPolicy
+from agent.intake.folder.layout import IntakeLayout
 from agent.store import wallets as wallet_rows
 from onchain.keys import write_keypair
 
@@ -82,6 +83,15 @@ class AgentHome:
         for policy in (desk, treasury):
             await runtime.store.write(wallet_rows.upsert_wallet, policy, "test")
         await runtime.aclose()
+
+    @classmethod
+    async def ready(cls, config: AgentConfig, *, hold_keys: bool = False) -> AgentHome:
+        """A home with the two demo wallets registered (their key files held under the home's
+        keys/ when ``hold_keys``: dry-run and send sign for them) and the intake folders."""
+        home = cls(config, Keypair.from_seed(bytes([1]) * 32), Keypair.from_seed(bytes([2]) * 32))
+        await home.register_wallets(keys_dir=config.home_path / "keys" if hold_keys else None)
+        IntakeLayout(home.root).ensure()
+        return home
 
     async def rows(self, table) -> list:  # type: ignore[no-untyped-def]
         """Every row of a table, read through a fresh runtime's store."""
